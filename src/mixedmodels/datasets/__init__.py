@@ -1,0 +1,89 @@
+"""Example data sets shipped inside the package (no network access needed).
+
+Each data set is a CSV file with a ``<name>.schema.json`` beside it that gives every column's
+type and, for factors, the level order R used; :func:`load` applies it, so factor columns come
+back as pandas categoricals whose first level is the reference level of treatment contrasts,
+and R's ordered factors come back as ordered categoricals (polynomial contrasts).
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+
+import pandas as pd
+
+__all__ = ["load", "list_datasets", "read_csv_with_schema", "apply_schema"]
+
+_DATA = resources.files(__package__) / "data"
+
+
+def apply_schema(frame: pd.DataFrame, schema: dict) -> pd.DataFrame:
+    """Return a copy of ``frame`` with the column types of an R data-frame schema.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Columns as read from CSV (labels of factors may look numeric, e.g. Subject "308").
+    schema : dict
+        ``{"columns": {name: {"type": "numeric"|"integer"|"factor"|"ordered", "levels": [...]}}}``.
+
+    Returns
+    -------
+    DataFrame
+        Factors as categoricals with exactly the listed level order; numeric columns as float64
+        (integer columns as int64 when they hold no missing values).
+    """
+    out = frame.copy()
+    for name, spec in schema["columns"].items():
+        kind = spec["type"]
+        if kind in ("factor", "ordered"):
+            labels = out[name].astype("string").astype(object)
+            out[name] = pd.Categorical(labels, categories=spec["levels"], ordered=kind == "ordered")
+        elif kind == "integer" and not out[name].isna().any():
+            out[name] = out[name].astype("int64")
+        else:
+            out[name] = out[name].astype("float64")
+    return out
+
+
+def read_csv_with_schema(csv_path: str | Path, schema_path: str | Path | None = None) -> pd.DataFrame:
+    """Read a CSV written by R and type its columns from the schema beside it.
+
+    ``schema_path`` defaults to ``<stem>.schema.json`` in the same folder.
+    """
+    csv_path = Path(csv_path)
+    if schema_path is None:
+        stem = csv_path.name.removesuffix(".gz").removesuffix(".csv")
+        schema_path = csv_path.with_name(f"{stem}.schema.json")
+    schema = json.loads(Path(schema_path).read_text())
+    string_columns = {k: str for k, v in schema["columns"].items() if v["type"] in ("factor", "ordered")}
+    frame = pd.read_csv(csv_path, dtype=string_columns, keep_default_na=True)
+    return apply_schema(frame, schema)
+
+
+def list_datasets() -> list[str]:
+    """Names of the built-in data sets, sorted case-insensitively."""
+    names = {p.name.split(".")[0] for p in _DATA.iterdir() if ".csv" in p.name}
+    return sorted(names, key=str.lower)
+
+
+def load(name: str) -> pd.DataFrame:
+    """Load a built-in data set by name (case-insensitive), typed as R had it.
+
+    Examples
+    --------
+    >>> from mixedmodels import datasets
+    >>> datasets.load("sleepstudy").shape
+    (180, 3)
+    """
+    lookup = {n.lower(): n for n in list_datasets()}
+    if name.lower() not in lookup:
+        raise ValueError(f"unknown data set {name!r}; available: {', '.join(list_datasets())}")
+    stem = lookup[name.lower()]
+    with resources.as_file(_DATA) as folder:
+        csv = folder / f"{stem}.csv"
+        if not csv.exists():
+            csv = folder / f"{stem}.csv.gz"
+        return read_csv_with_schema(csv, folder / f"{stem}.schema.json")
