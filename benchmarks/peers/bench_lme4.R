@@ -1,0 +1,36 @@
+# Fit one lme4 model and time ONLY the lmer() call.
+# Usage: Rscript bench_lme4.R <csv> <schema.json> <formula> <reml TRUE|FALSE> <warmup> <repeat>
+# Prints one JSON object on the last stdout line: times (seconds, after warm-up), objective, theta, beta.
+suppressPackageStartupMessages({
+  library(lme4)
+  library(jsonlite)
+})
+args <- commandArgs(trailingOnly = TRUE)
+csv <- args[1]; schema_path <- args[2]; formula <- as.formula(args[3])
+reml <- as.logical(args[4]); warmup <- as.integer(args[5]); nrep <- as.integer(args[6])
+
+schema <- fromJSON(schema_path, simplifyVector = FALSE)$columns
+col_classes <- vapply(schema, function(s) if (s$type %in% c("factor", "ordered")) "character" else "numeric", "")
+dat <- read.csv(csv, colClasses = col_classes, na.strings = "")
+for (nm in names(schema)) {
+  s <- schema[[nm]]
+  if (s$type %in% c("factor", "ordered")) {
+    dat[[nm]] <- factor(dat[[nm]], levels = unlist(s$levels), ordered = s$type == "ordered")
+  }
+}
+
+fit_once <- function() {
+  t0 <- proc.time()[["elapsed"]]
+  fit <- lmer(formula, data = dat, REML = reml)
+  list(fit = fit, seconds = proc.time()[["elapsed"]] - t0)
+}
+for (i in seq_len(warmup)) invisible(fit_once())
+times <- numeric(0); fit <- NULL
+for (i in seq_len(nrep)) { r <- fit_once(); times <- c(times, r$seconds); fit <- r$fit }
+objective <- if (reml) REMLcrit(fit) else deviance(fit)
+out <- list(
+  times = times, objective = sprintf("%.17g", objective), theta = unname(getME(fit, "theta")), beta = unname(fixef(fit)),
+  lme4_version = as.character(packageVersion("lme4")), R_version = R.version.string,
+  nobs = nobs(fit), messages = fit@optinfo$conv$lme4$messages
+)
+cat("\n", toJSON(out, digits = NA, auto_unbox = TRUE, null = "null"), "\n", sep = "")
