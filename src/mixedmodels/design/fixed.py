@@ -1,0 +1,562 @@
+"""Fixed-effects model matrix X, with R's column names, order and contrasts.
+
+The fixed part of an lme4 formula (random bars already removed) is parsed by formulaic into
+terms; this module codes each term as R's ``model.matrix`` does (lme4 ``lFormula``):
+
+* numeric columns enter as they are; ``I(x^2)``, ``log(x)``, ... are evaluated by formulaic
+  (R's ``^`` becomes Python's ``**``) but keep R's deparsed name;
+* factors (categorical, string, object and boolean columns) use treatment contrasts, ordered
+  categoricals R's ``contr.poly``; unused levels are dropped first (``drop.unused.levels``);
+* in an interaction, a factor whose margin (the term without it) is absent gets full indicator
+  coding, and without an intercept so does the first factor of the model (R ``TermCode``);
+* columns of an interaction vary fastest in the first variable (``recipeB:temperature.L``,
+  ``recipeC:temperature.L``, ...);
+* aliased columns are dropped as lme4 ``chkRank.X`` does, by R's sequential QR rule
+  (tolerance 1e-7 relative to the column norm), with lme4's message.
+
+Plain column names bypass formulaic entirely, so a numeric design on 10^6 rows costs about
+one copy of the data.
+"""
+
+from __future__ import annotations
+
+import ast
+import itertools
+import re
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import scipy.linalg.lapack
+from formulaic import Formula, model_matrix
+from formulaic.errors import FormulaicError
+from formulaic.parser.types.factor import Factor
+
+from mixedmodels.errors import DesignError, FormulaError
+
+__all__ = ["FixedDesign", "build_fixed_design", "evaluate_response", "contr_poly"]
+
+RANK_TOL = 1e-7
+"""Relative tolerance of R's ``qr(X, tol = 1e-7)`` used by lme4 to find aliased columns."""
+
+# R functions usable inside the formula, evaluated by formulaic with numpy.
+_CONTEXT = {
+    "log": np.log, "exp": np.exp, "sqrt": np.sqrt, "abs": np.abs, "log2": np.log2,
+    "log10": np.log10, "log1p": np.log1p, "expm1": np.expm1, "sin": np.sin, "cos": np.cos,
+    "tan": np.tan, "pi": np.pi, "np": np,
+}
+_ANSI = re.compile(r"\x1b\[[0-9;]*m|[\u29da\u29db]")
+_CALL = re.compile(r"[A-Za-z_.][A-Za-z0-9_.]*\s*\(")
+_TOKEN = re.compile(
+    r"\s*(\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?|[A-Za-z_.][A-Za-z0-9_.]*"
+    r"|\"[^\"]*\"|'[^']*'|%[^%]*%|\*\*|==|!=|<=|>=|&&|\|\||[-+*/^<>&|!=(),:])"
+)
+_SPACED = {"+", "-", "*", "==", "!=", "<=", ">=", "<", ">", "&", "|", "&&", "||", "=", "%in%"}
+
+
+@dataclass(frozen=True)
+class _Variable:
+    """One variable of the formula: a data column or an expression, numeric or a factor."""
+
+    name: str  # R's name, e.g. "Days", "I(x^2)"
+    expr: str  # formulaic's (Python) expression
+    lookup: bool  # a plain column of the data
+    levels: tuple | None = None  # factor levels (original values); None for numeric
+    labels: tuple[str, ...] | None = None
+    ordered: bool = False
+
+
+@dataclass(frozen=True)
+class _Term:
+    """A term: its R label and, per variable, the coding ("numeric", "contrast", "indicator")."""
+
+    label: str
+    variables: tuple[_Variable, ...]
+    codings: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class FixedDesign:
+    """The fixed-effects model matrix and what is needed to rebuild it for new data.
+
+    Attributes
+    ----------
+    X : ndarray, shape (n, p)
+        float64, Fortran-contiguous, finite; aliased columns already removed.
+    column_names : list of str
+        R's names, e.g. ``"(Intercept)"``, ``"recipeB"``, ``"temperature.L"``, ``"age:SexFemale"``.
+    terms : list of str
+        R's term labels in model order, ``"(Intercept)"`` first when there is an intercept.
+    assign : ndarray of int, shape (p,)
+        Index into ``terms`` of each column (R's ``attr(X, "assign")``, 0-based over ``terms``).
+    dropped : list of str
+        Names of the aliased columns removed because X was rank deficient.
+    """
+
+    X: np.ndarray
+    column_names: list[str]
+    terms: list[str]
+    assign: np.ndarray
+    dropped: list[str]
+    _terms: tuple[_Term, ...] = field(repr=False, default=())
+    _kept: np.ndarray = field(repr=False, default=None)
+
+    def transform(self, newdata: pd.DataFrame) -> np.ndarray:
+        """Build X for ``newdata`` with the same columns, levels and contrasts.
+
+        Raises
+        ------
+        DesignError
+            A factor holds a level not seen when the design was built, or values are missing.
+        FormulaError
+            A column is missing or holds non-finite numbers.
+        """
+        X, _, _ = _materialize(self._terms, newdata)
+        return np.asfortranarray(X[:, self._kept])
+
+
+def contr_poly(k: int) -> np.ndarray:
+    """R's ``contr.poly(k)``: orthonormal polynomial contrasts for an ordered factor.
+
+    Column j is the degree-(j+1) orthogonal polynomial in the scores 1..k, scaled to unit norm,
+    signed so its leading coefficient is positive (Q of the QR of the centred Vandermonde matrix
+    times sign(diag R), as R's ``make.poly``).
+
+    Returns
+    -------
+    ndarray, shape (k, k - 1)
+    """
+    scores = np.arange(1, k + 1, dtype=float)
+    vander = np.vander(scores - scores.mean(), k, increasing=True)
+    q, r = np.linalg.qr(vander)
+    z = q * np.sign(np.diag(r))
+    return z[:, 1:]
+
+
+def _poly_suffixes(k: int) -> list[str]:
+    """R's names of ``contr.poly(k)`` columns: ``.L``, ``.Q``, ``.C``, ``^4``, ``^5``, ..."""
+    return [".L", ".Q", ".C"][: k - 1] + [f"^{d}" for d in range(4, k)]
+
+
+def _deparse(text: str) -> str:
+    """Normalise an R expression's spacing as R's ``deparse`` prints it (``I(x/100)``, ``log(x + 1)``)."""
+    tokens = _TOKEN.findall(text)
+    out: list[str] = []
+    prev = None
+    for tok in tokens:
+        unary = tok in "+-!" and (prev is None or prev in "(,=" or prev in _SPACED or prev in "/^:")
+        if tok == ",":
+            out.append(", ")
+        elif tok in _SPACED and not unary:
+            out.append(f" {tok} ")
+        else:
+            out.append(tok)
+        prev = tok
+    return "".join(out)
+
+
+def _to_python(text: str) -> str:
+    """Translate R arithmetic inside a call to Python (``^`` -> ``**``, ``%%`` -> ``%``)."""
+    return text.replace("^", "**").replace("%/%", "//").replace("%%", "%")
+
+
+def _translate(rhs: str) -> tuple[str, dict[str, str]]:
+    """Rewrite the calls of an R formula in Python; map formulaic's expression to R's name."""
+    names: dict[str, str] = {}
+    pieces: list[str] = []
+    pos = 0
+    for match in _CALL.finditer(rhs):
+        if match.start() < pos:
+            continue
+        depth, end = 0, match.end() - 1
+        for end in range(match.end() - 1, len(rhs)):
+            depth += {"(": 1, ")": -1}.get(rhs[end], 0)
+            if depth == 0:
+                break
+        if depth:
+            raise FormulaError(f"unbalanced parentheses in formula {rhs!r}")
+        call = rhs[match.start() : end + 1]
+        python = _to_python(call)
+        names[_formulaic_expr(python)] = _deparse(call)
+        pieces += [rhs[pos : match.start()], python]
+        pos = end + 1
+    pieces.append(rhs[pos:])
+    return "".join(pieces), names
+
+
+def _formulaic_expr(python: str) -> str:
+    """formulaic's normalised spelling of one factor expression."""
+    terms = list(_parse(f"0 + {python}"))
+    return str(terms[0].factors[0].expr) if len(terms) == 1 else python
+
+
+def _parse(rhs: str, ordering: str = "degree") -> Formula:
+    """Parse with formulaic; ``ordering="degree"`` sorts terms by degree as R does."""
+    try:
+        return Formula(rhs, _ordering=ordering)
+    except (FormulaicError, SyntaxError, ValueError) as exc:
+        raise FormulaError(f"cannot parse formula {rhs!r}: {_first_line(exc)}") from exc
+
+
+def _first_line(exc: Exception) -> str:
+    """formulaic's message without its coloured pointer to the offending token."""
+    return _ANSI.sub("", str(exc)).strip().splitlines()[0]
+
+
+def _factor_variable(name: str, expr: str, series: pd.Series) -> _Variable:
+    """Describe a factor column: levels actually present, in R's order."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        cat = series.array
+        if (cat.codes < 0).any():
+            raise DesignError(f"factor column {name!r} has missing values")
+        present = np.bincount(cat.codes, minlength=len(cat.categories)) > 0
+        levels = tuple(cat.categories[present])
+        ordered = bool(series.dtype.ordered)
+    else:
+        if series.isna().any():
+            raise DesignError(f"factor column {name!r} has missing values")
+        values = pd.unique(series.to_numpy())
+        levels = tuple(sorted(values.tolist()))
+        ordered = False
+    if pd.api.types.is_bool_dtype(series.dtype) or all(isinstance(v, (bool, np.bool_)) for v in levels):
+        labels = tuple("TRUE" if v else "FALSE" for v in levels)
+    else:
+        labels = tuple(str(v) for v in levels)
+    if len(levels) < 2:
+        raise DesignError(
+            f"factor {name!r} has {len(levels)} level(s); contrasts need 2 or more levels"
+        )
+    return _Variable(name, expr, True, levels, labels, ordered)
+
+
+def _is_factor(series: pd.Series) -> bool:
+    dtype = series.dtype
+    return (
+        isinstance(dtype, pd.CategoricalDtype)
+        or pd.api.types.is_bool_dtype(dtype)
+        or pd.api.types.is_string_dtype(dtype)
+        or pd.api.types.is_object_dtype(dtype)
+    )
+
+
+def _column(data: pd.DataFrame, name: str, context: str) -> pd.Series:
+    if name not in data.columns:
+        raise FormulaError(
+            f"unknown column {name!r} in {context}; the data have: {', '.join(map(str, data.columns))}"
+        )
+    return data[name]
+
+
+def _check_expression(expr: str, data: pd.DataFrame, context: str) -> None:
+    """Name an unknown or non-numeric column used inside an expression such as ``log(x)``."""
+    try:
+        tree = ast.parse(expr, mode="eval")
+    except SyntaxError as exc:
+        raise FormulaError(f"cannot parse expression {expr!r} in {context}") from exc
+    skip = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
+    skip |= {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and id(node) not in skip and node.id not in _CONTEXT:
+            series = _column(data, node.id, context)
+            if _is_factor(series) and not pd.api.types.is_bool_dtype(series.dtype):
+                raise FormulaError(f"column {node.id!r} used in {expr!r} is not numeric")
+
+
+def _evaluate_expression(expr: str, data: pd.DataFrame, context: str) -> np.ndarray:
+    """Evaluate a numeric expression (``log(x)``, ``I(x ** 2)``) with formulaic."""
+    _check_expression(expr, data, context)
+    try:
+        mm = model_matrix(f"0 + {expr}", data, context=_CONTEXT, na_action="ignore")
+    except FormulaicError as exc:
+        raise FormulaError(f"cannot evaluate {expr!r} in {context}: {_first_line(exc)}") from exc
+    if mm.shape[1] != 1:
+        raise FormulaError(f"{expr!r} in {context} does not evaluate to one numeric column")
+    return np.asarray(mm.iloc[:, 0], dtype=np.float64)
+
+
+def _numeric_values(var: _Variable, data: pd.DataFrame, context: str) -> np.ndarray:
+    if var.lookup:
+        series = _column(data, var.expr, context)
+        values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+    else:
+        values = _evaluate_expression(var.expr, data, context)
+    if not np.isfinite(values).all():
+        raise FormulaError(f"non-finite values (NaN or Inf) in {var.name!r} used in {context}")
+    return values
+
+
+def _factor_codes(var: _Variable, data: pd.DataFrame) -> np.ndarray:
+    """Codes of ``data[var.expr]`` over the stored levels; unseen levels are an error."""
+    series = _column(data, var.expr, "the fixed-effects formula")
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        # recode the category codes through a small table instead of re-hashing every value
+        table = np.append(pd.Index(list(var.levels)).get_indexer(series.cat.categories), -1)
+        codes = table[series.cat.codes.to_numpy()]
+    else:
+        codes = pd.Index(list(var.levels)).get_indexer(series.to_numpy())
+    if (codes < 0).any():
+        bad = series[codes < 0]
+        if bad.isna().any():
+            raise DesignError(f"factor column {var.name!r} has missing values")
+        raise DesignError(
+            f"factor {var.name!r} has level(s) {sorted(map(str, pd.unique(bad.to_numpy())))} "
+            f"not seen when the model was built (levels: {list(var.labels)})"
+        )
+    return codes
+
+
+def _coding_matrix(var: _Variable, coding: str) -> tuple[np.ndarray, list[str]]:
+    """Contrast (or indicator) matrix, shape (levels, columns), and R's column suffixes."""
+    k = len(var.levels)
+    if coding == "indicator":
+        return np.eye(k), list(var.labels)
+    if var.ordered:
+        return contr_poly(k), _poly_suffixes(k)
+    return np.eye(k)[:, 1:], list(var.labels[1:])
+
+
+def _materialize(terms: tuple[_Term, ...], data: pd.DataFrame) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """Evaluate the terms on ``data``: X (Fortran order), column names and assign."""
+    context = "the fixed-effects formula"
+    n = len(data)
+    cache: dict[str, np.ndarray] = {}
+    blocks: list[tuple[int, list[tuple[np.ndarray, np.ndarray | None]], list[str]]] = []
+    for t, term in enumerate(terms):
+        parts, names = [], [""]
+        for i, (var, coding) in enumerate(zip(term.variables, term.codings)):
+            if var.name not in cache:
+                cache[var.name] = (
+                    _numeric_values(var, data, context) if var.levels is None else _factor_codes(var, data)
+                )
+            if coding == "numeric":
+                parts.append((cache[var.name], None))
+                suffixes = [var.name]
+            else:
+                matrix, labels = _coding_matrix(var, coding)
+                parts.append((cache[var.name], matrix))
+                suffixes = [var.name + s for s in labels]
+            sep = ":" if i else ""
+            names = [f"{prefix}{sep}{s}" for s in suffixes for prefix in names]
+        blocks.append((t, parts, names if term.variables else ["(Intercept)"]))
+    p = sum(len(b[2]) for b in blocks)
+    X = np.empty((n, p), order="F")
+    column_names: list[str] = []
+    assign = np.empty(p, dtype=np.intp)
+    col = 0
+    for t, parts, names in blocks:
+        widths = [1 if m is None else m.shape[1] for _, m in parts]
+        # first variable varies fastest, as in R
+        for combo in itertools.product(*(range(w) for w in reversed(widths))):
+            out = X[:, col]
+            out[:] = 1.0
+            for (values, matrix), j in zip(parts, reversed(combo)):
+                np.multiply(out, values if matrix is None else matrix[values, j], out=out)
+            col += 1
+        column_names += names
+        assign[col - len(names) : col] = t
+    return X, column_names, assign
+
+
+def _aliased_columns(X: np.ndarray) -> np.ndarray:
+    """Indices of the columns R's ``qr(X, tol = 1e-7)`` (LINPACK dqrdc2) sets aside, ascending.
+
+    dqrdc2 keeps columns in their order and moves a column to the end when its norm, after
+    projecting out the columns kept before it, falls below 1e-7 times its original norm. The
+    same decisions are made on the triangular factor R of one unpivoted QR of X (X = QR, so
+    the column dependencies are R's), which costs O(n p^2) once and O(p^3) afterwards.
+    """
+    p = X.shape[1]
+    if p == 0:
+        return np.empty(0, dtype=np.intp)
+    if X.shape[0] > p:
+        factored = scipy.linalg.lapack.dgeqrf(X)[0]
+        R = np.triu(factored[:p])
+    else:
+        R = X
+    norms = np.linalg.norm(R, axis=0)
+    norms[norms == 0] = 1.0
+    kept: list[int] = []
+    dropped: list[int] = []
+    basis = np.empty((R.shape[0], 0))
+    for j in range(p):
+        v = R[:, j] - basis @ (basis.T @ R[:, j])
+        v = v - basis @ (basis.T @ v)  # re-orthogonalise once for stability
+        length = np.linalg.norm(v)
+        if length < RANK_TOL * norms[j]:
+            dropped.append(j)
+        else:
+            kept.append(j)
+            basis = np.column_stack([basis, v / length])
+    return np.asarray(dropped, dtype=np.intp)
+
+
+def _variables(formula: Formula, data: pd.DataFrame, names: dict[str, str]) -> dict[str, _Variable]:
+    """One :class:`_Variable` per distinct factor of the formula, in order of appearance."""
+    variables: dict[str, _Variable] = {}
+    for term in formula:
+        for factor in term.factors:
+            expr = str(factor.expr)
+            if expr in variables or factor.eval_method == Factor.EvalMethod.LITERAL:
+                continue
+            if factor.eval_method == Factor.EvalMethod.LOOKUP:
+                name = expr.strip("`")
+                series = _column(data, name, "the fixed-effects formula")
+                variables[expr] = (
+                    _factor_variable(name, name, series) if _is_factor(series) else _Variable(name, name, True)
+                )
+            else:
+                variables[expr] = _Variable(names.get(expr, expr), expr, False)
+    return variables
+
+
+def _terms(rhs: str, data: pd.DataFrame) -> tuple[_Term, ...]:
+    """Parse ``rhs`` and assign each factor its coding by R's rule (``TermCode``)."""
+    python, names = _translate(rhs)
+    formula = _parse(python)
+    unordered = _parse(python, ordering="none")
+    variables = _variables(unordered, data, names)
+    order = {expr: i for i, expr in enumerate(variables)}
+    raw = []
+    for term in formula:
+        exprs = [str(f.expr) for f in term.factors if f.eval_method != Factor.EvalMethod.LITERAL]
+        for f in term.factors:
+            if f.eval_method == Factor.EvalMethod.LITERAL and str(f.expr) not in ("0", "1"):
+                raise FormulaError(f"unsupported literal {f.expr!r} in formula {rhs!r}")
+        raw.append(tuple(sorted(exprs, key=order.__getitem__)))
+    present = {frozenset(t) for t in raw}
+    intercept = frozenset() in present
+    first_factor_done = intercept
+    terms = []
+    for exprs in raw:
+        codings = []
+        for e in exprs:
+            var = variables[e]
+            if var.levels is None:
+                codings.append("numeric")
+            elif not first_factor_done:
+                codings.append("indicator")
+                first_factor_done = True
+            else:
+                margin = frozenset(exprs) - {e}
+                codings.append("contrast" if (margin in present and margin) or len(exprs) == 1 else "indicator")
+        vs = tuple(variables[e] for e in exprs)
+        label = ":".join(v.name for v in vs) if vs else "(Intercept)"
+        terms.append(_Term(label, vs, tuple(codings)))
+    return tuple(terms)
+
+
+def build_fixed_design(rhs: str, data: pd.DataFrame) -> FixedDesign:
+    """Build the fixed-effects model matrix X from the right-hand side of an R formula.
+
+    Parameters
+    ----------
+    rhs : str
+        Fixed part of the formula as R writes it, random-effects bars removed, e.g. ``"Days"``,
+        ``"0 + x"``, ``"recipe * temperature"``, ``"I(x^2) + log(z)"``.
+    data : DataFrame
+        Rows already free of missing values; never modified.
+
+    Returns
+    -------
+    FixedDesign
+
+    Raises
+    ------
+    FormulaError
+        Unparsable formula, unknown column, non-finite values in a numeric column used.
+    DesignError
+        A factor with fewer than two levels or with missing values.
+
+    Warns
+    -----
+    UserWarning
+        "fixed-effect model matrix is rank deficient so dropping k columns / coefficients",
+        lme4's message, when aliased columns are removed.
+
+    Notes
+    -----
+    lme4 ``lFormula`` (``model.matrix``) and ``chkRank.X``; MixedModels.jl ``FeTerm``.
+    """
+    if not rhs.strip():
+        raise FormulaError("the fixed-effects formula is empty; use '1' for an intercept only")
+    terms = _terms(rhs, data)
+    X, names, assign = _materialize(terms, data)
+    aliased = _aliased_columns(X)
+    kept = np.setdiff1d(np.arange(X.shape[1]), aliased)
+    if aliased.size:
+        k = aliased.size
+        noun = "column / coefficient" if k == 1 else "columns / coefficients"
+        warnings.warn(
+            f"fixed-effect model matrix is rank deficient so dropping {k} {noun}", UserWarning, stacklevel=2
+        )
+        X = np.asfortranarray(X[:, kept])
+    return FixedDesign(
+        X=X,
+        column_names=[names[j] for j in kept],
+        terms=[t.label for t in terms],
+        assign=assign[kept],
+        dropped=[names[j] for j in aliased],
+        _terms=terms,
+        _kept=kept,
+    )
+
+
+def _split_arguments(text: str) -> list[str]:
+    """Split the arguments of a call at its top-level commas."""
+    args, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if ch == "," and depth == 0:
+            args.append(text[start:i])
+            start = i + 1
+    args.append(text[start:])
+    return [a.strip() for a in args]
+
+
+def _response_column(expr: str, data: pd.DataFrame) -> np.ndarray:
+    context = "the response"
+    name = expr.strip().strip("`")
+    if name in data.columns:
+        series = data[name]
+        if _is_factor(series) and not pd.api.types.is_bool_dtype(series.dtype):
+            raise FormulaError(f"response column {name!r} is not numeric (dtype {series.dtype})")
+        values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+    else:
+        python = _to_python(expr.strip())
+        if re.fullmatch(r"[A-Za-z_.][A-Za-z0-9_.]*", python):
+            _column(data, python, context)
+        values = _evaluate_expression(f"I({python})", data, context)
+    if not np.isfinite(values).all():
+        raise FormulaError(f"non-finite values (NaN or Inf) in response {expr.strip()!r}")
+    return values
+
+
+def evaluate_response(lhs: str, data: pd.DataFrame) -> np.ndarray:
+    """Evaluate the left-hand side of an R formula.
+
+    Parameters
+    ----------
+    lhs : str
+        ``"Reaction"``, an expression (``"log(y)"``, ``"I(y/100)"``), or
+        ``"cbind(successes, failures)"`` for a binomial response.
+    data : DataFrame
+
+    Returns
+    -------
+    ndarray, shape (n,) or (n, 2)
+        float64; two columns for ``cbind``.
+
+    Raises
+    ------
+    FormulaError
+        Unknown or non-numeric column, unevaluable expression, non-finite values.
+    """
+    text = lhs.strip()
+    match = re.fullmatch(r"cbind\s*\((.*)\)", text, flags=re.S)
+    if match:
+        args = _split_arguments(match.group(1))
+        if len(args) != 2 or not all(args):
+            raise FormulaError(f"cbind() in the response needs two arguments, got {text!r}")
+        return np.column_stack([_response_column(a, data) for a in args])
+    return _response_column(text, data)
