@@ -275,10 +275,16 @@ def _evaluate_expression(expr: str, data: pd.DataFrame, context: str) -> np.ndar
     return np.asarray(mm.iloc[:, 0], dtype=np.float64)
 
 
+def _float_values(series: pd.Series) -> np.ndarray:
+    """The column as float64, without a copy when it already is a float64 NumPy column."""
+    if isinstance(series.dtype, np.dtype):
+        return series.to_numpy(dtype=np.float64, copy=False)
+    return series.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
 def _numeric_values(var: _Variable, data: pd.DataFrame, context: str) -> np.ndarray:
     if var.lookup:
-        series = _column(data, var.expr, context)
-        values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        values = _float_values(_column(data, var.expr, context))
     else:
         values = _evaluate_expression(var.expr, data, context)
     if not np.isfinite(values).all():
@@ -402,6 +408,8 @@ def _variables(formula: Formula, data: pd.DataFrame, names: dict[str, str]) -> d
             if factor.eval_method == Factor.EvalMethod.LOOKUP:
                 name = expr.strip("`")
                 series = _column(data, name, "the fixed-effects formula")
+                if not (_is_factor(series) or pd.api.types.is_numeric_dtype(series.dtype)):
+                    raise FormulaError(f"column {name!r} has unsupported dtype {series.dtype}")
                 variables[expr] = (
                     _factor_variable(name, name, series) if _is_factor(series) else _Variable(name, name, True)
                 )
@@ -439,7 +447,7 @@ def _terms(rhs: str, data: pd.DataFrame) -> tuple[_Term, ...]:
                 first_factor_done = True
             else:
                 margin = frozenset(exprs) - {e}
-                codings.append("contrast" if (margin in present and margin) or len(exprs) == 1 else "indicator")
+                codings.append("contrast" if len(exprs) == 1 or margin in present else "indicator")
         vs = tuple(variables[e] for e in exprs)
         label = ":".join(v.name for v in vs) if vs else "(Intercept)"
         terms.append(_Term(label, vs, tuple(codings)))
@@ -521,7 +529,7 @@ def _response_column(expr: str, data: pd.DataFrame) -> np.ndarray:
         series = data[name]
         if _is_factor(series) and not pd.api.types.is_bool_dtype(series.dtype):
             raise FormulaError(f"response column {name!r} is not numeric (dtype {series.dtype})")
-        values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        values = _float_values(series)
     else:
         python = _to_python(expr.strip())
         if re.fullmatch(r"[A-Za-z_.][A-Za-z0-9_.]*", python):
