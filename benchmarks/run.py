@@ -122,6 +122,21 @@ def write_results(path: Path, rows: list[dict]) -> None:
     tmp.replace(path)
 
 
+def recompute(rows: list[dict]) -> None:
+    """Refresh |Δobj| vs lme4 and time / our time from the rows of the same problem (rows of one
+    problem may come from different invocations)."""
+    by = {(r["problem"], r["peer"]): r for r in rows}
+    for r in rows:
+        ref, ours = by.get((r["problem"], "lme4")), by.get((r["problem"], "ours"))
+        obj = _float(r["objective"]) if r["status"] == "ok" else None
+        ref_obj = _float(ref["objective"]) if ref and ref["status"] == "ok" else None
+        ok = obj is not None and ref_obj is not None and r["peer"] != "lme4"
+        r["abs_delta_obj_vs_lme4"] = f"{abs(obj - ref_obj):.3g}" if ok else ""
+        t = _float(r["seconds"]) if r["status"] == "ok" else None
+        t_ours = _float(ours["seconds"]) if ours and ours["status"] == "ok" else None
+        r["ratio_vs_ours"] = f"{t / t_ours:.4g}" if (t and t_ours) else ""
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--problems", nargs="+", default=["sleepstudy", "penicillin", "insteval", "sim_1e4", "sim_1e5"],
@@ -205,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     order = list(P.PROBLEMS)
     merged = sorted(old + new_rows, key=lambda r: (order.index(r["problem"]) if r["problem"] in order else 99,
                                                    PEERS.index(r["peer"]) if r["peer"] in PEERS else 99))
+    recompute(merged)
     write_results(out, merged)
     print()
     print(table([r for r in merged if r["problem"] in problem_names]))
