@@ -1,9 +1,13 @@
 """mixedmodels: linear and generalized linear mixed-effects models, as lme4 fits them."""
 
 from . import datasets
+from .lmm import lmer
+from .results import LmerFit
 from .errors import ConvergenceWarning, DesignError, FormulaError, MixedModelsError, SingularFitWarning
 
 __all__ = [
+    "lmer",
+    "LmerFit",
     "datasets",
     "ConvergenceWarning",
     "DesignError",

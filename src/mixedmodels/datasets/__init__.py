@@ -86,4 +86,6 @@ def load(name: str) -> pd.DataFrame:
         csv = folder / f"{stem}.csv"
         if not csv.exists():
             csv = folder / f"{stem}.csv.gz"
-        return read_csv_with_schema(csv, folder / f"{stem}.schema.json")
+        frame = read_csv_with_schema(csv, folder / f"{stem}.schema.json")
+    frame.attrs["name"] = stem
+    return frame

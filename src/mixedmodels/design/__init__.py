@@ -1,0 +1,155 @@
+"""From an lme4 formula and a data frame to the model's arrays (lme4's ``lFormula``).
+
+Pipeline: :func:`mixedmodels.formula.parse_formula` → drop rows with NA in any used column
+(``na.omit``) → response y, fixed-effects X (:mod:`.fixed`), random-effects terms (:mod:`.random`)
+ordered as lme4 orders them.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DesignError, FormulaError
+from ..formula import ParsedFormula, parse_formula
+from .fixed import FixedDesign, build_fixed_design, evaluate_response
+from .random import RandomTerm, build_random_term, order_terms
+
+__all__ = ["ModelDesign", "build_design", "to_pandas", "used_columns"]
+
+_IDENTIFIER = re.compile(r"`([^`]+)`|([A-Za-z_.][A-Za-z0-9_.]*)")
+
+
+@dataclass(frozen=True)
+class ModelDesign:
+    """Everything the fit needs from the data, NA rows already removed.
+
+    Attributes
+    ----------
+    y : ndarray, shape (n,)            response (offset not subtracted)
+    fixed : FixedDesign                X and its column names
+    terms : list of RandomTerm         in lme4's order (most levels first)
+    weights : ndarray or None          prior weights
+    offset : ndarray or None           known offset added to the linear predictor
+    rows : pandas Index                labels of the rows used (from the input frame)
+    n_dropped : int                    rows removed because of NA
+    """
+
+    formula: ParsedFormula
+    y: np.ndarray
+    fixed: FixedDesign
+    terms: list[RandomTerm]
+    weights: np.ndarray | None
+    offset: np.ndarray | None
+    rows: pd.Index
+    n_dropped: int
+    frame: pd.DataFrame = field(repr=False)
+
+    @property
+    def X(self) -> np.ndarray:
+        return self.fixed.X
+
+    @property
+    def nobs(self) -> int:
+        return len(self.y)
+
+
+def to_pandas(data) -> pd.DataFrame:
+    """Accept a pandas or polars DataFrame (or anything with ``to_pandas``) without copying pandas input."""
+    if isinstance(data, pd.DataFrame):
+        return data
+    if hasattr(data, "to_pandas"):
+        return data.to_pandas()
+    if isinstance(data, dict):
+        return pd.DataFrame(data)
+    raise DesignError(f"data must be a pandas or polars DataFrame, not {type(data).__name__}")
+
+
+def used_columns(parsed: ParsedFormula, columns: pd.Index) -> list[str]:
+    """Names of the data columns a formula refers to (R's ``all.vars``), in order of appearance."""
+    names: list[str] = []
+    for quoted, bare in _IDENTIFIER.findall(parsed.formula):
+        name = quoted or bare
+        if name in columns and name not in names:
+            names.append(name)
+    return names
+
+
+def _optional_vector(value, frame: pd.DataFrame, what: str) -> np.ndarray | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if value not in frame.columns:
+            raise DesignError(f"{what}: no column named {value!r} in the data")
+        value = frame[value]
+    array = np.asarray(value, dtype=np.float64)
+    if array.shape != (len(frame),):
+        raise DesignError(f"{what} must have one value per row of the data ({len(frame)}), got shape {array.shape}")
+    return array
+
+
+def _drop_missing(frame: pd.DataFrame, columns: list[str], extra: list[np.ndarray | None]):
+    """Rows kept (boolean mask) after lme4's na.omit over the used columns and weights/offset."""
+    keep = ~frame[columns].isna().any(axis=1).to_numpy() if columns else np.ones(len(frame), bool)
+    for vector in extra:
+        if vector is not None:
+            keep &= ~np.isnan(vector)
+    return keep
+
+
+def build_design(formula: str, data, weights=None, offset=None, *, require_random: bool = True) -> ModelDesign:
+    """Parse ``formula`` and build y, X and the random-effects terms from ``data``.
+
+    Parameters
+    ----------
+    formula : str
+        lme4 formula, e.g. ``"Reaction ~ Days + (Days | Subject)"``.
+    data : pandas or polars DataFrame
+        Never modified.
+    weights, offset : array-like or column name, optional
+        Prior weights and offset, one per row of ``data``.
+
+    Raises
+    ------
+    FormulaError
+        Unparsable formula, unknown column, non-numeric response, no random-effects term.
+    DesignError
+        No rows left after removing NA, non-finite values, too many levels for the data.
+    """
+    parsed = parse_formula(formula)
+    if require_random and not parsed.random:
+        raise FormulaError(
+            f"no random-effects terms in {formula!r}; add a term such as (1 | group), "
+            "or use an ordinary regression for a model without random effects"
+        )
+    frame = to_pandas(data)
+    columns = used_columns(parsed, frame.columns)
+    weights_v = _optional_vector(weights, frame, "weights")
+    offset_v = _optional_vector(offset, frame, "offset")
+    keep = _drop_missing(frame, columns, [weights_v, offset_v])
+    n_dropped = int((~keep).sum())
+    if not keep.any():
+        raise DesignError(f"no rows left after removing {n_dropped} rows with missing values in {columns}")
+    if n_dropped:
+        warnings.warn(f"{n_dropped} row(s) with missing values removed (na.omit)", UserWarning, stacklevel=3)
+        frame = frame.loc[keep]
+        weights_v = None if weights_v is None else weights_v[keep]
+        offset_v = None if offset_v is None else offset_v[keep]
+    for name in columns:
+        column = frame[name]
+        if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype):
+            if not np.isfinite(column.to_numpy(dtype=np.float64)).all():
+                raise DesignError(f"column {name!r} has non-finite values (inf); remove or recode them")
+    if weights_v is not None and (not np.isfinite(weights_v).all() or (weights_v < 0).any()):
+        raise DesignError("weights must be finite and non-negative")
+    y = evaluate_response(parsed.response, frame)
+    if not np.isfinite(y).all():
+        raise DesignError(f"response {parsed.response!r} has non-finite values")
+    fixed = build_fixed_design(parsed.fixed, frame)
+    terms = order_terms([build_random_term(spec, frame) for spec in parsed.random])
+    return ModelDesign(formula=parsed, y=y, fixed=fixed, terms=terms, weights=weights_v, offset=offset_v,
+                       rows=frame.index, n_dropped=n_dropped, frame=frame)

@@ -1,0 +1,138 @@
+"""Random-effects terms: level codes and model columns of each ``(expr | group)``.
+
+Term k contributes the block ``Z_k`` (n × ℓ_k p_k) of Z: row i holds the row ``z_k[i]`` of
+``expr``'s model matrix in the p_k columns of level ``codes[i]``. Z is never formed; the
+cross-products of :mod:`mixedmodels.blocks` are built straight from ``codes`` and ``z``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DesignError, FormulaError
+from ..formula import RandomTermSpec
+from .fixed import FixedDesign, build_fixed_design
+
+__all__ = ["RandomTerm", "build_random_term", "grouping_factor", "order_terms"]
+
+
+@dataclass(frozen=True)
+class RandomTerm:
+    """The data of one random-effects term.
+
+    Attributes
+    ----------
+    spec : RandomTermSpec
+        The term as written (after ``||`` and ``/`` expansion).
+    name : str
+        Its grouping factor's name as lme4 reports it ("Subject", "cask:batch").
+    levels : list of str
+        Levels of the grouping factor present in the data, in R's order.
+    codes : ndarray of int64, shape (n,)
+        Level index of each row.
+    z : ndarray of float64, shape (n, p_k)
+        Model columns of ``expr`` (Z_k's values).
+    z_design : FixedDesign
+        How ``z`` was built, to rebuild it for new data.
+    """
+
+    spec: RandomTermSpec
+    name: str
+    levels: list[str]
+    codes: np.ndarray
+    z: np.ndarray
+    z_design: FixedDesign
+
+    @property
+    def column_names(self) -> list[str]:
+        return self.z_design.column_names
+
+    @property
+    def n_levels(self) -> int:
+        return len(self.levels)
+
+    @property
+    def n_cols(self) -> int:
+        return self.z.shape[1]
+
+
+def _factor_codes(column: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Codes and labels of one column taken as an R factor (categorical order kept)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        categorical = column.array
+    elif pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_bool_dtype(column.dtype):
+        categorical = pd.Categorical(column.to_numpy())
+    else:
+        categorical = pd.Categorical(column.astype(str).to_numpy())
+    labels = [str(c) for c in categorical.categories]
+    return np.asarray(categorical.codes, dtype=np.int64), labels
+
+
+def grouping_factor(group: str, data: pd.DataFrame, known_levels: list[str] | None = None):
+    """Codes and levels of a grouping factor ``"g"`` or interaction ``"a:b"``.
+
+    As R's ``factor(a:b)``: levels are ``"la:lb"`` with the first factor varying slowest, and
+    levels absent from the data are dropped. With ``known_levels`` (new data for prediction),
+    codes index into those levels and unseen levels get code -1.
+
+    Returns
+    -------
+    codes : ndarray of int64, shape (n,)
+    levels : list of str
+    """
+    parts = [p.strip() for p in group.split(":")]
+    missing = [p for p in parts if p not in data.columns]
+    if missing:
+        raise FormulaError(f"grouping factor {group!r}: no column named {', '.join(map(repr, missing))} in the data")
+    combined = np.zeros(len(data), dtype=np.int64)
+    labels = [""]
+    for i, part in enumerate(parts):
+        codes, part_labels = _factor_codes(data[part])
+        combined = combined * len(part_labels) + codes
+        labels = [f"{a}:{b}" if i else b for a in labels for b in part_labels]
+    if known_levels is not None:
+        lookup = {label: i for i, label in enumerate(known_levels)}
+        translate = np.array([lookup.get(label, -1) for label in labels], dtype=np.int64)
+        return translate[combined], list(known_levels)
+    present = np.unique(combined)
+    remap = np.full(len(labels), -1, dtype=np.int64)
+    remap[present] = np.arange(len(present))
+    return remap[combined], [labels[i] for i in present]
+
+
+def build_random_term(spec: RandomTermSpec, data: pd.DataFrame) -> RandomTerm:
+    """Build one term's codes and model columns from (NA-free) data.
+
+    Raises
+    ------
+    DesignError
+        When the grouping factor has as many levels as there are rows (lme4's
+        ``check.nlev.gtreq.5``/``check.nobs.vs.nlev``: the term would be confounded with the
+        residual), or when the term has at least as many random effects as observations.
+    """
+    codes, levels = grouping_factor(spec.group, data)
+    z_design = build_fixed_design(spec.expr, data)
+    if z_design.X.shape[1] == 0:
+        raise FormulaError(f"random-effects term {spec} has no columns")
+    n = len(data)
+    if len(levels) >= n:
+        raise DesignError(
+            f"number of levels of grouping factor {spec.group!r} ({len(levels)}) must be < number of "
+            f"observations ({n}); each level needs more than one row"
+        )
+    n_effects = len(levels) * z_design.X.shape[1]
+    if z_design.X.shape[1] > 1 and n_effects >= n:
+        raise DesignError(
+            f"number of observations ({n}) <= number of random effects ({n_effects}) for term {spec}; "
+            "the random-effects parameters and the residual variance are probably unidentifiable"
+        )
+    return RandomTerm(spec=spec, name=spec.group, levels=levels, codes=codes,
+                      z=np.ascontiguousarray(z_design.X, dtype=np.float64), z_design=z_design)
+
+
+def order_terms(terms: list[RandomTerm]) -> list[RandomTerm]:
+    """Order terms as lme4 does: by number of levels, largest first; ties keep formula order."""
+    return sorted(terms, key=lambda term: -term.n_levels)

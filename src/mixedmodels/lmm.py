@@ -1,0 +1,77 @@
+"""``lmer``: fit a linear mixed model from an lme4 formula (lme4's four steps in one call).
+
+    design  = build_design(formula, data)                  # lFormula
+    problem = DevianceProblem(cross-products of design)    # mkLmerDevfun; problem.deviance(θ)
+    optimum = optimize_theta(problem.deviance, ...)        # optimizeLmer + checkConv
+    fit     = LmerFit(design, problem, optimum, solution)  # mkMerMod
+"""
+
+from __future__ import annotations
+
+import warnings
+
+from .blocks import TermData, build_cross_products
+from .design import ModelDesign, build_design
+from .errors import ConvergenceWarning, SingularFitWarning
+from .objective import DevianceProblem
+from .optimize import optimize_theta
+from .results import LmerFit
+
+__all__ = ["lmer", "build_problem", "fit_problem"]
+
+
+def build_problem(design: ModelDesign, reml: bool = True) -> DevianceProblem:
+    """Form A = [Z X y]ᵀ[Z X y] once and wrap it as the objective over θ."""
+    terms = [TermData(t.codes, t.z, t.n_levels) for t in design.terms]
+    cross = build_cross_products(terms, design.X, design.y, design.weights, design.offset)
+    return DevianceProblem(cross, [t.n_cols for t in design.terms], [t.n_levels for t in design.terms],
+                           design.X.shape[1], reml=reml)
+
+
+def fit_problem(design: ModelDesign, problem: DevianceProblem, data_name: str = "", *, check: bool = True,
+                theta0=None, warn: bool = True) -> LmerFit:
+    """Optimise θ for a built problem and assemble the fit (used by refits and bootstrap)."""
+    layout = problem.layout
+    optimum = optimize_theta(problem.deviance, layout.initial() if theta0 is None else theta0,
+                             layout.lower_bounds(), check=check)
+    fit = LmerFit(design=design, problem=problem, optimum=optimum, solution=problem.solve(optimum.theta),
+                  data_name=data_name)
+    if warn:
+        for message in optimum.messages:
+            warnings.warn(message, ConvergenceWarning, stacklevel=3)
+        if optimum.singular:
+            warnings.warn("boundary (singular) fit: see help('isSingular')", SingularFitWarning, stacklevel=3)
+    return fit
+
+
+def lmer(formula: str, data, reml: bool = True, weights=None, offset=None, *, data_name: str | None = None) -> LmerFit:
+    """Fit a linear mixed model by REML (default) or maximum likelihood, as lme4's ``lmer``.
+
+    Parameters
+    ----------
+    formula : str
+        lme4 formula, e.g. ``"Reaction ~ Days + (Days | Subject)"``: fixed part as in R, random
+        terms ``(1|g)``, ``(x|g)``, ``(0+x|g)``, ``(x||g)``, ``(1|a/b)``, ``(1|a:b)``.
+    data : pandas or polars DataFrame
+        Not modified. Rows with NA in a used column are dropped (counted in a warning).
+    reml : bool
+        REML criterion (True) or ML deviance (False).
+    weights, offset : array-like or column name, optional
+        Prior weights (residual variance σ²/wᵢ) and a known offset.
+    data_name : str, optional
+        Shown as "Data:" in the summary (the data set's name when loaded from ``datasets``).
+
+    Returns
+    -------
+    LmerFit
+
+    Examples
+    --------
+    >>> from mixedmodels import lmer, datasets
+    >>> fit = lmer("Reaction ~ Days + (Days | Subject)", datasets.load("sleepstudy"))
+    >>> round(fit.objective, 4)
+    1743.6283
+    """
+    design = build_design(formula, data, weights=weights, offset=offset)
+    name = data_name if data_name is not None else str(getattr(data, "attrs", {}).get("name", "data"))
+    return fit_problem(design, build_problem(design, reml), name)

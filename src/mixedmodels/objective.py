@@ -1,0 +1,151 @@
+"""The profiled ML deviance and REML criterion as functions of θ (lme4's ``mkLmerDevfun``).
+
+For given θ the penalised least-squares problem min_{u,β} ‖y − Xβ − ZΛu‖² + ‖u‖² is solved
+through the blocked factor of :mod:`mixedmodels.cholesky`, and (Bates et al. 2015, eqs. 34, 41)
+
+    ML:    d(θ)   = log|L_θ|² + n (1 + log(2π r²_θ / n))
+    REML:  d_R(θ) = log|L_θ|² + log|R_X|² + (n − p)(1 + log(2π r²_θ / (n − p)))
+
+minus Σ log wᵢ with prior weights. β and σ are profiled out: σ̂² = r²_θ / n (ML) or
+r²_θ / (n − p) (REML), Var(β̂) = σ̂² (R_XᵀR_X)⁻¹, b̂ = Λ_θ û.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg as la
+
+from .blocks import CrossProducts
+from .cholesky import BlockedFactor, RestLayout, factorize, scale_rows
+from .covariance import ThetaLayout
+
+__all__ = ["DevianceProblem", "PlsSolution"]
+
+
+@dataclass(frozen=True)
+class PlsSolution:
+    """The penalised least-squares solution at one θ.
+
+    Attributes
+    ----------
+    beta : ndarray (p,)
+    u : list of ndarray (ℓ_k, p_k)      spherical random effects per term
+    b : list of ndarray (ℓ_k, p_k)      conditional modes b = T_k u per term
+    sigma : float
+    vcov_beta : ndarray (p, p)          σ̂² (R_XᵀR_X)⁻¹
+    factor : BlockedFactor
+    """
+
+    beta: np.ndarray
+    u: list[np.ndarray]
+    b: list[np.ndarray]
+    sigma: float
+    vcov_beta: np.ndarray
+    factor: BlockedFactor
+
+
+class DevianceProblem:
+    """The objective to minimise over θ, built once from the cross-products A.
+
+    Parameters
+    ----------
+    cross : CrossProducts
+    term_sizes, term_levels : sequence of int
+        p_k and ℓ_k of each term, in lme4 order (term 0 has the most levels).
+    p : int
+        Number of fixed-effect columns.
+    reml : bool
+    """
+
+    def __init__(self, cross: CrossProducts, term_sizes, term_levels, p: int, reml: bool = True):
+        self.cross = cross
+        self.layout = ThetaLayout(tuple(int(s) for s in term_sizes))
+        self.rest = RestLayout(tuple(int(s) for s in term_sizes[1:]), tuple(int(l) for l in term_levels[1:]))
+        self.term_levels = tuple(int(l) for l in term_levels)
+        self.p = int(p)
+        self.n = int(cross.n)
+        self.reml = bool(reml)
+
+    def with_reml(self, reml: bool) -> "DevianceProblem":
+        """The same data and model with the other criterion (A is shared, not copied)."""
+        return DevianceProblem(self.cross, self.layout.sizes, self.term_levels, self.p, reml)
+
+    def factor(self, theta: np.ndarray) -> BlockedFactor | None:
+        T = self.layout.templates(np.asarray(theta, dtype=float))
+        return factorize(self.cross, T[0], self.rest, T[1:], self.p)
+
+    def criterion(self, factor: BlockedFactor | None, reml: bool | None = None) -> float:
+        """−2 log-likelihood (ML) or REML criterion from a factor; +inf if not positive definite."""
+        if factor is None or not factor.pwrss > 0:
+            return np.inf
+        reml = self.reml if reml is None else reml
+        n = self.n - self.p if reml else self.n
+        value = factor.logdet_L + n * (1.0 + np.log(2.0 * np.pi * factor.pwrss / n))
+        if reml:
+            value += factor.logdet_RX
+        return float(value - self.cross.sum_log_weights)
+
+    def deviance(self, theta: np.ndarray) -> float:
+        """The objective at θ: REML criterion when ``reml`` else ML deviance."""
+        return self.criterion(self.factor(theta))
+
+    def sigma(self, factor: BlockedFactor) -> float:
+        return float(np.sqrt(factor.pwrss / (self.n - self.p if self.reml else self.n)))
+
+    def solve(self, theta: np.ndarray) -> PlsSolution:
+        """β̂, û, b̂, σ̂ and Var(β̂) at θ (back-substitution through both blocks)."""
+        theta = np.asarray(theta, dtype=float)
+        factor = self.factor(theta)
+        if factor is None:
+            raise np.linalg.LinAlgError("the penalised system is not positive definite at this theta")
+        T = self.layout.templates(theta)
+        M, q_r, p = factor.M, self.rest.q, self.p
+        x_r = la.solve_triangular(M[:-1, :-1], M[-1, :-1], lower=True, trans="T", check_finite=False)
+        u_rest, beta = x_r[:q_r].copy(), x_r[q_r:]
+        b_rest = u_rest.copy()
+        scale_rows(b_rest, self.rest, T[1:])
+        l0, p0 = self.term_levels[0], self.layout.sizes[0]
+        Bw2 = self.cross.Bw.reshape(p + 1, l0 * p0)
+        v = Bw2[p] - Bw2[:p].T @ beta
+        if q_r:
+            v = v - self.cross.Bz.T @ b_rest
+        rhs = (v.reshape(l0, p0) @ T[0])  # T_0ᵀ v_j as rows
+        u0 = np.linalg.solve(factor.P, rhs[..., None])[..., 0] if p0 > 1 else rhs / factor.P[:, :, 0]
+        u = [u0] + [u_rest[sl].reshape(-1, s) for sl, s in zip(self.rest.slices, self.rest.sizes)]
+        b = [uk @ Tk.T for uk, Tk in zip(u, T)]
+        sigma = self.sigma(factor)
+        RX_inv = la.solve_triangular(M[q_r:q_r + p, q_r:q_r + p], np.eye(p), lower=True, check_finite=False)
+        vcov = sigma**2 * (RX_inv.T @ RX_inv)
+        return PlsSolution(beta=beta.copy(), u=u, b=b, sigma=sigma, vcov_beta=vcov, factor=factor)
+
+    def conditional_covariances(self, theta: np.ndarray, factor: BlockedFactor, chunk: int = 4096) -> list[np.ndarray]:
+        """Diagonal blocks of Λ(L_θL_θᵀ)⁻¹Λᵀ per term and level, shape (ℓ_k, p_k, p_k) each.
+
+        Multiplied by σ̂² they are lme4's ``attr(ranef(fit, condVar = TRUE)[[g]], "postVar")``.
+        With L_θ = [[L0, 0], [L_r0, L_r]] the inverse has blocks L_r⁻ᵀL_r⁻¹ (rest terms) and
+        P⁻¹ + GᵀG (term 0), G = L_r⁻¹ Λ_rᵀ Bz Λ_0 P⁻¹, formed ``chunk`` levels at a time.
+        """
+        T = self.layout.templates(np.asarray(theta, dtype=float))
+        q_r = self.rest.q
+        P_inv = np.linalg.inv(factor.P)
+        inner0 = P_inv.copy()
+        out_rest = []
+        if q_r:
+            L_r = factor.M[:q_r, :q_r]
+            l0, p0 = self.term_levels[0], self.layout.sizes[0]
+            right = T[0] @ P_inv  # Λ_0 P⁻¹ per level, (ℓ_0, p_0, p_0)
+            for start in range(0, l0, chunk):
+                stop = min(l0, start + chunk)
+                H = self.cross.Bz[:, start * p0:stop * p0].toarray().reshape(q_r, stop - start, p0)
+                H = np.einsum("rja,jab->rjb", H, right[start:stop]).reshape(q_r, (stop - start) * p0)
+                scale_rows(H, self.rest, T[1:])
+                G = la.solve_triangular(L_r, H, lower=True, check_finite=False).reshape(q_r, stop - start, p0)
+                inner0[start:stop] += np.einsum("rja,rjb->jab", G, G)
+            L_r_inv = la.solve_triangular(L_r, np.eye(q_r), lower=True, check_finite=False)
+            for sl, p, l, Tk in zip(self.rest.slices, self.rest.sizes, self.rest.n_levels, T[1:]):
+                cols = L_r_inv[:, sl].reshape(q_r, l, p)
+                inner = np.einsum("rja,rjb->jab", cols, cols)
+                out_rest.append(Tk[None] @ inner @ Tk.T[None])
+        return [T[0][None] @ inner0 @ T[0].T[None]] + out_rest

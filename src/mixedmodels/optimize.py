@@ -1,0 +1,198 @@
+"""Minimise the profiled criterion over θ, then check the optimum as lme4 does.
+
+The optimiser is BOBYQA (nlopt ``LN_BOBYQA``, lme4's default ``nloptwrap``) with lme4's
+tolerances, started at T_k = I, with lower bound 0 on the diagonal of every T_k. Afterwards:
+
+* θ components within ``zero_tol`` of their bound of 0 are set to 0 when that does not raise the
+  objective by more than ``zero_ftol`` (MixedModels.jl ``fit!``): BOBYQA approaches a boundary
+  optimum slowly and stops just above it;
+* the fit is singular when some diagonal element of a T_k is below 1e-4 (lme4 ``isSingular``);
+* gradient and Hessian are taken by finite differences at θ̂ (lme4 ``deriv12``), and lme4's
+  ``checkConv`` messages are produced: a scaled gradient above 0.002, or a Hessian with negative
+  eigenvalues at an interior optimum.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import nlopt
+import numpy as np
+
+__all__ = ["OptSummary", "optimize_theta", "finite_difference_derivatives", "SINGULAR_TOL"]
+
+SINGULAR_TOL = 1e-4
+GRADIENT_TOL = 2e-3
+
+
+@dataclass(frozen=True)
+class OptSummary:
+    """What happened in the optimisation (MixedModels.jl ``OptSummary``, lme4 ``@optinfo``).
+
+    Attributes
+    ----------
+    theta : ndarray           θ̂
+    objective : float         criterion at θ̂
+    n_evaluations : int       objective evaluations used by BOBYQA
+    return_code : str         nlopt's reason for stopping
+    gradient, hessian         finite-difference derivatives at θ̂
+    messages : list of str    convergence messages (lme4 ``checkConv``); empty when all is well
+    singular : bool           some diagonal element of a T_k is ≈ 0
+    """
+
+    theta_initial: np.ndarray
+    theta: np.ndarray
+    lower: np.ndarray
+    objective: float
+    n_evaluations: int
+    return_code: str
+    gradient: np.ndarray
+    hessian: np.ndarray
+    singular: bool
+    messages: list[str] = field(default_factory=list)
+    optimizer: str = "LN_BOBYQA"
+
+    @property
+    def converged(self) -> bool:
+        return not self.messages
+
+
+_RETURN_CODES = {
+    nlopt.SUCCESS: "SUCCESS", nlopt.STOPVAL_REACHED: "STOPVAL_REACHED", nlopt.FTOL_REACHED: "FTOL_REACHED",
+    nlopt.XTOL_REACHED: "XTOL_REACHED", nlopt.MAXEVAL_REACHED: "MAXEVAL_REACHED",
+    nlopt.MAXTIME_REACHED: "MAXTIME_REACHED",
+}
+
+
+def finite_difference_derivatives(f: Callable[[np.ndarray], float], x: np.ndarray, lower: np.ndarray,
+                                  delta: float = 1e-4) -> tuple[np.ndarray, np.ndarray]:
+    """Gradient and Hessian of f at x by central differences (forward where x − δ < lower).
+
+    Notes
+    -----
+    lme4 ``deriv12``: step δ = 1e-4, f evaluated at x ± δ eᵢ and x ± δ eᵢ ± δ eⱼ.
+    """
+    x = np.asarray(x, float)
+    k = len(x)
+    base = np.array(x, dtype=float)
+    shift = np.where(x - delta < lower, delta, 0.0)  # move the stencil inside the bounds
+    centre = base + shift
+    f0 = f(centre)
+    grad, hess = np.empty(k), np.empty((k, k))
+    steps = np.eye(k) * delta
+    f_plus = np.array([f(centre + steps[i]) for i in range(k)])
+    f_minus = np.array([f(centre - steps[i]) for i in range(k)])
+    grad[:] = (f_plus - f_minus) / (2 * delta)
+    hess[np.diag_indices(k)] = (f_plus - 2 * f0 + f_minus) / delta**2
+    for i in range(k):
+        for j in range(i):
+            fpp = f(centre + steps[i] + steps[j])
+            fmm = f(centre - steps[i] - steps[j])
+            value = (fpp - f_plus[i] - f_plus[j] + 2 * f0 - f_minus[i] - f_minus[j] + fmm) / (2 * delta**2)
+            hess[i, j] = hess[j, i] = value
+    # correct the gradient back to x for the shifted components (first-order Taylor step)
+    grad -= hess @ shift
+    return grad, hess
+
+
+def _check_convergence(grad: np.ndarray, hess: np.ndarray, theta: np.ndarray, lower: np.ndarray) -> list[str]:
+    """lme4 ``checkConv``: messages for a large scaled gradient or a degenerate Hessian."""
+    messages = []
+    on_bound = (lower == 0) & (theta < SINGULAR_TOL)
+    # at the bound only a negative gradient (the objective falls into the interior) is a problem
+    g = np.where(on_bound & (grad > 0), 0.0, grad)
+    interior = ~on_bound
+    scaled = np.abs(g)
+    if interior.all():
+        try:  # lme4: solve(chol(H), g) with R's upper factor U = Lᵀ
+            upper = np.linalg.cholesky(hess).T
+            scaled = np.minimum(np.abs(np.linalg.solve(upper, g)), np.abs(g))
+        except np.linalg.LinAlgError:
+            scaled = np.abs(g)
+    if scaled.size and scaled.max() > GRADIENT_TOL:
+        component = int(np.argmax(scaled)) + 1
+        messages.append(f"Model failed to converge with max|grad| = {scaled.max():.6g} "
+                        f"(tol = {GRADIENT_TOL}, component {component})")
+    if interior.all() and hess.size:
+        eigenvalues = np.linalg.eigvalsh(hess)
+        if eigenvalues.min() < 0 and abs(eigenvalues.min()) > 1e-6 * abs(eigenvalues).max():
+            messages.append(f"Model failed to converge: degenerate Hessian with "
+                            f"{int(np.sum(eigenvalues < 0))} negative eigenvalues")
+    return messages
+
+
+def _bobyqa(objective, theta0, lower, ftol_abs, xtol_abs, maxeval, initial_step):
+    """One nlopt BOBYQA run; returns (θ, objective, return-code name)."""
+    opt = nlopt.opt(nlopt.LN_BOBYQA, len(theta0))
+    opt.set_min_objective(objective)
+    opt.set_lower_bounds(lower)
+    opt.set_ftol_abs(ftol_abs)
+    opt.set_xtol_abs(xtol_abs)
+    opt.set_maxeval(maxeval)
+    opt.set_initial_step(initial_step)
+    theta = opt.optimize(np.array(theta0, dtype=float))
+    code = _RETURN_CODES.get(opt.last_optimize_result(), str(opt.last_optimize_result()))
+    return theta, float(opt.last_optimum_value()), code
+
+
+def _snap_to_boundary(deviance, theta, value, lower, zero_tol, zero_ftol):
+    """Set components just above a 0 bound to 0 when the objective does not rise by > zero_ftol."""
+    for i in np.flatnonzero((lower == 0) & (theta > 0) & (theta < zero_tol)):
+        trial = theta.copy()
+        trial[i] = 0.0
+        trial_value = deviance(trial)
+        if trial_value <= value + zero_ftol:
+            theta, value = trial, trial_value
+    return theta, value
+
+
+def optimize_theta(deviance: Callable[[np.ndarray], float], theta0: np.ndarray, lower: np.ndarray, *,
+                   ftol_abs: float = 1e-8, xtol_abs: float = 1e-8, maxeval: int = 100_000,
+                   zero_tol: float = 1e-3, zero_ftol: float = 1e-6, check: bool = True) -> OptSummary:
+    """Minimise ``deviance`` over θ ≥ lower with BOBYQA and check the optimum.
+
+    Parameters
+    ----------
+    deviance : callable
+        θ ↦ criterion (``DevianceProblem.deviance``).
+    theta0, lower : ndarray
+        Start (T_k = I) and lower bounds (0 on diagonals, -inf elsewhere).
+    ftol_abs, xtol_abs, maxeval
+        nlopt stopping rules (lme4 nloptwrap defaults).
+    zero_tol, zero_ftol
+        Snap components below ``zero_tol`` at a 0 bound to 0 when the objective rises ≤ ``zero_ftol``.
+    check : bool
+        Compute finite-difference derivatives and convergence messages (skip for bootstrap refits).
+    """
+    theta0 = np.asarray(theta0, float)
+    lower = np.asarray(lower, float)
+    counter = [0]
+
+    def objective(x, grad):
+        counter[0] += 1
+        value = deviance(x)
+        return value if np.isfinite(value) else 1e300
+
+    theta, value, code = _bobyqa(objective, theta0, lower, ftol_abs, xtol_abs, maxeval, np.where(lower == 0, 0.75, 1.0))
+    theta, value = _snap_to_boundary(deviance, theta, value, lower, zero_tol, zero_ftol)
+    messages: list[str] = []
+    grad = np.full(len(theta), np.nan)
+    hess = np.full((len(theta),) * 2, np.nan)
+    if check:
+        grad, hess = finite_difference_derivatives(deviance, theta, lower)
+        messages = _check_convergence(grad, hess, theta, lower)
+        if messages and code != "MAXEVAL_REACHED":
+            # lme4's tolerances stop BOBYQA early on flat optima; polish from there with tight ones
+            polished, polished_value, code = _bobyqa(objective, theta, lower, 1e-12, 1e-10, maxeval,
+                                                     np.full(len(theta), 1e-2))
+            if polished_value <= value:
+                theta, value = _snap_to_boundary(deviance, polished, polished_value, lower, zero_tol, zero_ftol)
+                grad, hess = finite_difference_derivatives(deviance, theta, lower)
+                messages = _check_convergence(grad, hess, theta, lower)
+    singular = bool(np.any((lower == 0) & (theta < SINGULAR_TOL)))
+    if code == "MAXEVAL_REACHED":
+        messages.insert(0, f"maximum number of function evaluations ({maxeval}) reached")
+    return OptSummary(theta_initial=theta0, theta=theta, lower=lower, objective=float(value),
+                      n_evaluations=counter[0], return_code=code, gradient=grad, hessian=hess,
+                      singular=singular, messages=messages)

@@ -1,0 +1,159 @@
+"""The text of ``summary(lmer(...))``, laid out and rounded as lme4 prints it.
+
+The pieces follow lme4's ``print.summary.merMod``: the header and fit criterion
+(``.prt.methTit``, ``.prt.aictab``), scaled residuals, the random-effects table
+(``.prt.VC`` with 4 significant digits, correlations to 2 decimals), the number of observations and
+groups, the fixed-effects table (``printCoefmat``), the correlation of fixed effects and the
+optimiser and singular-fit messages.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from .rformat import abbreviate, format_numbers, format_table, quantiles
+
+__all__ = ["coefficient_table_text", "random_effects_text", "summary_text"]
+
+DIGITS = 4
+
+
+def random_effects_text(varcorr: pd.DataFrame) -> str:
+    """lme4's ``.prt.VC``: Groups, Name, Variance, Std.Dev. and the lower triangle of Corr."""
+    variances = varcorr[varcorr["var2"].isna()]
+    n_corr = max((int(((varcorr["grp"] == g) & varcorr["var2"].notna()).sum()) for g in varcorr["grp"]), default=0)
+    variance_text = format_numbers(variances["vcov"], DIGITS)
+    sd_text = format_numbers(variances["sdcor"], DIGITS)
+    groups = list(dict.fromkeys(variances["grp"]))
+    width = max((p for p in (int((variances["grp"] == g).sum()) for g in groups)), default=1) - 1
+    header = ["Groups", "Name", "Variance", "Std.Dev."] + (["Corr"] + [""] * (width - 1) if width > 0 and n_corr else [])
+    rows, i = [], 0
+    for group in groups:
+        block = variances[variances["grp"] == group]
+        names = [("" if v is None or (isinstance(v, float) and math.isnan(v)) else v) for v in block["var1"]]
+        corr = varcorr[(varcorr["grp"] == group) & varcorr["var2"].notna()]
+        for j, name in enumerate(names):
+            cells = [group if j == 0 else "", name, variance_text[i], sd_text[i]]
+            if width > 0 and n_corr:
+                for k in range(width):
+                    if k < j:
+                        value = corr[(corr["var1"] == names[k]) & (corr["var2"] == name)]["sdcor"]
+                        cells.append(f"{float(value.iloc[0]):.2f}" if len(value) else "")
+                    else:
+                        cells.append("")
+            rows.append(cells)
+            i += 1
+    if width > 0 and n_corr:  # R pads the Corr cells of a column to a common width
+        for k in range(width):
+            col = 4 + k
+            w = max(len(r[col]) for r in rows)
+            for r in rows:
+                r[col] = r[col].rjust(w) if r[col] else ""
+    return format_table(header, rows)
+
+
+def coefficient_table_text(table: pd.DataFrame, digits: int = DIGITS) -> str:
+    """R's ``printCoefmat`` for Estimate / Std. Error / statistic (/ df / p-value) columns."""
+    estimates = table.iloc[:, :2].to_numpy(dtype=float)
+    nonzero = np.abs(estimates[np.isfinite(estimates) & (estimates != 0)])
+    acs = math.floor(math.log10(nonzero.min())) + 1 if nonzero.size else 0
+    rounded = np.round(estimates, max(1, digits - acs))
+    est_text = np.array(format_numbers(rounded.ravel(), digits)).reshape(estimates.shape)
+    columns = [list(est_text[:, 0]), list(est_text[:, 1])]
+    header = list(table.columns[:2])
+    for name in table.columns[2:]:
+        values = table[name].to_numpy(dtype=float)
+        if name.startswith("Pr("):
+            columns.append([format_pvalue(v) for v in values])
+        elif name == "df":
+            columns.append(format_numbers(values, digits))
+        else:
+            columns.append(format_numbers(np.round(values, max(1, min(5, digits - 1))), digits))
+        header.append(name)
+    rows = [list(r) for r in zip(*columns)]
+    return format_table(header, rows, row_names=list(table.index), right=True)
+
+
+def format_pvalue(p: float, digits: int = 3, eps: float = 2.22e-16) -> str:
+    """R's ``format.pval`` as printCoefmat uses it."""
+    if not np.isfinite(p):
+        return "NA"
+    if p < eps:
+        return "< 2e-16"
+    return f"{p:.{digits}g}" if p >= 1e-4 else f"{p:.2e}".replace("e-0", "e-")
+
+
+def correlation_text(vcov: pd.DataFrame) -> str:
+    """lme4's 'Correlation of Fixed Effects' block (lower triangle, 3 decimals)."""
+    sd = np.sqrt(np.diag(vcov.to_numpy()))
+    corr = vcov.to_numpy() / np.outer(sd, sd)
+    names = list(vcov.index)
+    row_names = [abbreviate(n, 11) for n in names[1:]]
+    col_names = [abbreviate(n, 6) for n in names[:-1]]
+    # format(round(x, 3), nsmall = 3) pads every entry of the matrix to one width
+    text = np.array(format_numbers(np.round(corr, 3).ravel(), DIGITS, nsmall=3)).reshape(corr.shape)
+    cells = [[(text[i, j] if j < i else "") for j in range(len(names) - 1)] for i in range(1, len(names))]
+    return format_table(col_names, cells, row_names=row_names)
+
+
+def _zapsmall(values: np.ndarray, digits: int) -> np.ndarray:
+    """R's (4.2) ``zapsmall``: round to ``digits − log10(max|x|)`` decimals (R rounds that to an integer)."""
+    largest = np.max(np.abs(values))
+    return np.round(values, max(0, math.floor(digits - math.log10(largest) + 0.5))) if largest > 0 else values
+
+
+def _named_vector(names: list[str], texts: list[str]) -> list[str]:
+    """R's print of a named vector: one common width, right-justified, a trailing space."""
+    width = max(len(t) for t in list(names) + list(texts))
+    return [" ".join(n.rjust(width) for n in names) + " ", " ".join(t.rjust(width) for t in texts) + " "]
+
+
+def summary_text(fit, ddf: str | None = None) -> str:
+    """The whole ``summary()`` text of a linear mixed model fit."""
+    lines = []
+    method = "REML" if fit.reml else "maximum likelihood "
+    lines.append(f"Linear mixed model fit by {method} ['lmerMod']")
+    lines.append(f"Formula: {fit.formula}")
+    if fit.data_name:
+        lines.append(f"   Data: {fit.data_name}")
+    if fit.weights is not None:
+        lines.append("Weights: (prior weights)")
+    lines.append("")
+    if fit.reml:
+        lines.append(f"REML criterion at convergence: {round(fit.objective, 1):.7g}")
+    else:
+        values = np.round([fit.aic, fit.bic, fit.loglik, fit.deviance], 1)
+        texts = format_numbers(values, 7) + [str(int(fit.df_resid))]
+        lines += _named_vector(["AIC", "BIC", "logLik", "deviance", "df.resid"], texts)
+    lines.append("")
+    lines.append("Scaled residuals: ")
+    q = _zapsmall(quantiles(fit.residuals(type="pearson")), DIGITS + 1)
+    lines += _named_vector(["Min", "1Q", "Median", "3Q", "Max"], format_numbers(q, DIGITS))
+    lines.append("")
+    lines.append("Random effects:")
+    lines.append(random_effects_text(fit.varcorr))
+    groups = "; ".join(f"{g}, {n}" for g, n in fit.ngroups.items())
+    lines.append(f"Number of obs: {fit.nobs}, groups:  {groups}")
+    lines.append("")
+    table = fit.coef_table(ddf=ddf)
+    lines.append("Fixed effects:")
+    lines.append(coefficient_table_text(table))
+    if ddf is not None:
+        lines.append("---")
+        lines.append("Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1")
+    if 1 < len(table) <= 12:  # lme4 omits the correlation matrix for p > 12
+        lines.append("")
+        lines.append("Correlation of Fixed Effects:")
+        lines.append(correlation_text(fit.vcov))
+    if fit.dropped_columns:
+        lines.append(f"fit warnings:\nfixed-effect model matrix is rank deficient so dropping "
+                     f"{len(fit.dropped_columns)} columns / coefficients")
+    messages = fit.messages
+    if messages:
+        lines.append(f"optimizer (bobyqa) convergence code: 0 (OK)")
+        lines.extend(messages)
+        lines.append("")
+    return "\n".join(lines)
