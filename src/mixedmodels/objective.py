@@ -116,9 +116,14 @@ class DevianceProblem:
         u = [u0] + [u_rest[sl].reshape(-1, s) for sl, s in zip(self.rest.slices, self.rest.sizes)]
         b = [uk @ Tk.T for uk, Tk in zip(u, T)]
         sigma = self.sigma(factor)
-        RX_inv = la.solve_triangular(M[q_r:q_r + p, q_r:q_r + p], np.eye(p), lower=True, check_finite=False)
-        vcov = sigma**2 * (RX_inv.T @ RX_inv)
+        vcov = sigma**2 * self.unscaled_vcov(factor)
         return PlsSolution(beta=beta.copy(), u=u, b=b, sigma=sigma, vcov_beta=vcov, factor=factor)
+
+    def unscaled_vcov(self, factor: BlockedFactor) -> np.ndarray:
+        """(R_XᵀR_X)⁻¹, so that Var(β̂) = σ² (R_XᵀR_X)⁻¹ at the θ of ``factor``."""
+        q_r, p = self.rest.q, self.p
+        RX_inv = la.solve_triangular(factor.M[q_r:q_r + p, q_r:q_r + p], np.eye(p), lower=True, check_finite=False)
+        return RX_inv.T @ RX_inv
 
     def conditional_covariances(self, theta: np.ndarray, factor: BlockedFactor, chunk: int = 4096) -> list[np.ndarray]:
         """Diagonal blocks of Λ(L_θL_θᵀ)⁻¹Λᵀ per term and level, shape (ℓ_k, p_k, p_k) each.
