@@ -316,6 +316,24 @@ class LmerFit:
 
         return coef_table_ddf(self, ddf)
 
+    def tidy(self, conf_level: float = 0.95, ddf: str | None = None) -> pd.DataFrame:
+        """One row per parameter, as ``broom.mixed::tidy`` (see :func:`mixedmodels.export.tidy`)."""
+        from .export import tidy
+
+        return tidy(self, conf_level=conf_level, ddf=ddf)
+
+    def to_dict(self, ddf: str | None = None) -> dict:
+        """The fit in plain JSON types (see :func:`mixedmodels.export.to_dict`)."""
+        from .export import to_dict
+
+        return to_dict(self, ddf=ddf)
+
+    def to_json(self, ddf: str | None = None, indent: int | None = 2) -> str:
+        """:meth:`to_dict` as a JSON string."""
+        from .export import to_json
+
+        return to_json(self, ddf=ddf, indent=indent)
+
     def summary(self, ddf: str | None = None) -> str:
         """The summary text, laid out as lme4's ``summary(lmer(...))``."""
         return summary_text(self, ddf=ddf)
