@@ -8,13 +8,18 @@ augmented system
 
 is computed in two steps:
 
-1. ``L0_j = chol(P_j)``, ``P_j = T_0ᵀ D0_j T_0 + I`` for each level j of term 0 (batched p_0 × p_0);
+1. ``L0_j = chol(P_j)``, ``P_j = T_0ᵀ D0_j T_0 + I`` for each level j of term 0 (batched p_0 × p_0,
+   closed forms for p_0 ≤ 2);
 2. ``M = chol(Λ̃_rᵀ (C − B 𝒲 Bᵀ) Λ̃_r + I_z)`` with B = [Bz; Bw] and 𝒲 = ⊕_j T_0 P_j⁻¹ T_0ᵀ,
    a dense Cholesky of order m = q_r + p + 1 (the Schur complement of step 1).
 
 Then log|L_θ|² = Σ_j log|P_j| + 2 Σ_{i<q_r} log M_ii, R_X is M's X block, and the penalised
-residual sum of squares is r²_θ = M_{m,m}². An evaluation costs O(ℓ_0 p_0³ + nnz(Bz W Bzᵀ) + m³),
-nothing in n.
+residual sum of squares is r²_θ = M_{m,m}². An evaluation costs nothing in n.
+
+The product Bz 𝒲 Bzᵀ (crossed terms) is the costly part; :class:`BlockedCholesky` picks, once,
+the cheapest of three ways to form it: a sparse matrix–vector product over the precomputed pairs
+of non-zeros that share a level of term 0 (linear in 𝒲, so one SpMV per evaluation — InstEval),
+a dense product when Bz is small and dense-ish (many rows per level), or scipy's sparse product.
 """
 
 from __future__ import annotations
@@ -24,10 +29,18 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg as la
 import scipy.sparse as sp
+from scipy.linalg.blas import dsyrk
+from scipy.linalg.lapack import dpotrf
 
 from .blocks import CrossProducts
 
-__all__ = ["BlockedFactor", "RestLayout", "factorize", "scale_rows", "scale_columns"]
+__all__ = ["BlockedFactor", "BlockedCholesky", "RestLayout", "scale_rows", "scale_columns"]
+
+# budgets for the one-off choice of how to form Bz 𝒲 Bzᵀ
+_MAX_PAIRS = 40_000_000  # entries of the pair matrix (16 bytes each)
+_MAX_DENSE_BZ = 100_000_000  # doubles of a dense Bz
+_SECONDS_PER_PAIR = 4e-9
+_SECONDS_PER_FLOP = 3e-11
 
 
 @dataclass(frozen=True)
@@ -73,7 +86,6 @@ class BlockedFactor:
     Attributes
     ----------
     P : ndarray (ℓ_0, p_0, p_0)      T_0ᵀ D0_j T_0 + I
-    L0 : ndarray (ℓ_0, p_0, p_0)     chol(P_j)
     M : ndarray (m, m)               lower Cholesky factor of the Schur complement
     logdet_L : float                 log|L_θ|² (random-effects part)
     logdet_RX : float                log|R_X|²
@@ -81,67 +93,172 @@ class BlockedFactor:
     """
 
     P: np.ndarray
-    L0: np.ndarray
     M: np.ndarray
     logdet_L: float
     logdet_RX: float
     pwrss: float
 
 
-def _weight_operator(P: np.ndarray, T0: np.ndarray) -> np.ndarray:
-    """𝒲_j = T_0 P_j⁻¹ T_0ᵀ for every level j, shape (ℓ_0, p_0, p_0)."""
-    if P.shape[1] == 1:
-        return (T0[0, 0] ** 2) / P
-    return T0 @ np.linalg.inv(P) @ T0.T
+def _first_term_blocks(D0: np.ndarray, T0: np.ndarray):
+    """For all levels j of term 0: P_j = T_0ᵀ D0_j T_0 + I, Σ_j log|P_j|, and V_j = T_0 L_j⁻ᵀ.
 
-
-def factorize(cp: CrossProducts, T0: np.ndarray, rest: RestLayout, rest_templates: list[np.ndarray],
-              p: int) -> BlockedFactor | None:
-    """Blocked Cholesky factor for the templates T_k of the current θ.
-
-    Returns ``None`` when the Schur complement is not positive definite (X rank deficient for
-    this θ in floating point), which the optimiser treats as an infinite deviance.
+    L_j is the lower Cholesky factor of P_j, so 𝒲_j = T_0 P_j⁻¹ T_0ᵀ = V_j V_jᵀ. Closed forms for
+    p_0 = 1 and 2 (the common cases) avoid per-level LAPACK calls. V is None when some P_j is
+    not positive definite.
     """
-    D0 = cp.D0
-    l0, p0, _ = D0.shape
+    p0 = D0.shape[1]
     if p0 == 1:
         P = (T0[0, 0] ** 2) * D0 + 1.0
-        L0 = np.sqrt(P)
+        return P, float(np.sum(np.log(P))), T0[0, 0] / np.sqrt(P)
+    P = T0.T[None] @ D0 @ T0[None]
+    P[:, np.arange(p0), np.arange(p0)] += 1.0
+    if p0 == 2:
+        a, b, c = P[:, 0, 0], P[:, 1, 0], P[:, 1, 1]
+        l11 = np.sqrt(a)
+        l21 = b / l11
+        l22_squared = c - l21 * l21
+        if np.any(l22_squared <= 0):
+            return P, np.nan, None
+        l22 = np.sqrt(l22_squared)
+        inverse_t = np.zeros_like(P)  # L⁻ᵀ, upper triangular
+        inverse_t[:, 0, 0], inverse_t[:, 1, 1] = 1.0 / l11, 1.0 / l22
+        inverse_t[:, 0, 1] = -l21 / (l11 * l22)
+        logdet = float(np.sum(np.log(a * l22_squared)))
     else:
-        P = np.swapaxes(T0, 0, 1)[None] @ D0 @ T0[None] + np.eye(p0)
-        L0 = np.linalg.cholesky(P)
-    logdet0 = 2.0 * float(np.sum(np.log(np.diagonal(L0, axis1=1, axis2=2))))
-    Wop = _weight_operator(P, T0)
-    n_w = cp.Bw.shape[0]
-    G = (cp.Bw[:, :, None, :] @ Wop[None]).reshape(n_w, l0 * p0)  # Bw 𝒲, rows of Bw as row vectors
-    Bw2 = cp.Bw.reshape(n_w, l0 * p0)
-    S = cp.C.copy()
-    q_r = rest.q
-    S[q_r:, q_r:] -= G @ Bw2.T
-    if q_r:
-        BzW = G @ cp.Bz.T  # (n_w, q_r) = Bw 𝒲 Bzᵀ
-        S[q_r:, :q_r] -= BzW
-        S[:q_r, q_r:] -= BzW.T
-        if p0 == 1:
+        try:
+            L = np.linalg.cholesky(P)
+        except np.linalg.LinAlgError:
+            return P, np.nan, None
+        inverse_t = np.swapaxes(np.linalg.inv(L), 1, 2)
+        logdet = 2.0 * float(np.sum(np.log(np.diagonal(L, axis1=1, axis2=2))))
+    return P, logdet, T0[None] @ inverse_t
+
+
+class _PairProduct:
+    """Bz 𝒲 Bzᵀ (lower triangle) as one SpMV: K · vec(𝒲), K precomputed from Bz's non-zeros.
+
+    Entry (r1, r2), r1 ≥ r2, collects Σ_j Σ_ab Bz[r1, (j,a)] 𝒲_j[a,b] Bz[r2, (j,b)]: the pairs of
+    non-zeros in the p_0 columns of one level j of term 0.
+    """
+
+    def __init__(self, Bz_csc: sp.csc_matrix, p0: int):
+        q_r = Bz_csc.shape[0]
+        ptr = Bz_csc.indptr[::p0]  # start of each level's group of non-zeros
+        counts = np.diff(ptr)
+        level_of_nz = np.repeat(np.arange(len(counts)), counts)
+        column_of_nz = np.repeat(np.arange(Bz_csc.shape[1]), np.diff(Bz_csc.indptr)) % p0
+        first = np.repeat(np.arange(Bz_csc.nnz), counts[level_of_nz])
+        group_start = ptr[level_of_nz[first]]
+        offset = np.arange(len(first)) - np.repeat(np.cumsum(counts[level_of_nz]) - counts[level_of_nz], counts[level_of_nz])
+        second = group_start + offset
+        rows, values = Bz_csc.indices, Bz_csc.data
+        keep = rows[first] >= rows[second]
+        first, second = first[keep], second[keep]
+        target = rows[first].astype(np.int64) * q_r + rows[second]
+        column = (level_of_nz[first] * p0 + column_of_nz[first]) * p0 + column_of_nz[second]
+        # one row of K per entry of the dense q_r × q_r block: K @ vec(𝒲) is that block, row-major
+        self.K = sp.csr_matrix((values[first] * values[second], (target, column)),
+                               shape=(q_r * q_r, len(counts) * p0 * p0))
+        self.q_r = q_r
+
+    def subtract_from(self, S: np.ndarray, weights: np.ndarray) -> None:
+        S[:self.q_r, :self.q_r] -= (self.K @ weights.ravel()).reshape(self.q_r, self.q_r)
+
+
+class BlockedCholesky:
+    """Everything about the factorisation that does not change with θ, fixed when A is formed.
+
+    Parameters
+    ----------
+    cross : CrossProducts
+    rest : RestLayout
+        Terms 1..K-1.
+    p : int
+        Number of fixed-effect columns.
+    """
+
+    def __init__(self, cross: CrossProducts, rest: RestLayout, p: int):
+        self.cross, self.rest, self.p = cross, rest, p
+        self.l0, self.p0 = cross.D0.shape[0], cross.D0.shape[1]
+        self.n_w = cross.Bw.shape[0]
+        self.Bw2 = cross.Bw.reshape(self.n_w, self.l0 * self.p0)
+        self.diag_rest = np.arange(rest.q)
+        self.pairs = self.dense_Bz = self.upper_rest = None
+        if rest.q:
+            self._choose_crossed_product(cross.Bz)
+
+    def _choose_crossed_product(self, Bz: sp.csr_matrix) -> None:
+        """Pick the cheapest way to form Bz 𝒲 Bzᵀ (see module docstring)."""
+        Bz_csc = Bz.tocsc()
+        Bz_csc.sort_indices()
+        group_counts = np.diff(Bz_csc.indptr[::self.p0])
+        n_pairs = int(np.sum(group_counts.astype(np.int64) ** 2) // 2 + Bz_csc.nnz)
+        q_r, q0 = Bz.shape
+        dense_flops = 1.0 * q_r * q_r * q0  # a symmetric rank-k update
+        pairs_ok = n_pairs <= _MAX_PAIRS
+        dense_ok = q_r * q0 <= _MAX_DENSE_BZ
+        if pairs_ok and (not dense_ok or n_pairs * _SECONDS_PER_PAIR <= dense_flops * _SECONDS_PER_FLOP):
+            self.pairs = _PairProduct(Bz_csc, self.p0)
+        elif dense_ok:
+            self.dense_Bz = np.ascontiguousarray(Bz.toarray().reshape(q_r, self.l0, self.p0))
+        if (self.pairs is not None or self.dense_Bz is not None) and max(self.rest.sizes) > 1:
+            self.upper_rest = np.triu_indices(q_r, 1)
+
+    def _dense_crossed_product(self, V: np.ndarray) -> np.ndarray:
+        """Bz 𝒲 Bzᵀ = F Fᵀ with F = Bz V (V block diagonal), lower triangle by a rank-k update."""
+        Bz = self.dense_Bz  # (q_r, ℓ_0, p_0)
+        if self.p0 == 1:
+            F = Bz[:, :, 0] * V[:, 0, 0]
+        else:
+            F = np.einsum("rja,jab->rjb", Bz, V, optimize=True).reshape(Bz.shape[0], -1)
+        return dsyrk(1.0, F, lower=1)
+
+    def _sparse_crossed_product(self, Wop: np.ndarray) -> np.ndarray:
+        """Bz 𝒲 Bzᵀ by scipy's sparse products (neither other way fits in memory)."""
+        if self.p0 == 1:
             Wsp = sp.diags(Wop.ravel())
         else:
-            Wsp = sp.bsr_matrix((Wop, np.arange(l0), np.arange(l0 + 1)), shape=(l0 * p0, l0 * p0))
-        S[:q_r, :q_r] -= (cp.Bz @ Wsp @ cp.Bz.T).toarray()
-        scale_columns(S, rest, rest_templates)
-        scale_rows(S, rest, rest_templates)
-        S[np.arange(q_r), np.arange(q_r)] += 1.0
-    try:
-        M = la.cholesky(S, lower=True, overwrite_a=True, check_finite=False)
-    except la.LinAlgError:
-        return None
-    diag = np.diagonal(M)
-    if not np.all(diag[:-1] > 0):
-        return None
-    return BlockedFactor(
-        P=P,
-        L0=L0,
-        M=M,
-        logdet_L=logdet0 + 2.0 * float(np.sum(np.log(diag[:q_r]))),
-        logdet_RX=2.0 * float(np.sum(np.log(diag[q_r:q_r + p]))),
-        pwrss=float(diag[-1] ** 2),
-    )
+            Wsp = sp.bsr_matrix((Wop, np.arange(self.l0), np.arange(self.l0 + 1)), shape=(self.l0 * self.p0,) * 2)
+        return (self.cross.Bz @ Wsp @ self.cross.Bz.T).toarray()
+
+    def factor(self, T0: np.ndarray, rest_templates: list[np.ndarray]) -> BlockedFactor | None:
+        """Blocked factor for the templates T_k of the current θ; None if not positive definite."""
+        P, logdet0, V = _first_term_blocks(self.cross.D0, T0)
+        if V is None:
+            return None
+        Wop = V * V if self.p0 == 1 else V @ np.swapaxes(V, 1, 2)
+        if self.p0 == 1:
+            G = self.Bw2 * Wop.ravel()
+        else:
+            G = (self.cross.Bw[:, :, None, :] @ Wop[None]).reshape(self.n_w, self.l0 * self.p0)
+        S = self.cross.C.copy()
+        q_r = self.rest.q
+        S[q_r:, q_r:] -= G @ self.Bw2.T
+        if q_r:
+            BzW = self.cross.Bz @ G.T  # (q_r, n_w) = Bz 𝒲 Bwᵀ
+            S[:q_r, q_r:] -= BzW
+            S[q_r:, :q_r] -= BzW.T
+            if self.pairs is not None:
+                self.pairs.subtract_from(S, Wop)
+            elif self.dense_Bz is not None:
+                S[:q_r, :q_r] -= self._dense_crossed_product(V)
+            else:
+                S[:q_r, :q_r] -= self._sparse_crossed_product(Wop)
+            if self.upper_rest is not None:  # Λ_r of a vector term mixes both triangles of a block
+                S[self.upper_rest] = S.T[self.upper_rest]
+            scale_columns(S, self.rest, rest_templates)
+            scale_rows(S, self.rest, rest_templates)
+            S[self.diag_rest, self.diag_rest] += 1.0
+        M, info = dpotrf(S, lower=1, clean=1, overwrite_a=1)
+        if info != 0:
+            return None
+        diag = np.diagonal(M)
+        if not np.all(diag[:-1] > 0):
+            return None
+        return BlockedFactor(
+            P=P,
+            M=M,
+            logdet_L=logdet0 + 2.0 * float(np.sum(np.log(diag[:q_r]))),
+            logdet_RX=2.0 * float(np.sum(np.log(diag[q_r:q_r + self.p]))),
+            pwrss=float(diag[-1] ** 2),
+        )

@@ -27,10 +27,11 @@ class ThetaLayout:
 
     sizes: tuple[int, ...]
 
-    @property
-    def offsets(self) -> np.ndarray:
+    def __post_init__(self):
         counts = [p * (p + 1) // 2 for p in self.sizes]
-        return np.concatenate([[0], np.cumsum(counts)]).astype(int)
+        object.__setattr__(self, "offsets", np.concatenate([[0], np.cumsum(counts)]).astype(int))
+        # column-major lower triangle = row-major upper triangle with the indices swapped
+        object.__setattr__(self, "_tril_indices", [tuple(reversed(np.triu_indices(p))) for p in self.sizes])
 
     @property
     def n_theta(self) -> int:
@@ -38,17 +39,14 @@ class ThetaLayout:
 
     def _tril(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Row and column indices of T_k's lower triangle in column-major order."""
-        p = self.sizes[k]
-        cols, rows = np.triu_indices(p)  # column-major lower triangle = row-major upper, swapped
-        return rows, cols
+        return self._tril_indices[k]
 
     def templates(self, theta: np.ndarray) -> list[np.ndarray]:
         """The T_k for a given θ."""
         out = []
         for k, p in enumerate(self.sizes):
             T = np.zeros((p, p))
-            rows, cols = self._tril(k)
-            T[rows, cols] = theta[self.offsets[k]:self.offsets[k + 1]]
+            T[self._tril_indices[k]] = theta[self.offsets[k]:self.offsets[k + 1]]
             out.append(T)
         return out
 

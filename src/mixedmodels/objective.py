@@ -12,13 +12,14 @@ r²_θ / (n − p) (REML), Var(β̂) = σ̂² (R_XᵀR_X)⁻¹, b̂ = Λ_θ û.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg as la
 
 from .blocks import CrossProducts
-from .cholesky import BlockedFactor, RestLayout, factorize, scale_rows
+from .cholesky import BlockedCholesky, BlockedFactor, RestLayout, scale_rows
 from .covariance import ThetaLayout
 
 __all__ = ["DevianceProblem", "PlsSolution"]
@@ -67,14 +68,17 @@ class DevianceProblem:
         self.p = int(p)
         self.n = int(cross.n)
         self.reml = bool(reml)
+        self.cholesky = BlockedCholesky(cross, self.rest, self.p)
 
     def with_reml(self, reml: bool) -> "DevianceProblem":
         """The same data and model with the other criterion (A is shared, not copied)."""
-        return DevianceProblem(self.cross, self.layout.sizes, self.term_levels, self.p, reml)
+        twin = copy.copy(self)
+        twin.reml = bool(reml)
+        return twin
 
     def factor(self, theta: np.ndarray) -> BlockedFactor | None:
         T = self.layout.templates(np.asarray(theta, dtype=float))
-        return factorize(self.cross, T[0], self.rest, T[1:], self.p)
+        return self.cholesky.factor(T[0], T[1:])
 
     def criterion(self, factor: BlockedFactor | None, reml: bool | None = None) -> float:
         """−2 log-likelihood (ML) or REML criterion from a factor; +inf if not positive definite."""
