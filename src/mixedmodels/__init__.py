@@ -3,11 +3,13 @@
 from . import datasets
 from .lmm import lmer
 from .results import LmerFit
+from .inference import anova
 from .errors import ConvergenceWarning, DesignError, FormulaError, MixedModelsError, SingularFitWarning
 
 __all__ = [
     "lmer",
     "LmerFit",
+    "anova",
     "datasets",
     "ConvergenceWarning",
     "DesignError",

@@ -1,0 +1,142 @@
+"""Hypothesis matrices of the type I, II and III tests of each fixed-effect term (lmerTest).
+
+* Type I (sequential): rows of Uᵀ from the Doolittle decomposition XᵀX = LU, for the
+  columns of each term (lmerTest ``get_contrasts_type1``).
+* Type II: a term contained in no other (e.g. the highest interaction) is tested marginally
+  (rows of I); any other term is tested after the terms not containing it, by Doolittle on
+  XᵀX with the term and the terms containing it moved last (``get_contrasts_type2_unfolded``).
+* Type III: with treatment-coded X, L = (X⁺ X̄)ᵀ where X̄ is the over-parametrised design
+  (full indicator coding of every term); each term's columns of L are made orthogonal to
+  the columns of the terms containing it, highest order first; rows of L are then those of
+  X's parameters (``extract_contrasts_type3``). Other codings (``contr.poly``) are mapped
+  through X_trt⁺ X, so the hypotheses do not depend on the coding (``get_contrasts_type3``).
+
+A term F1 is contained in F2 when F2 has all of F1's variables and more, and both have the
+same numeric variables (lmerTest ``containment``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from ..design.fixed import _aliased_columns, _materialize
+
+__all__ = ["term_contrasts", "doolittle_upper", "zapsmall"]
+
+
+def zapsmall(x: np.ndarray, digits: int = 7) -> np.ndarray:
+    """R's ``zapsmall``: round to ``digits`` significant digits of the largest |x|."""
+    mx = np.max(np.abs(x)) if x.size else 0.0
+    if not mx > 0:
+        return x
+    return np.round(x, max(0, digits - int(np.ceil(np.log10(mx)))))
+
+
+def doolittle_upper(A: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """Lᵀ of the unpivoted Doolittle LU of A (unit diagonal), entries < eps set to 0 (lmerTest)."""
+    n = len(A)
+    L, U = np.eye(n), np.zeros((n, n))
+    for i in range(n):
+        U[i] = A[i] - L[i, :i] @ U[:i]
+        for j in range(i + 1, n):
+            value = A[j, i] - L[j, :i] @ U[:i, i]
+            L[j, i] = 0.0 if abs(U[i, i]) < eps else value / U[i, i]
+    L[np.abs(L) < eps] = 0.0
+    return L.T
+
+
+class _TermStructure:
+    """Terms (without the intercept), their X columns, variables and containment."""
+
+    def __init__(self, fixed):
+        self.fixed = fixed
+        self.intercept = "(Intercept)" in fixed.terms
+        self.labels = [t for t in fixed.terms if t != "(Intercept)"]
+        self.columns = {label: np.flatnonzero(np.asarray(fixed.terms)[fixed.assign] == label)
+                        for label in fixed.terms}
+        variables = {t.label: {v.name for v in t.variables} for t in fixed._terms}
+        numerics = {t.label: {v.name for v in t.variables if v.levels is None} for t in fixed._terms}
+        self.contained_in = {
+            a: [b for b in self.labels
+                if variables[a] < variables[b] and numerics[a] == numerics[b]]
+            for a in self.labels
+        }
+        self.order = {t.label: len(t.variables) for t in fixed._terms}
+
+
+def _type1(X: np.ndarray, s: _TermStructure) -> dict[str, np.ndarray]:
+    Lt = doolittle_upper(X.T @ X) if X.shape[1] > 1 else np.ones((1, 1))
+    return {t: Lt[s.columns[t]] for t in s.labels}
+
+
+def _type2(X: np.ndarray, s: _TermStructure) -> dict[str, np.ndarray]:
+    out = {}
+    p = X.shape[1]
+    for term in s.labels:
+        if not s.contained_in[term]:
+            out[term] = np.eye(p)[s.columns[term]]
+            continue
+        last = np.concatenate([s.columns[t] for t in [term] + s.contained_in[term]])
+        order = np.concatenate([np.setdiff1d(np.arange(p), last), last])
+        Lt = doolittle_upper(X[:, order].T @ X[:, order])
+        rows = np.flatnonzero(np.isin(order, s.columns[term]))
+        L = np.empty((len(rows), p))
+        L[:, order] = Lt[rows]
+        out[term] = L
+    return out
+
+
+def _recode(fixed, coding: str | None):
+    """The fixed terms with every factor treatment-coded (coding None) or fully indicator-coded."""
+    terms = []
+    for term in fixed._terms:
+        variables = tuple(dataclasses.replace(v, ordered=False) for v in term.variables)
+        codings = term.codings if coding is None else tuple("numeric" if c == "numeric" else coding
+                                                            for c in term.codings)
+        terms.append(dataclasses.replace(term, variables=variables, codings=codings))
+    return tuple(terms)
+
+
+def _type3(fixed, frame, s: _TermStructure) -> dict[str, np.ndarray]:
+    X_orig = fixed.X
+    X, names, assign = _materialize(_recode(fixed, None), frame)
+    keep = np.setdiff1d(np.arange(X.shape[1]), _aliased_columns(X))
+    X, names, assign = X[:, keep], [names[j] for j in keep], assign[keep]
+    labels = np.asarray(fixed.terms)[assign]
+    columns = {t: np.flatnonzero(labels == t) for t in fixed.terms}
+    over = [t for t in _recode(fixed, "indicator") if t.variables]
+    rdX, rd_names, _ = _materialize(tuple(over), frame) if over else (np.empty((len(X), 0)), [], None)
+    if s.intercept:
+        rdX, rd_names = np.column_stack([np.ones(len(X)), rdX]), ["(Intercept)"] + list(rd_names)
+    X_pinv = np.linalg.pinv(X)
+    L = zapsmall((X_pinv @ rdX).T)
+    for term in sorted(s.labels, key=lambda t: -s.order[t]):
+        if s.contained_in[term]:
+            others = np.concatenate([columns[t] for t in s.contained_in[term]])
+            B = L[:, others]
+            coef, *_ = np.linalg.lstsq(B, L[:, columns[term]], rcond=None)
+            L[:, columns[term]] = zapsmall(L[:, columns[term]] - B @ coef)
+    position = {name: i for i, name in enumerate(rd_names)}
+    L = L[[position[name] for name in names]]
+    mapping = zapsmall(X_pinv @ X_orig)
+    out = {}
+    for term in s.labels:
+        Lt = L[:, columns[term]].T
+        out[term] = Lt[np.abs(Lt).sum(axis=1) > 1e-8] @ mapping
+    return out
+
+
+def term_contrasts(fit, type: int) -> dict[str, np.ndarray]:
+    """Hypothesis matrix L (rows × p) of each fixed-effect term for an anova of ``type`` 1, 2 or 3."""
+    fixed = fit.design.fixed
+    s = _TermStructure(fixed)
+    X = fixed.X
+    if type == 1 or X.shape[1] <= 1 or len(s.labels) <= 1:
+        return _type1(X, s)
+    if type == 2:
+        return _type2(X, s)
+    if type == 3:
+        return _type3(fixed, fit.design.frame, s)
+    raise ValueError(f"type must be 1, 2 or 3 (or 'I', 'II', 'III'), not {type!r}")

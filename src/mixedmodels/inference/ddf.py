@@ -1,0 +1,43 @@
+"""Denominator degrees of freedom for t and F tests of β: choose the method by name."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .kenward_roger import kr_f, kr_t
+from .satterthwaite import satterthwaite_f, satterthwaite_t
+
+__all__ = ["ddf_method", "t_test", "f_test", "coef_table_ddf"]
+
+_METHODS = {"satterthwaite": "satterthwaite", "kenward-roger": "kenward-roger", "kr": "kenward-roger",
+            "kenward_roger": "kenward-roger"}
+
+
+def ddf_method(ddf: str) -> str:
+    """Normalise ``ddf`` ("Satterthwaite", "Kenward-Roger", "kr", ...) to one of two names."""
+    method = _METHODS.get(str(ddf).lower())
+    if method is None:
+        raise ValueError(f"ddf must be 'satterthwaite' or 'kenward-roger', not {ddf!r}")
+    return method
+
+
+def t_test(fit, l, ddf: str) -> dict:
+    """t test of lᵀβ = 0 with the chosen df."""
+    return (satterthwaite_t if ddf_method(ddf) == "satterthwaite" else kr_t)(fit, l)
+
+
+def f_test(fit, L, ddf: str) -> dict:
+    """F test of Lβ = 0 with the chosen df."""
+    return (satterthwaite_f if ddf_method(ddf) == "satterthwaite" else kr_f)(fit, L)
+
+
+def coef_table_ddf(fit, ddf: str) -> pd.DataFrame:
+    """Estimate, Std. Error, df, t value, Pr(>|t|) per coefficient (lmerTest ``summary``).
+
+    For Kenward–Roger the Std. Error is the adjusted one, √(Φ_A)_jj, as lmerTest reports it.
+    """
+    p = len(fit.solution.beta)
+    rows = [t_test(fit, np.eye(p)[j], ddf) for j in range(p)]
+    return pd.DataFrame(rows, index=fit.design.fixed.column_names,
+                        columns=["Estimate", "Std. Error", "df", "t value", "Pr(>|t|)"])
