@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-__all__ = ["tidy", "to_dict", "to_json"]
+__all__ = ["tidy", "to_dict", "to_json", "records"]
 
 TIDY_COLUMNS = ["effect", "group", "term", "estimate", "std_error", "statistic", "df", "p_value",
                 "conf_low", "conf_high"]
@@ -99,7 +99,8 @@ def _plain(value):
     return str(value)
 
 
-def _records(frame: pd.DataFrame) -> list[dict]:
+def records(frame: pd.DataFrame) -> list[dict]:
+    """The rows of ``frame`` as JSON-ready dictionaries (NaN → None)."""
     return [_plain(row) for row in frame.to_dict(orient="records")]
 
 
@@ -119,12 +120,12 @@ def to_dict(fit, ddf: str | None = None) -> dict:
     for group, modes in fit.ranef.items():
         frame = modes.copy()
         frame.insert(0, "level", [str(level) for level in modes.index])
-        ranef[group] = _records(frame)
+        ranef[group] = records(frame)
     out = dict(
         formula=fit.formula, data=fit.data_name, reml=fit.reml, nobs=fit.nobs, ngroups=fit.ngroups,
         objective=fit.objective, loglik=fit.loglik, aic=fit.aic, bic=fit.bic, npar=fit.npar, sigma=fit.sigma,
-        theta=dict(zip(fit.theta_names, fit.theta)), fixef=fit.fixef.to_dict(), coef_table=_records(fixed),
-        ddf=ddf, varcorr=_records(varcorr), icc=fit.icc().to_dict(), ranef=ranef, singular=fit.is_singular,
+        theta=dict(zip(fit.theta_names, fit.theta)), fixef=fit.fixef.to_dict(), coef_table=records(fixed),
+        ddf=ddf, varcorr=records(varcorr), icc=fit.icc().to_dict(), ranef=ranef, singular=fit.is_singular,
         converged=fit.converged, messages=list(fit.messages),
     )
     return _plain(out)

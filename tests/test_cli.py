@@ -1,0 +1,170 @@
+"""The installed ``mixedmodels`` command, run in a subprocess, against the lme4 reference fits."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import mixedmodels
+from conftest import REFERENCE, reference, reference_data
+
+
+def _command() -> str:
+    """The console script installed beside this interpreter (.venv/bin in CI, /work/venv/bin here)."""
+    found = shutil.which("mixedmodels", path=str(Path(sys.executable).parent)) or shutil.which("mixedmodels")
+    if found is None:
+        pytest.fail("the mixedmodels command is not installed; run pip install -e '.[test]'")
+    return found
+
+
+def run(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([_command(), *args], capture_output=True, text=True, timeout=300, cwd=cwd)
+
+
+def fit_json(*args: str) -> dict:
+    done = run("fit", *args, "--format", "json")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def assert_matches(out: dict, model_id: str) -> None:
+    ref = reference(model_id)
+    assert out["nobs"] == ref["nobs"] and out["reml"] == ref["REML"]
+    assert out["objective"] == pytest.approx(ref["objective"], rel=1e-7)
+    assert out["loglik"] == pytest.approx(ref["logLik"], rel=1e-7)
+    assert out["aic"] == pytest.approx(ref["AIC"], rel=1e-7)
+    assert out["sigma"] == pytest.approx(ref["sigma"], rel=1e-5)
+    assert out["fixef"] == pytest.approx(ref["beta"], rel=1e-5, abs=1e-8)
+    assert [r["std_error"] for r in out["coef_table"]] == pytest.approx(list(ref["se_beta"].values()), rel=1e-4)
+    assert list(out["theta"]) == list(ref["theta"])
+    assert list(out["theta"].values()) == pytest.approx(list(ref["theta"].values()), rel=1e-4, abs=1e-5)
+    assert out["ngroups"] == ref["ngrps"]
+    assert out["singular"] == ref["isSingular"]
+
+
+def test_fit_csv_with_schema_beside_it():
+    # seed_petri's group levels are Control, AntibioticA, AntibioticB (not alphabetical): only the
+    # schema beside the CSV gives the reference level, so the fixed effects match only if it is applied
+    out = fit_json(str(REFERENCE / "data" / "seed_petri.csv"), reference("seed_petri")["formula"])
+    assert list(out["fixef"]) == list(reference("seed_petri")["beta"])
+    assert_matches(out, "seed_petri")
+
+
+def test_fit_csv_without_schema(tmp_path):
+    path = tmp_path / "sleep.csv"
+    shutil.copy(REFERENCE / "data" / "sleepstudy.csv", path)
+    assert_matches(fit_json(str(path), "Reaction ~ Days + (Days | Subject)"), "sleepstudy_slope_reml")
+
+
+def test_fit_parquet_ml(tmp_path):
+    frame = reference_data("Penicillin.csv")
+    path = tmp_path / "penicillin.parquet"
+    frame.astype({"plate": str, "sample": str}).to_parquet(path)  # text columns become factors
+    out = fit_json(str(path), reference("penicillin_crossed")["formula"])
+    assert_matches(out, "penicillin_crossed")
+    path = tmp_path / "sleep.parquet"
+    reference_data("sleepstudy.csv").to_parquet(path)
+    assert_matches(fit_json(str(path), "Reaction ~ Days + (Days | Subject)", "--ml"), "sleepstudy_slope_ml")
+
+
+def test_fit_builtin_dataset_text_csv_and_output_file(tmp_path):
+    assert_matches(fit_json("Dyestuff", "Yield ~ 1 + (1 | Batch)"), "dyestuff_reml")
+    assert_matches(fit_json("dyestuff", "Yield ~ 1 + (1 | Batch)", "--ml"), "dyestuff_ml")
+
+    done = run("fit", "sleepstudy", "Reaction ~ Days + (Days | Subject)")
+    assert done.returncode == 0 and done.stderr == ""
+    ref_text = reference("sleepstudy_slope_reml")["summary_text"]
+    assert "REML criterion at convergence: 1743.6" in done.stdout and "REML criterion at convergence: 1743.6" in ref_text
+
+    target = tmp_path / "tidy.csv"
+    done = run("fit", "sleepstudy", "Reaction ~ Days + (Days | Subject)", "--format", "csv", "--output", str(target))
+    assert done.returncode == 0 and done.stdout == ""
+    table = pd.read_csv(target).set_index("term")
+    ref = reference("sleepstudy_slope_reml")
+    assert table.loc["Days", "estimate"] == pytest.approx(ref["beta"]["Days"], rel=1e-6)
+    assert table.loc["Days", "conf_low"] == pytest.approx(ref["confint_wald"]["Days"]["lower"], rel=1e-6)
+    assert table.loc["sd__Observation", "estimate"] == pytest.approx(ref["sigma"], rel=1e-6)
+
+
+def test_singular_fit_is_reported_as_one_warning_line():
+    done = run("fit", "Dyestuff2", "Yield ~ 1 + (1 | Batch)", "--format", "json")
+    assert done.returncode == 0
+    assert done.stderr.splitlines() == ["warning: boundary (singular) fit: see help('isSingular')"]
+    out = json.loads(done.stdout)
+    assert_matches(out, "dyestuff2_singular")
+    assert out["singular"] is True
+
+
+def test_ddf_in_json_when_inference_is_available():
+    from mixedmodels import inference
+
+    if not hasattr(inference, "coef_table_ddf"):
+        pytest.skip("mixedmodels.inference.coef_table_ddf not written yet")
+    out = fit_json("sleepstudy", "Reaction ~ Days + (Days | Subject)", "--ddf", "satterthwaite")
+    ref = reference("sleepstudy_slope_reml")["satterthwaite"]
+    assert [r["df"] for r in out["coef_table"]] == pytest.approx([r["df"] for r in ref.values()], rel=1e-3)
+    assert [r["p_value"] for r in out["coef_table"]] == pytest.approx([r["p"] for r in ref.values()], rel=1e-2)
+
+
+def test_datasets_lists_every_builtin_dataset():
+    done = run("datasets")
+    assert done.returncode == 0
+    lines = done.stdout.splitlines()
+    assert [line.split()[0] for line in lines] == mixedmodels.datasets.list_datasets()
+    assert all(len(line.split()) > 1 for line in lines)  # every name has a description
+
+
+def test_anova_likelihood_ratio_test():
+    ref = reference("sleepstudy_lrt")
+    small, large = "Reaction ~ Days + (1 | Subject)", "Reaction ~ Days + (Days | Subject)"
+    done = run("anova", "sleepstudy", small, large, "--format", "csv")
+    if not hasattr(mixedmodels, "anova"):
+        assert done.returncode == 1
+        assert done.stderr.splitlines() == [
+            "error: model comparison needs mixedmodels.anova, which this installation does not have"]
+        pytest.skip("mixedmodels.anova not written yet")
+    assert done.returncode == 0, done.stderr
+    table = pd.read_csv(io.StringIO(done.stdout))
+    assert table["Chisq"].dropna().tolist() == pytest.approx([ref["Chisq"]], rel=1e-4)
+    assert table["AIC"].tolist() == pytest.approx(ref["AIC"], rel=1e-6)
+
+
+BAD_INPUT = {
+    "missing file": ["fit", "no/such/file.csv", "y ~ x + (1 | g)"],
+    "bad formula": ["fit", "sleepstudy", "Reaction ~ Days + (Days | Subject"],
+    "no random effects": ["fit", "sleepstudy", "Reaction ~ Days"],
+    "unknown fixed column": ["fit", "sleepstudy", "Reaction ~ Dayz + (1 | Subject)"],
+    "unknown grouping column": ["fit", "sleepstudy", "Reaction ~ Days + (1 | Subjekt)"],
+    "unknown response": ["fit", "sleepstudy", "Reactio ~ Days + (1 | Subject)"],
+    "missing formula": ["fit", "sleepstudy"],
+    "bad ddf": ["fit", "sleepstudy", "Reaction ~ Days + (1 | Subject)", "--ddf", "wald"],
+    "unknown command": ["plot", "sleepstudy"],
+    "report without output": ["report", "sleepstudy", "Reaction ~ Days + (1 | Subject)"],
+}
+
+
+@pytest.mark.parametrize("args", BAD_INPUT.values(), ids=BAD_INPUT.keys())
+def test_bad_input_gives_one_line_and_nonzero_status(args):
+    done = run(*args)
+    assert done.returncode != 0
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and len(lines[0]) > len("error: ") + 10, done.stderr
+    assert "Traceback" not in done.stderr and done.stdout == ""
+
+
+def test_error_names_the_problem():
+    assert "no/such/file.csv" in run(*BAD_INPUT["missing file"]).stderr
+    assert "Dayz" in run(*BAD_INPUT["unknown fixed column"]).stderr
+    assert "Subjekt" in run(*BAD_INPUT["unknown grouping column"]).stderr
+
+
+def test_debug_shows_the_traceback():
+    done = run("fit", "sleepstudy", "Reaction ~ Days + (1 | Subjekt)", "--debug")
+    assert done.returncode != 0 and "Traceback" in done.stderr
