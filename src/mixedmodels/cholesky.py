@@ -99,39 +99,69 @@ class BlockedFactor:
     pwrss: float
 
 
-def _first_term_blocks(D0: np.ndarray, T0: np.ndarray):
-    """For all levels j of term 0: P_j = T_0ᵀ D0_j T_0 + I, Σ_j log|P_j|, and V_j = T_0 L_j⁻ᵀ.
+class _FirstTerm:
+    """Per-level quantities of term 0 for a given T_0, batched over its ℓ_0 levels.
 
-    L_j is the lower Cholesky factor of P_j, so 𝒲_j = T_0 P_j⁻¹ T_0ᵀ = V_j V_jᵀ. Closed forms for
-    p_0 = 1 and 2 (the common cases) avoid per-level LAPACK calls. V is None when some P_j is
-    not positive definite.
+    For every level j: P_j = T_0ᵀ D0_j T_0 + I, its lower Cholesky factor L_j, Σ_j log|P_j|, and
+    V_j = T_0 L_j⁻ᵀ, so that 𝒲_j = T_0 P_j⁻¹ T_0ᵀ = V_j V_jᵀ; F = Bw V (rows of [X y]ᵀZ_0 times
+    V, level by level) gives Bw 𝒲 Bwᵀ = F Fᵀ. Closed forms for p_0 = 1 and 2 (the common cases)
+    keep an evaluation to a few vector operations.
     """
-    p0 = D0.shape[1]
-    if p0 == 1:
-        P = (T0[0, 0] ** 2) * D0 + 1.0
-        return P, float(np.sum(np.log(P))), T0[0, 0] / np.sqrt(P)
-    P = T0.T[None] @ D0 @ T0[None]
-    P[:, np.arange(p0), np.arange(p0)] += 1.0
-    if p0 == 2:
-        a, b, c = P[:, 0, 0], P[:, 1, 0], P[:, 1, 1]
-        l11 = np.sqrt(a)
-        l21 = b / l11
-        l22_squared = c - l21 * l21
-        if np.any(l22_squared <= 0):
-            return P, np.nan, None
-        l22 = np.sqrt(l22_squared)
-        inverse_t = np.zeros_like(P)  # L⁻ᵀ, upper triangular
-        inverse_t[:, 0, 0], inverse_t[:, 1, 1] = 1.0 / l11, 1.0 / l22
-        inverse_t[:, 0, 1] = -l21 / (l11 * l22)
-        logdet = float(np.sum(np.log(a * l22_squared)))
-    else:
+
+    def __init__(self, D0: np.ndarray, Bw: np.ndarray):
+        self.D0, self.Bw = D0, Bw
+        self.l0, self.p0 = D0.shape[0], D0.shape[1]
+        if self.p0 == 1:
+            self.d = np.ascontiguousarray(D0[:, 0, 0])
+            self.Bw2 = np.ascontiguousarray(Bw[:, :, 0])
+        elif self.p0 == 2:
+            self.d00, self.d10, self.d11 = (np.ascontiguousarray(D0[:, i, j]) for i, j in ((0, 0), (1, 0), (1, 1)))
+            self.Bw_0, self.Bw_1 = np.ascontiguousarray(Bw[:, :, 0]), np.ascontiguousarray(Bw[:, :, 1])
+
+    def compute(self, T0: np.ndarray):
+        """(P, Σ log|P_j|, V, F) for T_0; V is None when some P_j is not positive definite."""
+        if self.p0 == 1:
+            t = T0[0, 0]
+            P = (t * t) * self.d + 1.0
+            V = t / np.sqrt(P)
+            return P[:, None, None], float(np.sum(np.log(P))), V[:, None, None], self.Bw2 * V
+        if self.p0 == 2:
+            return self._compute_2x2(T0)
+        P = T0.T[None] @ self.D0 @ T0[None]
+        P[:, np.arange(self.p0), np.arange(self.p0)] += 1.0
         try:
             L = np.linalg.cholesky(P)
         except np.linalg.LinAlgError:
-            return P, np.nan, None
-        inverse_t = np.swapaxes(np.linalg.inv(L), 1, 2)
+            return P, np.nan, None, None
+        V = T0[None] @ np.swapaxes(np.linalg.inv(L), 1, 2)
         logdet = 2.0 * float(np.sum(np.log(np.diagonal(L, axis1=1, axis2=2))))
-    return P, logdet, T0[None] @ inverse_t
+        F = np.einsum("wja,jab->wjb", self.Bw, V).reshape(self.Bw.shape[0], -1)
+        return P, logdet, V, F
+
+    def _compute_2x2(self, T0: np.ndarray):
+        t11, t21, t22 = T0[0, 0], T0[1, 0], T0[1, 1]
+        P00 = (t11 * t11) * self.d00 + (2.0 * t11 * t21) * self.d10 + (t21 * t21) * self.d11 + 1.0
+        P10 = (t22 * t11) * self.d10 + (t22 * t21) * self.d11
+        P11 = (t22 * t22) * self.d11 + 1.0
+        l11 = np.sqrt(P00)
+        l21 = P10 / l11
+        l22_squared = P11 - l21 * l21
+        P = np.empty((self.l0, 2, 2))
+        P[:, 0, 0], P[:, 1, 1] = P00, P11
+        P[:, 0, 1] = P[:, 1, 0] = P10
+        if np.any(l22_squared <= 0):
+            return P, np.nan, None, None
+        l22 = np.sqrt(l22_squared)
+        V = np.empty((self.l0, 2, 2))
+        V[:, 0, 0] = t11 / l11
+        V[:, 1, 0] = t21 / l11
+        V[:, 0, 1] = -t11 * l21 / (l11 * l22)
+        V[:, 1, 1] = (t22 - t21 * l21 / l11) / l22
+        F = np.empty((self.Bw.shape[0], self.l0, 2))
+        F[:, :, 0] = self.Bw_0 * V[:, 0, 0] + self.Bw_1 * V[:, 1, 0]
+        F[:, :, 1] = self.Bw_0 * V[:, 0, 1] + self.Bw_1 * V[:, 1, 1]
+        logdet = float(np.sum(np.log(P00 * l22_squared)))
+        return P, logdet, V, F.reshape(self.Bw.shape[0], 2 * self.l0)
 
 
 class _PairProduct:
@@ -181,7 +211,7 @@ class BlockedCholesky:
         self.cross, self.rest, self.p = cross, rest, p
         self.l0, self.p0 = cross.D0.shape[0], cross.D0.shape[1]
         self.n_w = cross.Bw.shape[0]
-        self.Bw2 = cross.Bw.reshape(self.n_w, self.l0 * self.p0)
+        self.first = _FirstTerm(cross.D0, cross.Bw)
         self.diag_rest = np.arange(rest.q)
         self.pairs = self.dense_Bz = self.upper_rest = None
         if rest.q:
@@ -223,18 +253,18 @@ class BlockedCholesky:
 
     def factor(self, T0: np.ndarray, rest_templates: list[np.ndarray]) -> BlockedFactor | None:
         """Blocked factor for the templates T_k of the current θ; None if not positive definite."""
-        P, logdet0, V = _first_term_blocks(self.cross.D0, T0)
+        P, logdet0, V, F = self.first.compute(T0)
         if V is None:
             return None
-        Wop = V * V if self.p0 == 1 else V @ np.swapaxes(V, 1, 2)
-        if self.p0 == 1:
-            G = self.Bw2 * Wop.ravel()
-        else:
-            G = (self.cross.Bw[:, :, None, :] @ Wop[None]).reshape(self.n_w, self.l0 * self.p0)
-        S = self.cross.C.copy()
         q_r = self.rest.q
-        S[q_r:, q_r:] -= G @ self.Bw2.T
-        if q_r:
+        if not q_r:
+            S = self.cross.C - F @ F.T
+        else:
+            S = self.cross.C.copy()
+            S[q_r:, q_r:] -= F @ F.T
+            # G = Bw 𝒲 = F Vᵀ level by level, laid out like Bz's columns
+            G = np.einsum("wjb,jab->wja", F.reshape(self.n_w, self.l0, self.p0), V).reshape(self.n_w, -1)
+            Wop = V @ np.swapaxes(V, 1, 2)
             BzW = self.cross.Bz @ G.T  # (q_r, n_w) = Bz 𝒲 Bwᵀ
             S[:q_r, q_r:] -= BzW
             S[q_r:, :q_r] -= BzW.T

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import warnings
 
+from ._threads import blas_threads_for
 from .blocks import TermData, build_cross_products
 from .design import ModelDesign, build_design
 from .errors import ConvergenceWarning, SingularFitWarning
@@ -32,10 +33,11 @@ def fit_problem(design: ModelDesign, problem: DevianceProblem, data_name: str = 
                 theta0=None, warn: bool = True) -> LmerFit:
     """Optimise θ for a built problem and assemble the fit (used by refits and bootstrap)."""
     layout = problem.layout
-    optimum = optimize_theta(problem.deviance, layout.initial() if theta0 is None else theta0,
-                             layout.lower_bounds(), check=check)
-    fit = LmerFit(design=design, problem=problem, optimum=optimum, solution=problem.solve(optimum.theta),
-                  data_name=data_name)
+    with blas_threads_for(problem.cross.C.shape[0]):
+        optimum = optimize_theta(problem.deviance, layout.initial() if theta0 is None else theta0,
+                                 layout.lower_bounds(), check=check)
+        solution = problem.solve(optimum.theta)
+    fit = LmerFit(design=design, problem=problem, optimum=optimum, solution=solution, data_name=data_name)
     if warn:
         for message in optimum.messages:
             warnings.warn(message, ConvergenceWarning, stacklevel=3)

@@ -17,7 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg as la
+from scipy.linalg.lapack import dtrtri
 
+from ._threads import blas_threads_for
 from .blocks import CrossProducts
 from .cholesky import BlockedCholesky, BlockedFactor, RestLayout, scale_rows
 from .covariance import ThetaLayout
@@ -126,7 +128,7 @@ class DevianceProblem:
     def unscaled_vcov(self, factor: BlockedFactor) -> np.ndarray:
         """(R_XᵀR_X)⁻¹, so that Var(β̂) = σ² (R_XᵀR_X)⁻¹ at the θ of ``factor``."""
         q_r, p = self.rest.q, self.p
-        RX_inv = la.solve_triangular(factor.M[q_r:q_r + p, q_r:q_r + p], np.eye(p), lower=True, check_finite=False)
+        RX_inv, _ = dtrtri(factor.M[q_r:q_r + p, q_r:q_r + p], lower=1)
         return RX_inv.T @ RX_inv
 
     def conditional_covariances(self, theta: np.ndarray, factor: BlockedFactor, chunk: int = 4096) -> list[np.ndarray]:
@@ -136,6 +138,10 @@ class DevianceProblem:
         With L_θ = [[L0, 0], [L_r0, L_r]] the inverse has blocks L_r⁻ᵀL_r⁻¹ (rest terms) and
         P⁻¹ + GᵀG (term 0), G = L_r⁻¹ Λ_rᵀ Bz Λ_0 P⁻¹, formed ``chunk`` levels at a time.
         """
+        with blas_threads_for(self.cross.C.shape[0]):
+            return self._conditional_covariances(theta, factor, chunk)
+
+    def _conditional_covariances(self, theta, factor, chunk):
         T = self.layout.templates(np.asarray(theta, dtype=float))
         q_r = self.rest.q
         P_inv = np.linalg.inv(factor.P)
@@ -152,7 +158,7 @@ class DevianceProblem:
                 scale_rows(H, self.rest, T[1:])
                 G = la.solve_triangular(L_r, H, lower=True, check_finite=False).reshape(q_r, stop - start, p0)
                 inner0[start:stop] += np.einsum("rja,rjb->jab", G, G)
-            L_r_inv = la.solve_triangular(L_r, np.eye(q_r), lower=True, check_finite=False)
+            L_r_inv, _ = dtrtri(L_r, lower=1)
             for sl, p, l, Tk in zip(self.rest.slices, self.rest.sizes, self.rest.n_levels, T[1:]):
                 cols = L_r_inv[:, sl].reshape(q_r, l, p)
                 inner = np.einsum("rja,rjb->jab", cols, cols)

@@ -20,6 +20,8 @@ one copy of the data.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import ast
 import itertools
 import re
@@ -191,8 +193,13 @@ def _formulaic_expr(python: str) -> str:
     return str(terms[0].factors[0].expr) if len(terms) == 1 else python
 
 
+@lru_cache(maxsize=512)
 def _parse(rhs: str, ordering: str = "degree") -> Formula:
-    """Parse with formulaic; ``ordering="degree"`` sorts terms by degree as R does."""
+    """Parse with formulaic; ``ordering="degree"`` sorts terms by degree as R does.
+
+    Cached: parsing costs about a millisecond, more than building X for small data, and the same
+    right-hand sides recur (refits, bootstrap, random-term expressions). The result is only read.
+    """
     try:
         return Formula(rhs, _ordering=ordering)
     except (FormulaicError, SyntaxError, ValueError) as exc:
