@@ -1,0 +1,206 @@
+"""A fitted model as one self-contained HTML page.
+
+The page needs no network and no other file: the CSS is inline and every figure is a PNG
+embedded as a ``data:image/png;base64`` URI. It shows the model (formula, data, method, fit
+criteria), the singular-fit and convergence messages, the random-effects table
+(lme4's ``VarCorr``), the fixed-effects table (with Satterthwaite or Kenward-Roger df and
+p-values when :mod:`mixedmodels.inference` provides them), the intra-class correlations, the
+plots of :mod:`mixedmodels.plots` (``fit.plot_lines``, ``fit.plot_ranef``,
+``fit.plot_diagnostics``, each drawn when the fit has it and it applies to the model) and
+lme4's summary text.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from html import escape
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .rformat import format_numbers
+from .summary import format_pvalue
+
+__all__ = ["build_report", "write_report", "figure_data_uri"]
+
+PLOTS = [("plot_lines", "Data and fitted lines per cluster"),
+         ("plot_ranef", "Random effects: conditional modes with 95% prediction intervals"),
+         ("plot_diagnostics", "Residual and random-effects diagnostics")]
+
+_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 60em;
+       color: #222; line-height: 1.4; padding: 0 1em; }
+h1 { font-size: 1.5em; margin-bottom: 0.2em; } h2 { font-size: 1.2em; border-bottom: 1px solid #ccc; }
+code, pre { font-family: ui-monospace, Menlo, Consolas, monospace; }
+table { border-collapse: collapse; margin: 0.5em 0 1em; }
+th, td { padding: 0.25em 0.8em; border-bottom: 1px solid #e4e4e4; text-align: right; }
+th { background: #f4f4f4; } td.name, th.name { text-align: left; }
+.warning { background: #fff4e5; border-left: 4px solid #e08a00; padding: 0.5em 1em; margin: 0.5em 0; }
+.note { color: #666; font-size: 0.9em; }
+figure { margin: 1em 0; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
+figcaption { color: #555; font-size: 0.9em; }
+"""
+
+
+def _numbers(values, digits: int = 4) -> list[str]:
+    values = np.asarray(values, dtype=float)
+    out = [""] * len(values)
+    finite = np.isfinite(values)
+    if finite.any():
+        for i, text in zip(np.flatnonzero(finite), format_numbers(values[finite], digits)):
+            out[i] = text.strip()
+    return out
+
+
+def _table(header: list[str], rows: list[list[str]], name_columns: int = 1, table_id: str = "") -> str:
+    def cell(tag, i, text):
+        cls = ' class="name"' if i < name_columns else ""
+        return f"<{tag}{cls}>{escape(str(text))}</{tag}>"
+
+    head = "".join(cell("th", i, h) for i, h in enumerate(header))
+    body = "".join("<tr>" + "".join(cell("td", i, v) for i, v in enumerate(row)) + "</tr>" for row in rows)
+    ident = f' id="{table_id}"' if table_id else ""
+    return f"<table{ident}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _random_effects_table(fit) -> str:
+    varcorr = fit.varcorr
+    sds = varcorr[varcorr["var2"].isna()]
+    cors = varcorr[varcorr["var2"].notna()]
+    variance, sd = _numbers(sds["vcov"]), _numbers(sds["sdcor"])
+    rows = []
+    for i, (group, var1) in enumerate(zip(sds["grp"], sds["var1"])):
+        corr = cors[(cors["grp"] == group) & (cors["var2"] == var1)]
+        corr_text = ", ".join(f"{v:.2f} ({w})" for v, w in zip(corr["sdcor"], corr["var1"]))
+        rows.append([group, "" if var1 is None or pd.isna(var1) else var1, variance[i], sd[i], corr_text])
+    return _table(["Groups", "Name", "Variance", "Std.Dev.", "Corr"], rows, name_columns=2,
+                  table_id="random-effects")
+
+
+def _fixed_effects(fit, ddf: str | None) -> tuple[str, str]:
+    """The fixed-effects table and a note saying which df method (if any) was used."""
+    note = ""
+    if ddf is None:
+        try:
+            table, note = fit.coef_table(ddf="satterthwaite"), "df and p-values: Satterthwaite."
+        except ImportError:  # mixedmodels.inference not installed: the table without df still stands
+            table, note = fit.coef_table(), "df and p-values not available in this installation."
+        except Exception as error:  # Satterthwaite does not apply to this fit
+            table = fit.coef_table()
+            note = f"df and p-values not available ({' '.join(str(error).split())})."
+    else:
+        table = fit.coef_table(ddf=ddf)
+        note = f"df and p-values: {ddf.replace('-', ' ').title()}."
+    header, columns = ["Term"], [[str(i) for i in table.index]]
+    for name in table.columns:
+        values = table[name].to_numpy(dtype=float)
+        columns.append([format_pvalue(v) for v in values] if name.startswith("Pr(") else _numbers(values))
+        header.append(name)
+    rows = [list(r) for r in zip(*columns)]
+    return _table(header, rows, table_id="fixed-effects"), note
+
+
+def _icc_table(fit) -> str:
+    icc = fit.icc()
+    return _table(["Term", "ICC"], [[k, v] for k, v in zip(icc.index, _numbers(icc.to_numpy()))], table_id="icc")
+
+
+def _as_figure(drawn):
+    """The matplotlib Figure behind what a plot function returned (Figure, Axes, array or tuple)."""
+    from matplotlib.artist import Artist
+    from matplotlib.figure import Figure
+
+    if isinstance(drawn, Figure):
+        return drawn
+    if isinstance(drawn, Artist) and getattr(drawn, "figure", None) is not None:
+        return drawn.figure
+    if isinstance(drawn, (tuple, list, np.ndarray)):
+        for item in np.ravel(np.asarray(drawn, dtype=object)):
+            figure = _as_figure(item)
+            if figure is not None:
+                return figure
+    return None
+
+
+def figure_data_uri(figure, dpi: int = 96) -> str:
+    """A matplotlib figure as a ``data:image/png;base64,...`` URI (the figure is closed)."""
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(figure)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _figures(fit) -> str:
+    parts = []
+    for method, caption in PLOTS:
+        draw = getattr(fit, method, None)
+        if not callable(draw):
+            continue
+        try:
+            figure = _as_figure(draw())
+        except Exception as error:  # a plot that does not apply to this model is left out, with the reason
+            parts.append(f'<p class="note">{escape(method)}: not drawn ({escape(" ".join(str(error).split()))})</p>')
+            continue
+        if figure is None:
+            continue
+        uri = figure_data_uri(figure)
+        parts.append(f'<figure><img src="{uri}" alt="{escape(caption)}"><figcaption>{escape(caption)}</figcaption></figure>')
+    return "".join(parts) or '<p class="note">No plots available in this installation.</p>'
+
+
+def _criteria(fit) -> list[list[str]]:
+    rows = [["REML criterion" if fit.reml else "deviance", f"{fit.objective:.4f}"],
+            ["log-likelihood", f"{fit.loglik:.4f}"], ["AIC", f"{fit.aic:.4f}"], ["BIC", f"{fit.bic:.4f}"],
+            ["observations", str(fit.nobs)]]
+    rows += [[f"levels of {name}", str(n)] for name, n in fit.ngroups.items()]
+    return rows
+
+
+def build_report(fit, ddf: str | None = None, title: str | None = None) -> str:
+    """The HTML text of the report of ``fit``.
+
+    Parameters
+    ----------
+    fit : LmerFit
+    ddf : {"satterthwaite", "kenward-roger"}, optional
+        Method for the fixed effects' df and p-values. By default Satterthwaite's is tried and
+        the table is shown without df when it is not available.
+    title : str, optional
+        Page title; defaults to the formula.
+    """
+    title = title or f"Mixed model: {fit.formula}"
+    method = "REML" if fit.reml else "maximum likelihood"
+    warnings_html = "".join(f'<div class="warning">{escape(m)}</div>' for m in fit.messages)
+    if not fit.converged and not warnings_html:
+        warnings_html = '<div class="warning">the optimiser did not converge</div>'
+    fixed, note = _fixed_effects(fit, ddf)
+    data = f" &middot; data <code>{escape(fit.data_name)}</code>" if fit.data_name else ""
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"><style>{_CSS}</style></head>
+<body>
+<h1>{escape(title)}</h1>
+<p>Linear mixed model fit by {method}{data}<br><code>{escape(fit.formula)}</code></p>
+<section id="warnings">{warnings_html}</section>
+<h2>Fit</h2>{_table(["Quantity", "Value"], _criteria(fit), table_id="fit-criteria")}
+<h2>Random effects</h2>{_random_effects_table(fit)}
+<h2>Fixed effects</h2>{fixed}<p class="note">{escape(note)}</p>
+<h2>Intra-class correlation</h2>{_icc_table(fit)}
+<p class="note">ICC of a term = its variance / (its variance + residual variance); for slopes the variance is
+averaged over the data (Nakagawa et al. 2017).</p>
+<h2>Plots</h2>{_figures(fit)}
+<h2>lme4-style summary</h2><pre>{escape(fit.summary(ddf=ddf))}</pre>
+</body></html>
+"""
+
+
+def write_report(fit, path, ddf: str | None = None, title: str | None = None) -> Path:
+    """Write :func:`build_report` to ``path`` (UTF-8) and return the path."""
+    path = Path(path)
+    path.write_text(build_report(fit, ddf=ddf, title=title), encoding="utf-8")
+    return path
