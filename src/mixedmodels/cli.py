@@ -124,9 +124,12 @@ def _cmd_anova(args) -> None:
 
     anova = getattr(mixedmodels, "anova", None)
     if anova is None:
-        raise MixedModelsError("model comparison needs mixedmodels.anova, which this installation does not have")
+        raise MixedModelsError("model comparison is not available in this installation (no mixedmodels.anova)")
     data = load_data(args.data)
-    table = anova(_fit(data, args.formula1), _fit(data, args.formula2))
+    try:
+        table = anova(_fit(data, args.formula1), _fit(data, args.formula2))
+    except ImportError as error:
+        raise MixedModelsError(f"model comparison is not available in this installation ({error})") from error
     frame = table if isinstance(table, pd.DataFrame) else getattr(table, "table", None)
     if args.format == "text" or not isinstance(frame, pd.DataFrame):
         if args.format != "text":
