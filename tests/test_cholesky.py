@@ -50,7 +50,8 @@ def _strategies(problem):
             csc.sort_indices()
             chol.pairs = _PairProduct(csc, chol.p0)
         elif kind == "dense":
-            chol.dense_Bz = np.ascontiguousarray(Bz.toarray().reshape(Bz.shape[0], chol.l0, chol.p0))
+            chol.dense_Bz2 = Bz.toarray()
+            chol.dense_Bz = chol.dense_Bz2.reshape(Bz.shape[0], chol.l0, chol.p0)
         out.append(chol)
     return out
 

@@ -8,8 +8,8 @@ augmented system
 
 is computed in two steps:
 
-1. ``L0_j = chol(P_j)``, ``P_j = T_0ᵀ D0_j T_0 + I`` for each level j of term 0 (batched p_0 × p_0,
-   closed forms for p_0 ≤ 2);
+1. ``L0_j = chol(P_j)``, ``P_j = T_0ᵀ D0_j T_0 + I`` for each level j of term 0 (p_0 × p_0 blocks,
+   one compiled loop over the levels);
 2. ``M = chol(Λ̃_rᵀ (C − B 𝒲 Bᵀ) Λ̃_r + I_z)`` with B = [Bz; Bw] and 𝒲 = ⊕_j T_0 P_j⁻¹ T_0ᵀ,
    a dense Cholesky of order m = q_r + p + 1 (the Schur complement of step 1).
 
@@ -32,6 +32,7 @@ import scipy.sparse as sp
 from scipy.linalg.blas import dsyrk
 from scipy.linalg.lapack import dpotrf
 
+from ._kernels import first_term_blocks
 from .blocks import CrossProducts
 
 __all__ = ["BlockedFactor", "BlockedCholesky", "RestLayout", "scale_rows", "scale_columns"]
@@ -104,64 +105,22 @@ class _FirstTerm:
 
     For every level j: P_j = T_0ᵀ D0_j T_0 + I, its lower Cholesky factor L_j, Σ_j log|P_j|, and
     V_j = T_0 L_j⁻ᵀ, so that 𝒲_j = T_0 P_j⁻¹ T_0ᵀ = V_j V_jᵀ; F = Bw V (rows of [X y]ᵀZ_0 times
-    V, level by level) gives Bw 𝒲 Bwᵀ = F Fᵀ. Closed forms for p_0 = 1 and 2 (the common cases)
-    keep an evaluation to a few vector operations.
+    V, level by level) gives Bw 𝒲 Bwᵀ = F Fᵀ. One compiled loop (:mod:`._kernels`) does it all.
     """
 
     def __init__(self, D0: np.ndarray, Bw: np.ndarray):
-        self.D0, self.Bw = D0, Bw
+        self.D0, self.Bw = np.ascontiguousarray(D0), np.ascontiguousarray(Bw)
         self.l0, self.p0 = D0.shape[0], D0.shape[1]
-        if self.p0 == 1:
-            self.d = np.ascontiguousarray(D0[:, 0, 0])
-            self.Bw2 = np.ascontiguousarray(Bw[:, :, 0])
-        elif self.p0 == 2:
-            self.d00, self.d10, self.d11 = (np.ascontiguousarray(D0[:, i, j]) for i, j in ((0, 0), (1, 0), (1, 1)))
-            self.Bw_0, self.Bw_1 = np.ascontiguousarray(Bw[:, :, 0]), np.ascontiguousarray(Bw[:, :, 1])
 
     def compute(self, T0: np.ndarray):
         """(P, Σ log|P_j|, V, F) for T_0; V is None when some P_j is not positive definite."""
-        if self.p0 == 1:
-            t = T0[0, 0]
-            P = (t * t) * self.d + 1.0
-            V = t / np.sqrt(P)
-            return P[:, None, None], float(np.sum(np.log(P))), V[:, None, None], self.Bw2 * V
-        if self.p0 == 2:
-            return self._compute_2x2(T0)
-        P = T0.T[None] @ self.D0 @ T0[None]
-        P[:, np.arange(self.p0), np.arange(self.p0)] += 1.0
-        try:
-            L = np.linalg.cholesky(P)
-        except np.linalg.LinAlgError:
+        P = np.empty_like(self.D0)
+        V = np.empty_like(self.D0)
+        F = np.empty_like(self.Bw)
+        logdet = first_term_blocks(self.D0, self.Bw, np.ascontiguousarray(T0, dtype=np.float64), P, V, F)
+        if not np.isfinite(logdet):
             return P, np.nan, None, None
-        V = T0[None] @ np.swapaxes(np.linalg.inv(L), 1, 2)
-        logdet = 2.0 * float(np.sum(np.log(np.diagonal(L, axis1=1, axis2=2))))
-        F = np.einsum("wja,jab->wjb", self.Bw, V).reshape(self.Bw.shape[0], -1)
-        return P, logdet, V, F
-
-    def _compute_2x2(self, T0: np.ndarray):
-        t11, t21, t22 = T0[0, 0], T0[1, 0], T0[1, 1]
-        P00 = (t11 * t11) * self.d00 + (2.0 * t11 * t21) * self.d10 + (t21 * t21) * self.d11 + 1.0
-        P10 = (t22 * t11) * self.d10 + (t22 * t21) * self.d11
-        P11 = (t22 * t22) * self.d11 + 1.0
-        l11 = np.sqrt(P00)
-        l21 = P10 / l11
-        l22_squared = P11 - l21 * l21
-        P = np.empty((self.l0, 2, 2))
-        P[:, 0, 0], P[:, 1, 1] = P00, P11
-        P[:, 0, 1] = P[:, 1, 0] = P10
-        if np.any(l22_squared <= 0):
-            return P, np.nan, None, None
-        l22 = np.sqrt(l22_squared)
-        V = np.empty((self.l0, 2, 2))
-        V[:, 0, 0] = t11 / l11
-        V[:, 1, 0] = t21 / l11
-        V[:, 0, 1] = -t11 * l21 / (l11 * l22)
-        V[:, 1, 1] = (t22 - t21 * l21 / l11) / l22
-        F = np.empty((self.Bw.shape[0], self.l0, 2))
-        F[:, :, 0] = self.Bw_0 * V[:, 0, 0] + self.Bw_1 * V[:, 1, 0]
-        F[:, :, 1] = self.Bw_0 * V[:, 0, 1] + self.Bw_1 * V[:, 1, 1]
-        logdet = float(np.sum(np.log(P00 * l22_squared)))
-        return P, logdet, V, F.reshape(self.Bw.shape[0], 2 * self.l0)
+        return P, logdet, V, F.reshape(self.Bw.shape[0], self.l0 * self.p0)
 
 
 class _PairProduct:
@@ -213,6 +172,7 @@ class BlockedCholesky:
         self.n_w = cross.Bw.shape[0]
         self.first = _FirstTerm(cross.D0, cross.Bw)
         self.diag_rest = np.arange(rest.q)
+        self.scalar_rest = all(size == 1 for size in rest.sizes)
         self.pairs = self.dense_Bz = self.upper_rest = None
         if rest.q:
             self._choose_crossed_product(cross.Bz)
@@ -230,7 +190,8 @@ class BlockedCholesky:
         if pairs_ok and (not dense_ok or n_pairs * _SECONDS_PER_PAIR <= dense_flops * _SECONDS_PER_FLOP):
             self.pairs = _PairProduct(Bz_csc, self.p0)
         elif dense_ok:
-            self.dense_Bz = np.ascontiguousarray(Bz.toarray().reshape(q_r, self.l0, self.p0))
+            self.dense_Bz2 = Bz.toarray()
+            self.dense_Bz = self.dense_Bz2.reshape(q_r, self.l0, self.p0)
         if (self.pairs is not None or self.dense_Bz is not None) and max(self.rest.sizes) > 1:
             self.upper_rest = np.triu_indices(q_r, 1)
 
@@ -263,21 +224,28 @@ class BlockedCholesky:
             S = self.cross.C.copy()
             S[q_r:, q_r:] -= F @ F.T
             # G = Bw 𝒲 = F Vᵀ level by level, laid out like Bz's columns
-            G = np.einsum("wjb,jab->wja", F.reshape(self.n_w, self.l0, self.p0), V).reshape(self.n_w, -1)
-            Wop = V @ np.swapaxes(V, 1, 2)
-            BzW = self.cross.Bz @ G.T  # (q_r, n_w) = Bz 𝒲 Bwᵀ
+            if self.p0 == 1:
+                G = F * V[:, 0, 0]
+            else:
+                G = np.einsum("wjb,jab->wja", F.reshape(self.n_w, self.l0, self.p0), V).reshape(self.n_w, -1)
+            BzW = (self.dense_Bz2 @ G.T) if self.dense_Bz is not None else self.cross.Bz @ G.T  # Bz 𝒲 Bwᵀ
             S[:q_r, q_r:] -= BzW
             S[q_r:, :q_r] -= BzW.T
             if self.pairs is not None:
-                self.pairs.subtract_from(S, Wop)
+                self.pairs.subtract_from(S, V @ np.swapaxes(V, 1, 2))
             elif self.dense_Bz is not None:
                 S[:q_r, :q_r] -= self._dense_crossed_product(V)
             else:
-                S[:q_r, :q_r] -= self._sparse_crossed_product(Wop)
+                S[:q_r, :q_r] -= self._sparse_crossed_product(V @ np.swapaxes(V, 1, 2))
             if self.upper_rest is not None:  # Λ_r of a vector term mixes both triangles of a block
                 S[self.upper_rest] = S.T[self.upper_rest]
-            scale_columns(S, self.rest, rest_templates)
-            scale_rows(S, self.rest, rest_templates)
+            if self.scalar_rest:
+                scale = np.repeat([T[0, 0] for T in rest_templates], self.rest.n_levels)
+                S[:q_r] *= scale[:, None]
+                S[:, :q_r] *= scale
+            else:
+                scale_columns(S, self.rest, rest_templates)
+                scale_rows(S, self.rest, rest_templates)
             S[self.diag_rest, self.diag_rest] += 1.0
         M, info = dpotrf(S, lower=1, clean=1, overwrite_a=1)
         if info != 0:
@@ -285,10 +253,11 @@ class BlockedCholesky:
         diag = np.diagonal(M)
         if not np.all(diag[:-1] > 0):
             return None
+        log_diag = np.log(diag)
         return BlockedFactor(
             P=P,
             M=M,
-            logdet_L=logdet0 + 2.0 * float(np.sum(np.log(diag[:q_r]))),
-            logdet_RX=2.0 * float(np.sum(np.log(diag[q_r:q_r + self.p]))),
+            logdet_L=logdet0 + 2.0 * float(log_diag[:q_r].sum()),
+            logdet_RX=2.0 * float(log_diag[q_r:q_r + self.p].sum()),
             pwrss=float(diag[-1] ** 2),
         )

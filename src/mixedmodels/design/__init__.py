@@ -94,7 +94,15 @@ def _optional_vector(value, frame: pd.DataFrame, what: str) -> np.ndarray | None
 
 def _drop_missing(frame: pd.DataFrame, columns: list[str], extra: list[np.ndarray | None]):
     """Rows kept (boolean mask) after lme4's na.omit over the used columns and weights/offset."""
-    keep = ~frame[columns].isna().any(axis=1).to_numpy() if columns else np.ones(len(frame), bool)
+    keep = np.ones(len(frame), bool)
+    for name in columns:  # column by column: a sub-frame's isna() costs more than the fit of small data
+        column = frame[name]
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            keep &= column.array.codes >= 0
+        elif column.dtype.kind == "f":
+            keep &= ~np.isnan(column.to_numpy())
+        elif column.dtype.kind not in "iub":
+            keep &= ~column.isna().to_numpy()
     for vector in extra:
         if vector is not None:
             keep &= ~np.isnan(vector)

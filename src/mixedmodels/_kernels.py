@@ -1,0 +1,86 @@
+"""Compiled (numba) kernels for the per-level work of one deviance evaluation.
+
+For the term with the most levels, every evaluation computes, for each of its ℓ_0 levels j,
+a p_0 × p_0 Cholesky factorisation and two small products. In numpy that is two dozen array
+operations whose per-call overhead dominates small models (sleepstudy: 30 µs of a 47 µs
+evaluation); one compiled loop does the same work in about a microsecond.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+__all__ = ["first_term_blocks"]
+
+
+@njit(cache=True, nogil=True)
+def first_term_blocks(D0, Bw, T0, P, V, F):  # pragma: no cover - compiled
+    """Fill P, V and F for every level of term 0; return Σ_j log|P_j| (NaN if not pos. def.).
+
+    P_j = T_0ᵀ D0_j T_0 + I;  L_j = chol(P_j);  V_j = T_0 L_j⁻ᵀ (so 𝒲_j = V_j V_jᵀ);
+    F[w, j, :] = Bw[w, j, :] V_j.
+
+    Shapes: D0, P, V (ℓ_0, p_0, p_0); Bw, F (n_w, ℓ_0, p_0); T0 (p_0, p_0), lower triangular.
+    """
+    l0, p0 = D0.shape[0], D0.shape[1]
+    n_w = Bw.shape[0]
+    DT = np.empty((p0, p0))
+    L = np.empty((p0, p0))
+    Linv = np.empty((p0, p0))
+    logdet = 0.0
+    for j in range(l0):
+        # DT = D0_j T0, P_j = T0ᵀ DT + I
+        for a in range(p0):
+            for b in range(p0):
+                s = 0.0
+                for c in range(b, p0):  # T0 is lower triangular: T0[c, b] = 0 for c < b
+                    s += D0[j, a, c] * T0[c, b]
+                DT[a, b] = s
+        for a in range(p0):
+            for b in range(p0):
+                s = 1.0 if a == b else 0.0
+                for c in range(a, p0):
+                    s += T0[c, a] * DT[c, b]
+                P[j, a, b] = s
+        # Cholesky P_j = L Lᵀ
+        for a in range(p0):
+            for b in range(a + 1):
+                s = P[j, a, b]
+                for c in range(b):
+                    s -= L[a, c] * L[b, c]
+                if a == b:
+                    if s <= 0.0:
+                        return math.nan
+                    L[a, a] = math.sqrt(s)
+                    logdet += 2.0 * math.log(L[a, a])
+                else:
+                    L[a, b] = s / L[b, b]
+            for b in range(a + 1, p0):
+                L[a, b] = 0.0
+        # Linv = L⁻¹ (lower triangular)
+        for a in range(p0):
+            for b in range(p0):
+                Linv[a, b] = 0.0
+            Linv[a, a] = 1.0 / L[a, a]
+            for b in range(a):
+                s = 0.0
+                for c in range(b, a):
+                    s -= L[a, c] * Linv[c, b]
+                Linv[a, b] = s / L[a, a]
+        # V_j = T0 Linvᵀ
+        for a in range(p0):
+            for b in range(p0):
+                s = 0.0
+                for c in range(min(a, b) + 1):  # both T0 and Linv are lower triangular
+                    s += T0[a, c] * Linv[b, c]
+                V[j, a, b] = s
+        for w in range(n_w):
+            for b in range(p0):
+                s = 0.0
+                for a in range(p0):
+                    s += Bw[w, j, a] * V[j, a, b]
+                F[w, j, b] = s
+    return logdet
