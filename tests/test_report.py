@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+from html import unescape
 from pathlib import Path
 
 import matplotlib
@@ -64,7 +65,7 @@ def render(html_path: Path, tmp_path: Path) -> dict:
         capture_output=True, text=True, timeout=180)
     match = re.search(r'<pre id="browser-check">(.*?)</pre>', done.stdout, re.S)
     assert match, f"the page did not finish loading in chromium:\n{done.stderr[-2000:]}"
-    return json.loads(match.group(1).replace("&quot;", '"').replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">"))
+    return json.loads(unescape(match.group(1)))
 
 
 def _assert_rendered(seen: dict, n_images: int) -> None:
@@ -121,3 +122,36 @@ def test_report_embeds_every_plot_and_warns_of_singular_fit(tmp_path, monkeypatc
     assert html.count('src="data:image/png;base64,') == len(PLOTS)
     assert "boundary (singular) fit" in html[html.index('id="warnings"'):html.index("<h2>Fit")]
     _assert_rendered(render(out, tmp_path), n_images=len(PLOTS))
+
+
+def _cells(html: str, table_id: str) -> list[list[str]]:
+    body = html[html.index(f'id="{table_id}"'):]
+    body = body[:body.index("</table>")]
+    return [[unescape(cell) for cell in re.findall(r"<td[^>]*>(.*?)</td>", row)]
+            for row in re.findall(r"<tr>(.*?)</tr>", body)[1:]]
+
+
+def test_report_tables_show_lmertest_numbers():
+    ref = reference("seed_petri")
+    html = build_report(fitted("seed_petri"))
+    fixed = {row[0]: row[1:] for row in _cells(html, "fixed-effects")}
+    assert list(fixed) == list(ref["beta"])
+    for name, row in ref["satterthwaite"].items():
+        estimate, se, df, t, p = fixed[name]
+        assert float(estimate) == pytest.approx(row["estimate"], rel=1e-3)
+        assert float(se) == pytest.approx(row["se"], rel=1e-3)
+        assert float(df) == pytest.approx(row["df"], rel=1e-3)
+        assert float(t) == pytest.approx(row["t"], rel=1e-3)
+        assert (p == "< 2e-16") if row["p"] < 2e-16 else (float(p) == pytest.approx(row["p"], rel=1e-2))
+    ((term, sum_sq, mean_sq, num_df, den_df, f_value, p),) = _cells(html, "anova")
+    expected = ref["anova_type3_satterthwaite"]["group"]
+    assert term == "group" and int(num_df) == expected["NumDF"]
+    assert float(f_value) == pytest.approx(expected["F"], rel=1e-3)
+    assert float(den_df) == pytest.approx(expected["DenDF"], rel=1e-3)
+    assert float(p) == pytest.approx(expected["p"], rel=1e-2)
+    icc = dict(_cells(html, "icc"))
+    tau2, sigma2 = (r["vcov"] for r in ref["varcorr"])
+    assert float(icc["dish_id"]) == pytest.approx(tau2 / (tau2 + sigma2), rel=1e-3)
+    random = _cells(html, "random-effects")
+    assert [r[:2] for r in random] == [["dish_id", "(Intercept)"], ["Residual", ""]]
+    assert [float(r[2]) for r in random] == pytest.approx([tau2, sigma2], rel=1e-3)

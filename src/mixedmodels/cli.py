@@ -210,7 +210,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _one_line(error: BaseException) -> str:
     text = " ".join(str(error).split())
-    if not isinstance(error, MixedModelsError):
+    if not isinstance(error, (ValueError, OSError)):  # those messages read well alone
         text = f"{type(error).__name__}: {text}" if text else type(error).__name__
     return text
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import io
-import math
 from html import escape
 from pathlib import Path
 
@@ -66,6 +65,15 @@ def _table(header: list[str], rows: list[list[str]], name_columns: int = 1, tabl
     return f"<table{ident}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _rows(table: pd.DataFrame) -> list[list[str]]:
+    """Cells of a numeric table: row name, then 4 significant digits, p-values as R prints them."""
+    columns = [[str(i) for i in table.index]]
+    for name in table.columns:
+        values = table[name].to_numpy(dtype=float)
+        columns.append([format_pvalue(v) for v in values] if name.startswith("Pr(") else _numbers(values))
+    return [list(r) for r in zip(*columns)]
+
+
 def _random_effects_table(fit) -> str:
     varcorr = fit.varcorr
     sds = varcorr[varcorr["var2"].isna()]
@@ -94,13 +102,24 @@ def _fixed_effects(fit, ddf: str | None) -> tuple[str, str]:
     else:
         table = fit.coef_table(ddf=ddf)
         note = f"df and p-values: {ddf.replace('-', ' ').title()}."
-    header, columns = ["Term"], [[str(i) for i in table.index]]
-    for name in table.columns:
-        values = table[name].to_numpy(dtype=float)
-        columns.append([format_pvalue(v) for v in values] if name.startswith("Pr(") else _numbers(values))
-        header.append(name)
-    rows = [list(r) for r in zip(*columns)]
-    return _table(header, rows, table_id="fixed-effects"), note
+    return _table(["Term", *table.columns], _rows(table), table_id="fixed-effects"), note
+
+
+def _anova_section(fit, ddf: str | None) -> str:
+    """lmerTest's type III ANOVA table of the fixed-effect terms, when :mod:`.inference` has it."""
+    try:
+        from .inference import anova
+
+        table = anova(fit, ddf=ddf or "satterthwaite")
+    except ImportError:
+        return ""
+    except Exception as error:  # the F tests do not apply to this fit: say why
+        return f'<p class="note">ANOVA not available ({escape(" ".join(str(error).split()))}).</p>'
+    if table.empty:
+        return ""
+    method = (ddf or "satterthwaite").replace("-", " ").title()
+    return (f"<h2>Type III ANOVA of the fixed effects</h2>{_table(['Term', *table.columns], _rows(table), table_id='anova')}"
+            f'<p class="note">F tests with {escape(method)} denominator df (lmerTest).</p>')
 
 
 def _icc_table(fit) -> str:
@@ -190,6 +209,7 @@ def build_report(fit, ddf: str | None = None, title: str | None = None) -> str:
 <h2>Fit</h2>{_table(["Quantity", "Value"], _criteria(fit), table_id="fit-criteria")}
 <h2>Random effects</h2>{_random_effects_table(fit)}
 <h2>Fixed effects</h2>{fixed}<p class="note">{escape(note)}</p>
+{_anova_section(fit, ddf)}
 <h2>Intra-class correlation</h2>{_icc_table(fit)}
 <p class="note">ICC of a term = its variance / (its variance + residual variance); for slopes the variance is
 averaged over the data (Nakagawa et al. 2017).</p>
