@@ -13,7 +13,7 @@ import math
 import numpy as np
 from numba import njit
 
-__all__ = ["first_term_blocks"]
+__all__ = ["first_term_blocks", "scaled_schur_rest_block"]
 
 
 @njit(cache=True, nogil=True)
@@ -84,3 +84,26 @@ def first_term_blocks(D0, Bw, T0, P, V, F):  # pragma: no cover - compiled
                     s += Bw[w, j, a] * V[j, a, b]
                 F[w, j, b] = s
     return logdet
+
+
+@njit(cache=True, nogil=True)
+def scaled_schur_rest_block(S, C, q_r, indptr, indices, data, rows, cols, weights, scale):  # pragma: no cover
+    """Lower triangle of S[:q_r, :q_r] = diag(s) (C − Bz 𝒲 Bzᵀ) diag(s) + I in one pass.
+
+    Bz 𝒲 Bzᵀ comes from the pair matrix K (CSR over the non-empty lower-triangle entries
+    (rows[t], cols[t]); entry t is Σ_e data[e] · weights[indices[e]]). ``scale`` holds the
+    diagonal of Λ_r (scalar terms only). The upper triangle is left untouched.
+    """
+    for i in range(q_r):
+        for j in range(i + 1):
+            S[i, j] = C[i, j]
+    for t in range(rows.shape[0]):
+        acc = 0.0
+        for e in range(indptr[t], indptr[t + 1]):
+            acc += data[e] * weights[indices[e]]
+        S[rows[t], cols[t]] -= acc
+    for i in range(q_r):
+        si = scale[i]
+        for j in range(i + 1):
+            S[i, j] *= si * scale[j]
+        S[i, i] += 1.0

@@ -32,7 +32,7 @@ import scipy.sparse as sp
 from scipy.linalg.blas import dsyrk
 from scipy.linalg.lapack import dpotrf
 
-from ._kernels import first_term_blocks
+from ._kernels import first_term_blocks, scaled_schur_rest_block
 from .blocks import CrossProducts
 
 __all__ = ["BlockedFactor", "BlockedCholesky", "RestLayout", "scale_rows", "scale_columns"]
@@ -145,13 +145,21 @@ class _PairProduct:
         first, second = first[keep], second[keep]
         target = rows[first].astype(np.int64) * q_r + rows[second]
         column = (level_of_nz[first] * p0 + column_of_nz[first]) * p0 + column_of_nz[second]
-        # one row of K per entry of the dense q_r × q_r block: K @ vec(𝒲) is that block, row-major
-        self.K = sp.csr_matrix((values[first] * values[second], (target, column)),
-                               shape=(q_r * q_r, len(counts) * p0 * p0))
+        unique_targets, target_index = np.unique(target, return_inverse=True)
+        self.K = sp.csr_matrix((values[first] * values[second], (target_index, column)),
+                               shape=(len(unique_targets), len(counts) * p0 * p0))
+        self.K.sort_indices()
+        self.rows, self.cols = (a.astype(np.int64) for a in np.divmod(unique_targets, q_r))
         self.q_r = q_r
 
     def subtract_from(self, S: np.ndarray, weights: np.ndarray) -> None:
-        S[:self.q_r, :self.q_r] -= (self.K @ weights.ravel()).reshape(self.q_r, self.q_r)
+        """S[:q_r, :q_r] −= Bz 𝒲 Bzᵀ (lower triangle)."""
+        S[self.rows, self.cols] -= self.K @ weights.ravel()
+
+    def scaled_block(self, S: np.ndarray, C: np.ndarray, weights: np.ndarray, scale: np.ndarray) -> None:
+        """Lower triangle of S[:q_r, :q_r] ← diag(s)(C − Bz 𝒲 Bzᵀ)diag(s) + I, fused (scalar terms)."""
+        scaled_schur_rest_block(S, C, self.q_r, self.K.indptr, self.K.indices, self.K.data, self.rows, self.cols,
+                                weights.ravel(), scale)
 
 
 class BlockedCholesky:
@@ -212,6 +220,53 @@ class BlockedCholesky:
             Wsp = sp.bsr_matrix((Wop, np.arange(self.l0), np.arange(self.l0 + 1)), shape=(self.l0 * self.p0,) * 2)
         return (self.cross.Bz @ Wsp @ self.cross.Bz.T).toarray()
 
+    def _G(self, V: np.ndarray, F: np.ndarray) -> np.ndarray:
+        """G = Bw 𝒲 = F Vᵀ level by level, laid out like Bz's columns (n_w × q_0)."""
+        if self.p0 == 1:
+            return F * V[:, 0, 0]
+        return np.einsum("wjb,jab->wja", F.reshape(self.n_w, self.l0, self.p0), V).reshape(self.n_w, -1)
+
+    def _fused_schur(self, V, F, rest_templates) -> np.ndarray:
+        """Lower triangle of the Schur complement for scalar rest terms and the pair product.
+
+        Large crossed designs (InstEval) spend their time here and in the Cholesky: one compiled
+        pass builds the q_r × q_r block from C and the pairs, scaled by Λ_r, with I added.
+        """
+        q_r, C = self.rest.q, self.cross.C
+        scale = np.repeat([T[0, 0] for T in rest_templates], self.rest.n_levels)
+        S = np.empty_like(C)
+        self.pairs.scaled_block(S, C, V * V if self.p0 == 1 else V @ np.swapaxes(V, 1, 2), scale)
+        S[q_r:, :q_r] = (C[q_r:, :q_r] - (self.cross.Bz @ self._G(V, F).T).T) * scale
+        S[q_r:, q_r:] = C[q_r:, q_r:] - F @ F.T
+        return S
+
+    def _schur(self, V, F, rest_templates) -> np.ndarray:
+        """The Schur complement (lower triangle valid) for every other case."""
+        q_r = self.rest.q
+        S = self.cross.C.copy()
+        S[q_r:, q_r:] -= F @ F.T
+        G = self._G(V, F)
+        BzW = (self.dense_Bz2 @ G.T) if self.dense_Bz is not None else self.cross.Bz @ G.T  # Bz 𝒲 Bwᵀ
+        S[:q_r, q_r:] -= BzW
+        S[q_r:, :q_r] -= BzW.T
+        if self.pairs is not None:
+            self.pairs.subtract_from(S, V @ np.swapaxes(V, 1, 2))
+        elif self.dense_Bz is not None:
+            S[:q_r, :q_r] -= self._dense_crossed_product(V)
+        else:
+            S[:q_r, :q_r] -= self._sparse_crossed_product(V @ np.swapaxes(V, 1, 2))
+        if self.upper_rest is not None:  # Λ_r of a vector term mixes both triangles of a block
+            S[self.upper_rest] = S.T[self.upper_rest]
+        if self.scalar_rest:
+            scale = np.repeat([T[0, 0] for T in rest_templates], self.rest.n_levels)
+            S[:q_r] *= scale[:, None]
+            S[:, :q_r] *= scale
+        else:
+            scale_columns(S, self.rest, rest_templates)
+            scale_rows(S, self.rest, rest_templates)
+        S[self.diag_rest, self.diag_rest] += 1.0
+        return S
+
     def factor(self, T0: np.ndarray, rest_templates: list[np.ndarray]) -> BlockedFactor | None:
         """Blocked factor for the templates T_k of the current θ; None if not positive definite."""
         P, logdet0, V, F = self.first.compute(T0)
@@ -220,33 +275,10 @@ class BlockedCholesky:
         q_r = self.rest.q
         if not q_r:
             S = self.cross.C - F @ F.T
+        elif self.pairs is not None and self.scalar_rest:
+            S = self._fused_schur(V, F, rest_templates)
         else:
-            S = self.cross.C.copy()
-            S[q_r:, q_r:] -= F @ F.T
-            # G = Bw 𝒲 = F Vᵀ level by level, laid out like Bz's columns
-            if self.p0 == 1:
-                G = F * V[:, 0, 0]
-            else:
-                G = np.einsum("wjb,jab->wja", F.reshape(self.n_w, self.l0, self.p0), V).reshape(self.n_w, -1)
-            BzW = (self.dense_Bz2 @ G.T) if self.dense_Bz is not None else self.cross.Bz @ G.T  # Bz 𝒲 Bwᵀ
-            S[:q_r, q_r:] -= BzW
-            S[q_r:, :q_r] -= BzW.T
-            if self.pairs is not None:
-                self.pairs.subtract_from(S, V @ np.swapaxes(V, 1, 2))
-            elif self.dense_Bz is not None:
-                S[:q_r, :q_r] -= self._dense_crossed_product(V)
-            else:
-                S[:q_r, :q_r] -= self._sparse_crossed_product(V @ np.swapaxes(V, 1, 2))
-            if self.upper_rest is not None:  # Λ_r of a vector term mixes both triangles of a block
-                S[self.upper_rest] = S.T[self.upper_rest]
-            if self.scalar_rest:
-                scale = np.repeat([T[0, 0] for T in rest_templates], self.rest.n_levels)
-                S[:q_r] *= scale[:, None]
-                S[:, :q_r] *= scale
-            else:
-                scale_columns(S, self.rest, rest_templates)
-                scale_rows(S, self.rest, rest_templates)
-            S[self.diag_rest, self.diag_rest] += 1.0
+            S = self._schur(V, F, rest_templates)
         M, info = dpotrf(S, lower=1, clean=1, overwrite_a=1)
         if info != 0:
             return None
