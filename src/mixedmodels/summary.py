@@ -10,6 +10,7 @@ optimiser and singular-fit messages.
 from __future__ import annotations
 
 import math
+import textwrap
 
 import numpy as np
 import pandas as pd
@@ -55,35 +56,75 @@ def random_effects_text(varcorr: pd.DataFrame) -> str:
     return format_table(header, rows)
 
 
-def coefficient_table_text(table: pd.DataFrame, digits: int = DIGITS) -> str:
-    """R's ``printCoefmat`` for Estimate / Std. Error / statistic (/ df / p-value) columns."""
-    estimates = table.iloc[:, :2].to_numpy(dtype=float)
-    nonzero = np.abs(estimates[np.isfinite(estimates) & (estimates != 0)])
+def coefficient_table_text(table: pd.DataFrame, digits: int = DIGITS, signif_stars: bool = True) -> str:
+    """R's ``printCoefmat``: Estimate, Std. Error (and df) share one rounding, the statistic is
+    rounded to ``digits − 1`` decimals, p-values go through ``format.pval``, with stars."""
+    p_column = next((c for c in table.columns if c.startswith("Pr(")), None)
+    statistic = [c for c in table.columns if c.endswith(" value")]
+    coef_columns = [c for c in table.columns if c != p_column and c not in statistic]
+    coef = table[coef_columns].to_numpy(dtype=float)
+    nonzero = np.abs(coef[np.isfinite(coef) & (coef != 0)])
     acs = math.floor(math.log10(nonzero.min())) + 1 if nonzero.size else 0
-    rounded = np.round(estimates, max(1, digits - acs))
-    est_text = np.array(format_numbers(rounded.ravel(), digits)).reshape(estimates.shape)
-    columns = [list(est_text[:, 0]), list(est_text[:, 1])]
-    header = list(table.columns[:2])
-    for name in table.columns[2:]:
-        values = table[name].to_numpy(dtype=float)
-        if name.startswith("Pr("):
-            columns.append([format_pvalue(v) for v in values])
-        elif name == "df":
-            columns.append(format_numbers(values, digits))
-        else:
-            columns.append(format_numbers(np.round(values, max(1, min(5, digits - 1))), digits))
-        header.append(name)
-    rows = [list(r) for r in zip(*columns)]
+    coef_text = np.array(format_numbers(np.round(coef, max(1, digits - acs)).ravel(), digits)).reshape(coef.shape)
+    text = {c: list(coef_text[:, i]) for i, c in enumerate(coef_columns)}
+    for c in statistic:
+        text[c] = format_numbers(np.round(table[c].to_numpy(dtype=float), max(1, min(5, digits - 1))), digits)
+    header = list(table.columns)
+    if p_column is not None:
+        p_values = table[p_column].to_numpy(dtype=float)
+        text[p_column] = format_pvalues(p_values)
+        if signif_stars and np.nanmin(p_values) < 0.1:
+            header.append("")
+            text[""] = [_stars(p).ljust(3) for p in p_values]
+    rows = [list(r) for r in zip(*(text[c] for c in header))]
     return format_table(header, rows, row_names=list(table.index), right=True)
 
 
-def format_pvalue(p: float, digits: int = 3, eps: float = 2.22e-16) -> str:
-    """R's ``format.pval`` as printCoefmat uses it."""
-    if not np.isfinite(p):
-        return "NA"
-    if p < eps:
-        return "< 2e-16"
-    return f"{p:.{digits}g}" if p >= 1e-4 else f"{p:.2e}".replace("e-0", "e-")
+SIGNIF_LEGEND = "Signif. codes:  0 ‘***’ 0.001 ‘**’ 0.01 ‘*’ 0.05 ‘.’ 0.1 ‘ ’ 1"
+
+
+def _stars(p: float) -> str:
+    for cut, symbol in ((0.001, "***"), (0.01, "**"), (0.05, "*"), (0.1, ".")):
+        if p <= cut:
+            return symbol
+    return " "
+
+
+def _format_scientific(values: np.ndarray, digits: int) -> list[str]:
+    """R's scientific format of a vector: the fewest mantissa digits (≤ digits) any element needs."""
+    needed = 1
+    for v in values:
+        mantissa = f"{v:.{digits - 1}e}".split("e")[0].replace(".", "").rstrip("0")
+        needed = max(needed, len(mantissa))
+    return [f"{v:.{needed - 1}e}" for v in values]
+
+
+def format_pvalues(p_values: np.ndarray, digits: int = 3, eps: float = 2.220446049250313e-16) -> list[str]:
+    """R's ``format.pval``: p ≥ 1e-4 jointly in fixed notation, smaller ones in scientific, ``< 2e-16``."""
+    p_values = np.asarray(p_values, dtype=float)
+    out = ["NA"] * len(p_values)
+    finite = np.isfinite(p_values)
+    tiny = finite & (p_values < eps)
+    rest = finite & ~tiny
+    exponent = np.floor(np.log10(np.where(p_values > 0, p_values, 1e-50)))
+    fixed = rest & ((exponent >= -3) | ((exponent == -4) & (digits > 1)))
+    scientific = rest & ~fixed
+    for mask, strings in ((fixed, lambda v: [s.strip() for s in format_numbers(v, digits)]),
+                          (scientific, lambda v: _format_scientific(v, digits))):
+        if mask.any():
+            for i, s in zip(np.flatnonzero(mask), strings(p_values[mask])):
+                out[i] = s
+    if tiny.any():  # R drops to 1 digit here and separates "<" by a space unless the column is narrow
+        width = max((len(out[i]) for i in np.flatnonzero(rest)), default=0)
+        sep = "" if rest.any() and width <= 6 else " "
+        for i in np.flatnonzero(tiny):
+            out[i] = f"<{sep}{eps:.0e}"
+    return out
+
+
+def format_pvalue(p: float) -> str:
+    """One p-value as R's ``format.pval`` prints it."""
+    return format_pvalues(np.array([p]))[0]
 
 
 def correlation_text(vcov: pd.DataFrame) -> str:
@@ -111,11 +152,25 @@ def _named_vector(names: list[str], texts: list[str]) -> list[str]:
     return [" ".join(n.rjust(width) for n in names) + " ", " ".join(t.rjust(width) for t in texts) + " "]
 
 
+def _wrapped_title(title: str, cls: str, width: int = 80) -> list[str]:
+    """lme4's ``.prt.methTit``: wrap a long title (strwrap, indent 2), then ``cat(fill = TRUE)``
+    of " [", class, "]" — which breaks the line before the class when it would overflow."""
+    lines = textwrap.wrap(title, width - 2, subsequent_indent="  ") if len(title) + len(cls) + 3 > width else [title]
+    last = lines[-1] + " ["
+    if len(last) + len(cls) > width:
+        return lines[:-1] + [last, cls + "]"]
+    return lines[:-1] + [last + cls + "]"]
+
+
 def summary_text(fit, ddf: str | None = None) -> str:
     """The whole ``summary()`` text of a linear mixed model fit."""
     lines = []
     method = "REML" if fit.reml else "maximum likelihood "
-    lines.append(f"Linear mixed model fit by {method} ['lmerMod']")
+    if ddf is None:
+        lines.append(f"Linear mixed model fit by {method} ['lmerMod']")
+    else:
+        name = "Kenward-Roger" if ddf.lower().replace("_", "-") in ("kenward-roger", "kr") else "Satterthwaite"
+        lines += _wrapped_title(f"Linear mixed model fit by {method}. t-tests use {name}'s method", "lmerModLmerTest")
     lines.append(f"Formula: {fit.formula}")
     if fit.data_name:
         lines.append(f"   Data: {fit.data_name}")
@@ -129,10 +184,11 @@ def summary_text(fit, ddf: str | None = None) -> str:
         texts = format_numbers(values, 7) + [str(int(fit.df_resid))]
         lines += _named_vector(["AIC", "BIC", "logLik", "deviance", "df.resid"], texts)
     lines.append("")
-    lines.append("Scaled residuals: ")
-    q = _zapsmall(quantiles(fit.residuals(type="pearson")), DIGITS + 1)
-    lines += _named_vector(["Min", "1Q", "Median", "3Q", "Max"], format_numbers(q, DIGITS))
-    lines.append("")
+    if getattr(fit, "in_memory", True):  # data larger than memory: no quantiles of n residuals
+        lines.append("Scaled residuals: ")
+        q = _zapsmall(quantiles(fit.residuals(type="pearson")), DIGITS + 1)
+        lines += _named_vector(["Min", "1Q", "Median", "3Q", "Max"], format_numbers(q, DIGITS))
+        lines.append("")
     lines.append("Random effects:")
     lines.append(random_effects_text(fit.varcorr))
     groups = "; ".join(f"{g}, {n}" for g, n in fit.ngroups.items())
@@ -141,9 +197,9 @@ def summary_text(fit, ddf: str | None = None) -> str:
     table = fit.coef_table(ddf=ddf)
     lines.append("Fixed effects:")
     lines.append(coefficient_table_text(table))
-    if ddf is not None:
+    if ddf is not None and "Pr(>|t|)" in table and table["Pr(>|t|)"].min() < 0.1:
         lines.append("---")
-        lines.append("Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1")
+        lines.append(SIGNIF_LEGEND)
     if 1 < len(table) <= 12:  # lme4 omits the correlation matrix for p > 12
         lines.append("")
         lines.append("Correlation of Fixed Effects:")
