@@ -14,6 +14,7 @@ from ._threads import blas_threads_for
 from .blocks import TermData, build_cross_products
 from .design import ModelDesign, build_design
 from .errors import ConvergenceWarning, SingularFitWarning
+from .largedata import is_large_data
 from .objective import DevianceProblem
 from .optimize import optimize_theta
 from .results import LmerFit
@@ -46,7 +47,8 @@ def fit_problem(design: ModelDesign, problem: DevianceProblem, data_name: str = 
     return fit
 
 
-def lmer(formula: str, data, reml: bool = True, weights=None, offset=None, *, data_name: str | None = None) -> LmerFit:
+def lmer(formula: str, data, reml: bool = True, weights=None, offset=None, *, data_name: str | None = None,
+         **large_options) -> LmerFit:
     """Fit a linear mixed model by REML (default) or maximum likelihood, as lme4's ``lmer``.
 
     Parameters
@@ -54,8 +56,11 @@ def lmer(formula: str, data, reml: bool = True, weights=None, offset=None, *, da
     formula : str
         lme4 formula, e.g. ``"Reaction ~ Days + (Days | Subject)"``: fixed part as in R, random
         terms ``(1|g)``, ``(x|g)``, ``(0+x|g)``, ``(x||g)``, ``(1|a/b)``, ``(1|a:b)``.
-    data : pandas or polars DataFrame
-        Not modified. Rows with NA in a used column are dropped (counted in a warning).
+    data : pandas or polars DataFrame, Dask DataFrame, or Parquet path(s)
+        Not modified. Rows with NA in a used column are dropped (counted in a warning). A Dask
+        DataFrame, a ``.parquet``/``.pq`` path, a directory or glob of them is fitted without
+        loading it (:func:`mixedmodels.largedata.fit.fit_large`; ``large_options``: ``client``,
+        ``progress``).
     reml : bool
         REML criterion (True) or ML deviance (False).
     weights, offset : array-like or column name, optional
@@ -74,6 +79,10 @@ def lmer(formula: str, data, reml: bool = True, weights=None, offset=None, *, da
     >>> round(fit.objective, 4)
     1743.6283
     """
+    if is_large_data(data):
+        from .largedata.fit import fit_large
+
+        return fit_large(formula, data, reml, weights, offset, data_name=data_name, **large_options)
     design = build_design(formula, data, weights=weights, offset=offset)
     name = data_name if data_name is not None else str(getattr(data, "attrs", {}).get("name", "data"))
     return fit_problem(design, build_problem(design, reml), name)

@@ -461,7 +461,7 @@ def _terms(rhs: str, data: pd.DataFrame) -> tuple[_Term, ...]:
     return tuple(terms)
 
 
-def build_fixed_design(rhs: str, data: pd.DataFrame) -> FixedDesign:
+def build_fixed_design(rhs: str, data: pd.DataFrame, *, check_rank: bool = True) -> FixedDesign:
     """Build the fixed-effects model matrix X from the right-hand side of an R formula.
 
     Parameters
@@ -471,6 +471,9 @@ def build_fixed_design(rhs: str, data: pd.DataFrame) -> FixedDesign:
         ``"0 + x"``, ``"recipe * temperature"``, ``"I(x^2) + log(z)"``.
     data : DataFrame
         Rows already free of missing values; never modified.
+    check_rank : bool
+        Drop aliased columns (True, lme4's default). False keeps every column, for a design whose
+        rank is checked elsewhere (the cross-products of data read in chunks).
 
     Returns
     -------
@@ -497,7 +500,7 @@ def build_fixed_design(rhs: str, data: pd.DataFrame) -> FixedDesign:
         raise FormulaError("the fixed-effects formula is empty; use '1' for an intercept only")
     terms = _terms(rhs, data)
     X, names, assign = _materialize(terms, data)
-    aliased = _aliased_columns(X)
+    aliased = _aliased_columns(X) if check_rank else np.empty(0, dtype=np.intp)
     kept = np.setdiff1d(np.arange(X.shape[1]), aliased)
     if aliased.size:
         k = aliased.size
