@@ -131,7 +131,12 @@ def test_anova_likelihood_ratio_test():
     assert done.returncode == 0, done.stderr
     table = pd.read_csv(io.StringIO(done.stdout))
     assert table["Chisq"].dropna().tolist() == pytest.approx([ref["Chisq"]], rel=1e-4)
-    assert table["AIC"].tolist() == pytest.approx(ref["AIC"], rel=1e-6)
+    assert table["AIC"].tolist() == pytest.approx(list(ref["AIC"].values()), rel=1e-6)
+    assert table["logLik"].tolist() == pytest.approx(list(ref["logLik"].values()), rel=1e-6)
+    assert table["Df"].dropna().tolist() == [ref["Df"]]
+    assert done.stderr.splitlines() == ["warning: refitting model(s) with ML (instead of REML)"]
+    text = run("anova", "sleepstudy", small, large)
+    assert text.returncode == 0 and "42.139" in text.stdout and "..." not in text.stdout
 
 
 BAD_INPUT = {

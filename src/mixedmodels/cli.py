@@ -134,7 +134,7 @@ def _cmd_anova(args) -> None:
     if args.format == "text" or not isinstance(frame, pd.DataFrame):
         if args.format != "text":
             raise MixedModelsError(f"{args.format} output is not available for {type(table).__name__}")
-        text = str(table)
+        text = table.to_string() if isinstance(table, pd.DataFrame) else str(table)
     elif args.format == "csv":
         text = frame.to_csv(index_label="model")
     else:
