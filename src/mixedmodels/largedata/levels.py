@@ -4,8 +4,9 @@ Each chunk is summarised by a :class:`ChunkSummary` (rows, rows dropped by lme4'
 the kind of each used column, the values present in factor and grouping columns, the
 combinations present for interactions ``a:b``, a few complete rows). Summaries merge with
 ``+`` (associative), so Dask reduces them in a tree. :func:`global_levels` then orders the
-levels as R's ``factor()`` does on the whole data: categorical order when every chunk agrees on
-the categories, sorted values otherwise (what ``pandas.concat`` of the chunks would give).
+levels as R's ``factor()`` does on the whole data: as ``pandas.concat`` of the chunks would give,
+the first chunk's categorical order when every chunk has the same set of categories, sorted
+values otherwise.
 """
 
 from __future__ import annotations
@@ -79,8 +80,8 @@ def complete_rows(frame: pd.DataFrame, cols: ModelColumns) -> pd.DataFrame:
 class ChunkSummary:
     """What the first pass learns from some chunks (merge with ``+``).
 
-    ``categories[c]`` is the tuple of categories when every chunk seen holds ``c`` as a
-    categorical with those categories, ``None`` when they disagree or ``c`` is not categorical.
+    ``categories[c]`` is the first chunk's tuple of categories when every chunk seen holds ``c``
+    as a categorical with the same set of categories, ``None`` otherwise.
     """
 
     n_rows: int = 0
@@ -104,7 +105,8 @@ class ChunkSummary:
             kinds.setdefault(name, (kind, where))
         categories = {**other.categories, **self.categories}
         for c in self.categories.keys() & other.categories.keys():
-            if self.categories[c] != other.categories[c]:
+            if self.categories[c] is None or other.categories[c] is None \
+                    or set(self.categories[c]) != set(other.categories[c]):
                 categories[c] = None
         values = {c: _union(self.values.get(c), other.values.get(c)) for c in self.values.keys() | other.values.keys()}
         combos = {g: pd.concat([f for f in (self.combos.get(g), other.combos.get(g)) if f is not None],
