@@ -1,4 +1,4 @@
-"""The three ways of forming Bz 𝒲 Bzᵀ (pairs SpMV, dense rank-k update, scipy sparse) agree.
+"""The two ways of forming Bz 𝒲 Bzᵀ (compiled pair loop, dense rank-k update) agree.
 
 BlockedCholesky picks one by cost; each must give the same factor. Forced here on designs with
 crossed scalar terms (Penicillin), nested terms (Pastes) and a crossed vector term, at random θ.
@@ -40,7 +40,7 @@ def _strategies(problem):
     """The problem's factorisation forced to each of the three strategies."""
     base = problem.cholesky
     out = []
-    for kind in ("pairs", "dense", "sparse"):
+    for kind in ("pairs", "dense"):
         chol = BlockedCholesky.__new__(BlockedCholesky)
         chol.__dict__.update(base.__dict__)
         chol.pairs = chol.dense_Bz = None

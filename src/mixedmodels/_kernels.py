@@ -13,7 +13,7 @@ import math
 import numpy as np
 from numba import njit
 
-__all__ = ["first_term_blocks", "scaled_schur_rest_block"]
+__all__ = ["first_term_blocks", "scaled_schur_rest_block", "subtract_crossed_lower"]
 
 
 @njit(cache=True, nogil=True)
@@ -87,21 +87,46 @@ def first_term_blocks(D0, Bw, T0, P, V, F):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def scaled_schur_rest_block(S, C, q_r, indptr, indices, data, rows, cols, weights, scale):  # pragma: no cover
-    """Lower triangle of S[:q_r, :q_r] = diag(s) (C − Bz 𝒲 Bzᵀ) diag(s) + I in one pass.
+def subtract_crossed_lower(S, indptr, indices, data, p0, W):  # pragma: no cover - compiled
+    """Lower triangle of S[:q_r, :q_r] −= Bz 𝒲 Bzᵀ, straight from Bz in CSC form.
 
-    Bz 𝒲 Bzᵀ comes from the pair matrix K (CSR over the non-empty lower-triangle entries
-    (rows[t], cols[t]); entry t is Σ_e data[e] · weights[indices[e]]). ``scale`` holds the
-    diagonal of Λ_r (scalar terms only). The upper triangle is left untouched.
+    Level j of term 0 owns the p_0 columns j·p_0 … j·p_0 + p_0 − 1 of Bz; every pair of their
+    non-zeros (r1, a), (r2, b) with r1 ≥ r2 adds Bz[r1, (j,a)] 𝒲_j[a, b] Bz[r2, (j,b)]. The cost is
+    Σ_j (non-zeros of level j)², independent of n.
+    """
+    n_levels = W.shape[0]
+    if p0 == 1:  # one column per level, rows sorted: r2 ≤ r1 exactly when e2 ≤ e1
+        for j in range(n_levels):
+            w = W[j, 0, 0]
+            for e1 in range(indptr[j], indptr[j + 1]):
+                r1 = indices[e1]
+                v1 = w * data[e1]
+                for e2 in range(indptr[j], e1 + 1):
+                    S[r1, indices[e2]] -= v1 * data[e2]
+        return
+    for j in range(n_levels):
+        for a in range(p0):
+            for e1 in range(indptr[j * p0 + a], indptr[j * p0 + a + 1]):
+                r1 = indices[e1]
+                v1 = data[e1]
+                for b in range(p0):
+                    wab = v1 * W[j, a, b]
+                    for e2 in range(indptr[j * p0 + b], indptr[j * p0 + b + 1]):
+                        r2 = indices[e2]
+                        if r2 <= r1:
+                            S[r1, r2] -= wab * data[e2]
+
+
+@njit(cache=True, nogil=True)
+def scaled_schur_rest_block(S, C, q_r, indptr, indices, data, p0, W, scale):  # pragma: no cover - compiled
+    """Lower triangle of S[:q_r, :q_r] = diag(s) (C − Bz 𝒲 Bzᵀ) diag(s) + I, for scalar rest terms.
+
+    ``scale`` holds the diagonal of Λ_r. The upper triangle is left untouched.
     """
     for i in range(q_r):
         for j in range(i + 1):
             S[i, j] = C[i, j]
-    for t in range(rows.shape[0]):
-        acc = 0.0
-        for e in range(indptr[t], indptr[t + 1]):
-            acc += data[e] * weights[indices[e]]
-        S[rows[t], cols[t]] -= acc
+    subtract_crossed_lower(S, indptr, indices, data, p0, W)
     for i in range(q_r):
         si = scale[i]
         for j in range(i + 1):

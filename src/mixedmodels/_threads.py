@@ -2,8 +2,10 @@
 
 OpenBLAS wakes its worker threads for every call; for the small matrices of most mixed models
 (an order-m Schur complement with m in the tens) that costs more than the arithmetic, and on a
-busy machine a triangular solve of order 2 was measured at 6–8 ms instead of 9 µs. Fits whose
-dense block is small therefore run with one BLAS thread; large ones keep the library's default.
+busy machine a triangular solve of order 2 was measured at 6–8 ms instead of 9 µs, and an
+InstEval evaluation (order 1160) at 300 ms instead of 20 ms while other processes held the cores
+(13 ms vs 17 ms for two threads against one on a quiet machine). Fits therefore run with one BLAS
+thread unless the dense block is so large that its factorisation dominates everything else.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from threadpoolctl import ThreadpoolController
 
 __all__ = ["blas_threads_for"]
 
-SINGLE_THREAD_BELOW = 1000  # order of the dense block above which BLAS threads pay off
+SINGLE_THREAD_BELOW = 4000  # order of the dense block above which BLAS threads pay off
 
 
 @lru_cache(maxsize=1)

@@ -17,9 +17,9 @@ Then log|L_θ|² = Σ_j log|P_j| + 2 Σ_{i<q_r} log M_ii, R_X is M's X block, an
 residual sum of squares is r²_θ = M_{m,m}². An evaluation costs nothing in n.
 
 The product Bz 𝒲 Bzᵀ (crossed terms) is the costly part; :class:`BlockedCholesky` picks, once,
-the cheapest of three ways to form it: a sparse matrix–vector product over the precomputed pairs
-of non-zeros that share a level of term 0 (linear in 𝒲, so one SpMV per evaluation — InstEval),
-a dense product when Bz is small and dense-ish (many rows per level), or scipy's sparse product.
+the cheaper of two ways to form it: a compiled loop over the pairs of non-zeros that share a
+level of term 0 (cost Σ_j nnz_j², nothing to precompute — InstEval), or a dense rank-k update
+when Bz is small and dense-ish (many rows per level — 10⁶ rows crossed with 200 levels).
 """
 
 from __future__ import annotations
@@ -32,15 +32,14 @@ import scipy.sparse as sp
 from scipy.linalg.blas import dsyrk
 from scipy.linalg.lapack import dpotrf
 
-from ._kernels import first_term_blocks, scaled_schur_rest_block
+from ._kernels import first_term_blocks, scaled_schur_rest_block, subtract_crossed_lower
 from .blocks import CrossProducts
 
 __all__ = ["BlockedFactor", "BlockedCholesky", "RestLayout", "scale_rows", "scale_columns"]
 
 # budgets for the one-off choice of how to form Bz 𝒲 Bzᵀ
-_MAX_PAIRS = 40_000_000  # entries of the pair matrix (16 bytes each)
 _MAX_DENSE_BZ = 100_000_000  # doubles of a dense Bz
-_SECONDS_PER_PAIR = 4e-9
+_SECONDS_PER_PAIR = 2e-9
 _SECONDS_PER_FLOP = 3e-11
 
 
@@ -124,42 +123,25 @@ class _FirstTerm:
 
 
 class _PairProduct:
-    """Bz 𝒲 Bzᵀ (lower triangle) as one SpMV: K · vec(𝒲), K precomputed from Bz's non-zeros.
+    """Bz 𝒲 Bzᵀ (lower triangle) from the pairs of Bz's non-zeros that share a level of term 0.
 
-    Entry (r1, r2), r1 ≥ r2, collects Σ_j Σ_ab Bz[r1, (j,a)] 𝒲_j[a,b] Bz[r2, (j,b)]: the pairs of
-    non-zeros in the p_0 columns of one level j of term 0.
+    Keeps Bz in CSC form (columns of one level contiguous) for the compiled loops of
+    :mod:`._kernels`; an evaluation costs Σ_j (non-zeros of level j)² multiply-adds.
     """
 
     def __init__(self, Bz_csc: sp.csc_matrix, p0: int):
-        q_r = Bz_csc.shape[0]
-        ptr = Bz_csc.indptr[::p0]  # start of each level's group of non-zeros
-        counts = np.diff(ptr)
-        level_of_nz = np.repeat(np.arange(len(counts)), counts)
-        column_of_nz = np.repeat(np.arange(Bz_csc.shape[1]), np.diff(Bz_csc.indptr)) % p0
-        first = np.repeat(np.arange(Bz_csc.nnz), counts[level_of_nz])
-        group_start = ptr[level_of_nz[first]]
-        offset = np.arange(len(first)) - np.repeat(np.cumsum(counts[level_of_nz]) - counts[level_of_nz], counts[level_of_nz])
-        second = group_start + offset
-        rows, values = Bz_csc.indices, Bz_csc.data
-        keep = rows[first] >= rows[second]
-        first, second = first[keep], second[keep]
-        target = rows[first].astype(np.int64) * q_r + rows[second]
-        column = (level_of_nz[first] * p0 + column_of_nz[first]) * p0 + column_of_nz[second]
-        unique_targets, target_index = np.unique(target, return_inverse=True)
-        self.K = sp.csr_matrix((values[first] * values[second], (target_index, column)),
-                               shape=(len(unique_targets), len(counts) * p0 * p0))
-        self.K.sort_indices()
-        self.rows, self.cols = (a.astype(np.int64) for a in np.divmod(unique_targets, q_r))
-        self.q_r = q_r
+        self.indptr = Bz_csc.indptr.astype(np.int64)
+        self.indices = Bz_csc.indices.astype(np.int64)
+        self.data = Bz_csc.data.astype(np.float64)
+        self.p0, self.q_r = p0, Bz_csc.shape[0]
 
     def subtract_from(self, S: np.ndarray, weights: np.ndarray) -> None:
         """S[:q_r, :q_r] −= Bz 𝒲 Bzᵀ (lower triangle)."""
-        S[self.rows, self.cols] -= self.K @ weights.ravel()
+        subtract_crossed_lower(S, self.indptr, self.indices, self.data, self.p0, weights)
 
     def scaled_block(self, S: np.ndarray, C: np.ndarray, weights: np.ndarray, scale: np.ndarray) -> None:
         """Lower triangle of S[:q_r, :q_r] ← diag(s)(C − Bz 𝒲 Bzᵀ)diag(s) + I, fused (scalar terms)."""
-        scaled_schur_rest_block(S, C, self.q_r, self.K.indptr, self.K.indices, self.K.data, self.rows, self.cols,
-                                weights.ravel(), scale)
+        scaled_schur_rest_block(S, C, self.q_r, self.indptr, self.indices, self.data, self.p0, weights, scale)
 
 
 class BlockedCholesky:
@@ -193,11 +175,10 @@ class BlockedCholesky:
         n_pairs = int(np.sum(group_counts.astype(np.int64) ** 2) // 2 + Bz_csc.nnz)
         q_r, q0 = Bz.shape
         dense_flops = 1.0 * q_r * q_r * q0  # a symmetric rank-k update
-        pairs_ok = n_pairs <= _MAX_PAIRS
         dense_ok = q_r * q0 <= _MAX_DENSE_BZ
-        if pairs_ok and (not dense_ok or n_pairs * _SECONDS_PER_PAIR <= dense_flops * _SECONDS_PER_FLOP):
+        if not dense_ok or n_pairs * _SECONDS_PER_PAIR <= dense_flops * _SECONDS_PER_FLOP:
             self.pairs = _PairProduct(Bz_csc, self.p0)
-        elif dense_ok:
+        else:
             self.dense_Bz2 = Bz.toarray()
             self.dense_Bz = self.dense_Bz2.reshape(q_r, self.l0, self.p0)
         if (self.pairs is not None or self.dense_Bz is not None) and max(self.rest.sizes) > 1:
@@ -211,14 +192,6 @@ class BlockedCholesky:
         else:
             F = np.einsum("rja,jab->rjb", Bz, V, optimize=True).reshape(Bz.shape[0], -1)
         return dsyrk(1.0, F, lower=1)
-
-    def _sparse_crossed_product(self, Wop: np.ndarray) -> np.ndarray:
-        """Bz 𝒲 Bzᵀ by scipy's sparse products (neither other way fits in memory)."""
-        if self.p0 == 1:
-            Wsp = sp.diags(Wop.ravel())
-        else:
-            Wsp = sp.bsr_matrix((Wop, np.arange(self.l0), np.arange(self.l0 + 1)), shape=(self.l0 * self.p0,) * 2)
-        return (self.cross.Bz @ Wsp @ self.cross.Bz.T).toarray()
 
     def _G(self, V: np.ndarray, F: np.ndarray) -> np.ndarray:
         """G = Bw 𝒲 = F Vᵀ level by level, laid out like Bz's columns (n_w × q_0)."""
@@ -251,10 +224,8 @@ class BlockedCholesky:
         S[q_r:, :q_r] -= BzW.T
         if self.pairs is not None:
             self.pairs.subtract_from(S, V @ np.swapaxes(V, 1, 2))
-        elif self.dense_Bz is not None:
-            S[:q_r, :q_r] -= self._dense_crossed_product(V)
         else:
-            S[:q_r, :q_r] -= self._sparse_crossed_product(V @ np.swapaxes(V, 1, 2))
+            S[:q_r, :q_r] -= self._dense_crossed_product(V)
         if self.upper_rest is not None:  # Λ_r of a vector term mixes both triangles of a block
             S[self.upper_rest] = S.T[self.upper_rest]
         if self.scalar_rest:
