@@ -4,12 +4,14 @@ from . import datasets
 from .lmm import lmer
 from .results import LmerFit
 from .inference import anova
+from .inference.bootstrap import bootstrap
 from .errors import ConvergenceWarning, DesignError, FormulaError, MixedModelsError, SingularFitWarning
 
 __all__ = [
     "lmer",
     "LmerFit",
     "anova",
+    "bootstrap",
     "datasets",
     "ConvergenceWarning",
     "DesignError",

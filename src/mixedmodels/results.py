@@ -316,6 +316,26 @@ class LmerFit:
 
         return coef_table_ddf(self, ddf)
 
+    def confint(self, method: str = "profile", level: float = 0.95, parm=None, nsim: int = 500, seed=None,
+                n_jobs: int = 1, progress: bool = False) -> pd.DataFrame:
+        """Wald, profile or bootstrap intervals (see :func:`mixedmodels.inference.confint.confint`)."""
+        from .inference.confint import confint
+
+        return confint(self, method=method, level=level, parm=parm, nsim=nsim, seed=seed, n_jobs=n_jobs,
+                       progress=progress)
+
+    def profile(self, which=None, level: float = 0.99):
+        """Likelihood profiles, lme4's ``profile`` (see :func:`mixedmodels.inference.profile.profile`)."""
+        from .inference.profile import profile
+
+        return profile(self, which=which, level=level)
+
+    def simulate(self, nsim: int = 1, seed=None, use_re: bool = True) -> pd.DataFrame:
+        """Responses simulated from the fit (see :func:`mixedmodels.simulate.simulate`)."""
+        from .simulate import simulate
+
+        return simulate(self, nsim=nsim, seed=seed, use_re=use_re)
+
     def tidy(self, conf_level: float = 0.95, ddf: str | None = None) -> pd.DataFrame:
         """One row per parameter, as ``broom.mixed::tidy`` (see :func:`mixedmodels.export.tidy`)."""
         from .export import tidy
