@@ -336,6 +336,24 @@ class LmerFit:
 
         return simulate(self, nsim=nsim, seed=seed, use_re=use_re)
 
+    def plot_lines(self, x: str | None = None, ax=None, group: str | None = None):
+        """Data with one fitted line per cluster and the population line (see :func:`mixedmodels.plots.plot_lines`)."""
+        from .plots import plot_lines
+
+        return plot_lines(self, x=x, ax=ax, group=group)
+
+    def plot_ranef(self, level: float = 0.95):
+        """Caterpillar plot of the conditional modes (see :func:`mixedmodels.plots.plot_ranef`)."""
+        from .plots import plot_ranef
+
+        return plot_ranef(self, level=level)
+
+    def plot_diagnostics(self):
+        """Residual and random-effect diagnostics (see :func:`mixedmodels.plots.plot_diagnostics`)."""
+        from .plots import plot_diagnostics
+
+        return plot_diagnostics(self)
+
     def tidy(self, conf_level: float = 0.95, ddf: str | None = None) -> pd.DataFrame:
         """One row per parameter, as ``broom.mixed::tidy`` (see :func:`mixedmodels.export.tidy`)."""
         from .export import tidy
