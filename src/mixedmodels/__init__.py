@@ -2,6 +2,7 @@
 
 from . import datasets
 from .lmm import lmer
+from .glmm import GlmerFit, glmer
 from .results import LmerFit
 from .inference import anova
 from .inference.bootstrap import bootstrap
@@ -9,6 +10,8 @@ from .errors import ConvergenceWarning, DesignError, FormulaError, MixedModelsEr
 
 __all__ = [
     "lmer",
+    "glmer",
+    "GlmerFit",
     "LmerFit",
     "anova",
     "bootstrap",

@@ -103,8 +103,11 @@ def grouping_factor(group: str, data: pd.DataFrame, known_levels: list[str] | No
     return remap[combined], [labels[i] for i in present]
 
 
-def build_random_term(spec: RandomTermSpec, data: pd.DataFrame) -> RandomTerm:
+def build_random_term(spec: RandomTermSpec, data: pd.DataFrame, check_levels: bool = True) -> RandomTerm:
     """Build one term's codes and model columns from (NA-free) data.
+
+    ``check_levels=False`` skips the level-count checks below (glmer: an observation-level
+    random effect is identifiable when there is no residual variance).
 
     Raises
     ------
@@ -114,17 +117,17 @@ def build_random_term(spec: RandomTermSpec, data: pd.DataFrame) -> RandomTerm:
         residual), or when the term has at least as many random effects as observations.
     """
     codes, levels = grouping_factor(spec.group, data)
-    z_design = build_fixed_design(spec.expr, data, check_rank=False, context=f"random-effects term {spec}")
+    z_design = build_fixed_design(spec.expr, data)
     if z_design.X.shape[1] == 0:
         raise FormulaError(f"random-effects term {spec} has no columns")
     n = len(data)
-    if len(levels) >= n:
+    if check_levels and len(levels) >= n:
         raise DesignError(
             f"number of levels of grouping factor {spec.group!r} ({len(levels)}) must be < number of "
             f"observations ({n}); each level needs more than one row"
         )
     n_effects = len(levels) * z_design.X.shape[1]
-    if z_design.X.shape[1] > 1 and n_effects >= n:
+    if check_levels and z_design.X.shape[1] > 1 and n_effects >= n:
         raise DesignError(
             f"number of observations ({n}) <= number of random effects ({n_effects}) for term {spec}; "
             "the random-effects parameters and the residual variance are probably unidentifiable"

@@ -1,0 +1,126 @@
+"""The Laplace (and AGQ) deviance of a GLMM and lme4's two-stage optimisation (``glmer``).
+
+For (θ, β), with û the PIRLS conditional modes (:mod:`.pirls`) and L_θ the factor of
+ΛᵀZᵀWZΛ + I at û, the Laplace approximation to −2 log-likelihood is (lme4's ``Laplace``)
+
+    d(θ, β) = Σᵢ −2 log p(yᵢ | μᵢ(û)) + ‖û‖² + log|L_θ|²
+            = Σᵢ dᵢ(û) + S + ‖û‖² + log|L_θ|²,     S = Σᵢ −2 log p(yᵢ | μᵢ = yᵢ) (saturated model).
+
+Stage 1 (lme4 ``nAGQ = 0``) minimises over θ alone, β being updated with u inside PIRLS;
+stage 2 minimises d(θ, β) over (θ, β) jointly by BOBYQA, from the stage-1 values. For
+nAGQ > 1 stage 2 uses the AGQ criterion of :mod:`.agq` instead (plus S).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg as la
+
+from ..covariance import ThetaLayout
+from .agq import agq_deviance
+from .families import Family
+from .pirls import PirlsResult, PirlsSystem
+
+__all__ = ["GlmmProblem"]
+
+
+class GlmmProblem:
+    """The GLMM objective for one design.
+
+    Parameters
+    ----------
+    family : Family
+    y : ndarray (n,)               response (binomial: proportion of successes)
+    weights : ndarray (n,)         prior weights (binomial: trials × user weights)
+    trials : ndarray (n,)          binomial trials (ones for Poisson)
+    offset : ndarray (n,)
+    X : ndarray (n, p)
+    codes, z, n_levels             random-effects terms in lme4 order
+    n_agq : int
+    """
+
+    def __init__(self, family: Family, y, weights, trials, offset, X, codes, z, n_levels, n_agq: int = 1):
+        self.family, self.y, self.weights, self.trials, self.offset, self.X = family, y, weights, trials, offset, X
+        self.layout = ThetaLayout(tuple(zk.shape[1] for zk in z))
+        self.n_agq = int(n_agq)
+        self.joint = PirlsSystem(codes, z, n_levels, X)
+        self.u_only = PirlsSystem(codes, z, n_levels, None)
+        self.saturated = float(np.sum(family.minus_two_loglik(y, y, weights, trials)))
+        self.n, self.p, self.n_theta = len(y), X.shape[1], self.layout.n_theta
+        self.reml = False
+        self._x_joint = None
+        self._u = None
+
+    # ------------------------------------------------------------------ stage 1
+    def _run_joint(self, theta) -> PirlsResult | None:
+        templates = self.layout.templates(np.asarray(theta, float))
+        eta0 = self.family.link.link(self.family.start_mu(self.y, self.weights)) if self._x_joint is None else None
+        result = self.joint.run(self.family, self.y, self.weights, self.offset, templates, self._x_joint, eta0)
+        if result is not None:
+            self._x_joint = result.x
+        return result
+
+    def deviance_theta(self, theta) -> float:
+        """Stage-1 objective: Laplace deviance at θ with β from the joint PIRLS (lme4 nAGQ = 0)."""
+        result = self._run_joint(theta)
+        if result is None:
+            return np.inf
+        return float(result.dev_resid.sum() + self.saturated + result.ussq + result.factor.logdet_L)
+
+    def beta_at(self, theta) -> np.ndarray:
+        """β from the joint PIRLS at θ."""
+        return self._run_joint(theta).x[self.joint.q:].copy()
+
+    # ------------------------------------------------------------------ stage 2
+    def conditional_modes(self, theta, beta) -> PirlsResult | None:
+        """PIRLS for u at (θ, β), warm-started from the previous modes."""
+        templates = self.layout.templates(np.asarray(theta, float))
+        offset = self.offset + self.X @ beta
+        eta0 = None
+        if self._u is None:
+            eta0 = self.family.link.link(self.family.start_mu(self.y, self.weights))
+        result = self.u_only.run(self.family, self.y, self.weights, offset, templates, self._u, eta0)
+        if result is not None:
+            self._u = result.x
+        return result
+
+    def deviance(self, params) -> float:
+        """Stage-2 objective at params = [θ, β]: −2 log-likelihood by Laplace (nAGQ = 1) or AGQ."""
+        params = np.asarray(params, float)
+        theta, beta = params[:self.n_theta], params[self.n_theta:]
+        result = self.conditional_modes(theta, beta)
+        if result is None or not np.isfinite(result.dev_resid).all():
+            return np.inf
+        if self.n_agq <= 1:
+            return float(result.dev_resid.sum() + self.saturated + result.ussq + result.factor.logdet_L)
+        system = self.u_only
+        return self.saturated + agq_deviance(self.family, self.y, self.weights, self.offset + self.X @ beta,
+                                             system.codes[0], system.z[0][:, 0] * theta[0], result.x,
+                                             result.factor.L0[:, 0, 0], self.n_agq)
+
+    # ------------------------------------------------------------------ conditional covariances
+    def conditional_covariances(self, theta, factor) -> list[np.ndarray]:
+        """Diagonal blocks of Λ(L_θL_θᵀ)⁻¹Λᵀ per term and level (lme4's ``condVar``, σ = 1).
+
+        With the blocks of :mod:`.pirls`, the inverse of [[P, Hᵀ], [H, Q]] has the blocks S⁻¹
+        (terms 1..K-1) and L⁻ᵀ(I + KᵀK)L⁻¹ (term 0, per level), K = L_S⁻¹G.
+        """
+        system = self.u_only
+        T = self.layout.templates(np.asarray(theta, float))
+        l0, p0, m = system.l0, system.p0, system.m
+        inner = np.broadcast_to(np.eye(p0), (l0, p0, p0)).copy()
+        out_rest = []
+        if m:
+            Gd = np.zeros((m, system.q0))
+            Gd[system.slot_col[:, None], system.slot_level[:, None] * p0 + np.arange(p0)] = factor.G
+            LS_inv = la.solve_triangular(factor.LS, np.eye(m), lower=True, check_finite=False)
+            K = (LS_inv @ Gd).reshape(m, l0, p0)
+            inner += np.einsum("rja,rjb->jab", K, K)
+            start = 0
+            for size, levels, Tk in zip(system.sizes[1:], system.n_levels[1:], T[1:]):
+                cols = LS_inv[:, start:start + size * levels].reshape(m, levels, size)
+                out_rest.append(Tk[None] @ np.einsum("rja,rjb->jab", cols, cols) @ Tk.T[None])
+                start += size * levels
+        L_inv = np.linalg.inv(factor.L0)
+        first = np.swapaxes(L_inv, 1, 2) @ inner @ L_inv
+        return [T[0][None] @ first @ T[0].T[None]] + out_rest

@@ -1,0 +1,210 @@
+"""A fitted GLMM and what lme4 reports about it (``glmerMod``).
+
+:class:`GlmerFit` extends :class:`mixedmodels.results.LmerFit` (same random-effects surface:
+theta, varcorr, ranef, ranef_condvar, coef, predict) with what differs for a GLMM: σ = 1 and no
+residual variance; Var(β̂) = 2 H⁻¹ restricted to β, H the finite-difference Hessian of the
+stage-2 deviance over (θ, β) (lme4's default ``use.hessian = TRUE``); z tests; fitted values on
+the response scale; deviance, Pearson and response residuals; and, for Poisson, the
+overdispersion ratio Σ (Pearson residual)² / residual df.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ..results import LmerFit, _is_population_level
+from ..rformat import format_numbers, quantiles
+from ..summary import (DIGITS, SIGNIF_LEGEND, _named_vector, _wrapped_title, _zapsmall, coefficient_table_text,
+                       correlation_text, random_effects_text)
+from .families import Family
+from .pirls import PirlsResult
+
+__all__ = ["GlmerFit"]
+
+
+@dataclass(frozen=True, eq=False)
+class GlmerFit(LmerFit):
+    """The result of :func:`mixedmodels.glmer` (see the module docstring).
+
+    Extra attributes: ``family`` (Family), ``n_agq``, ``y`` (response; binomial: proportion),
+    ``prior_weights`` (binomial: trials × weights), ``trials``, ``state`` (the PIRLS state at the
+    optimum: η, μ, deviance residuals).
+    """
+
+    family: Family = None
+    n_agq: int = 1
+    y: np.ndarray = None
+    prior_weights: np.ndarray = None
+    trials: np.ndarray = None
+    state: PirlsResult = None
+
+    # ------------------------------------------------------------------ parameters
+    @property
+    def theta(self) -> np.ndarray:
+        """θ̂ (the optimiser's parameters are [θ, β])."""
+        return self.optimum.theta[:self.problem.layout.n_theta].copy()
+
+    @property
+    def npar(self) -> int:
+        return len(self.solution.beta) + self.problem.layout.n_theta
+
+    @property
+    def deviance_residual_sum(self) -> float:
+        """Σ squared deviance residuals, lme4's ``deviance()`` of a glmer fit (73.47 for cbpp)."""
+        return float(self.state.dev_resid.sum())
+
+    @property
+    def saturated_minus_two_loglik(self) -> float:
+        """−2 log-likelihood of the saturated model, S (the offset between lme4's AGQ criterion and ours)."""
+        return self.problem.saturated
+
+    @property
+    def varcorr(self) -> pd.DataFrame:
+        """``as.data.frame(VarCorr(fit))`` without the residual row (σ = 1 is not a parameter)."""
+        table = super().varcorr
+        return table[table["grp"] != "Residual"].reset_index(drop=True)
+
+    # ------------------------------------------------------------------ fitted values, residuals
+    def fitted(self) -> pd.Series:
+        """Fitted means μ̂ = g⁻¹(η̂) on the response scale (lme4's ``fitted``)."""
+        return pd.Series(self.state.mu, index=self.design.rows, name="fitted")
+
+    def predict(self, newdata=None, re_form=None, allow_new_levels: bool = False, type: str = "link") -> pd.Series:
+        """η (``type="link"``) or μ (``type="response"``), conditional on the random effects or not (``re_form``)."""
+        if type not in ("link", "response"):
+            raise ValueError(f"type must be 'link' or 'response', not {type!r}")
+        if newdata is None and not _is_population_level(re_form):
+            eta = pd.Series(self.state.eta, index=self.design.rows, name="predicted")
+        else:
+            eta = super().predict(newdata, re_form, allow_new_levels)
+        return eta if type == "link" else pd.Series(self.family.link.inverse(eta.to_numpy()), index=eta.index,
+                                                    name="predicted")
+
+    def residuals(self, type: str = "deviance") -> pd.Series:
+        """Residuals: ``"deviance"`` sign(y − μ)√dᵢ, ``"pearson"`` (y − μ)√w/√V(μ), ``"response"`` y − μ."""
+        mu, y = self.state.mu, self.y
+        if type == "deviance":
+            raw = np.sign(y - mu) * np.sqrt(np.maximum(self.state.dev_resid, 0.0))
+        elif type == "pearson":
+            raw = (y - mu) * np.sqrt(self.prior_weights) / np.sqrt(self.family.variance(mu))
+        elif type == "response":
+            raw = y - mu
+        else:
+            raise ValueError(f"type must be 'deviance', 'pearson' or 'response', not {type!r}")
+        return pd.Series(raw, index=self.design.rows, name="residuals")
+
+    @property
+    def overdispersion(self) -> float:
+        """Pearson χ² / residual df; well above 1 suggests overdispersion (Poisson, binomial with trials)."""
+        return float(np.sum(self.residuals("pearson").to_numpy() ** 2) / self.df_resid)
+
+    # ------------------------------------------------------------------ inference
+    def coef_table(self, ddf: str | None = None) -> pd.DataFrame:
+        """Estimate, Std. Error, z value and Pr(>|z|) (Wald z tests, as lme4 for glmer)."""
+        if ddf is not None:
+            raise ValueError("denominator degrees of freedom apply to linear mixed models; glmer uses z tests")
+        beta = self.solution.beta
+        se = np.sqrt(np.diag(self.solution.vcov_beta))
+        z = beta / se
+        return pd.DataFrame({"Estimate": beta, "Std. Error": se, "z value": z,
+                             "Pr(>|z|)": 2 * stats.norm.sf(np.abs(z))}, index=self.design.fixed.column_names)
+
+    def confint(self, level: float = 0.95, method: str = "Wald") -> pd.DataFrame:
+        """Wald intervals β̂ ± z_{(1+level)/2} SE; variance parameters NaN (as lme4's ``method = "Wald"``)."""
+        if method.lower() != "wald":
+            raise ValueError(f"only method='Wald' is available for glmer fits, not {method!r}")
+        table = self.coef_table()
+        half = stats.norm.ppf(0.5 + level / 2) * table["Std. Error"]
+        names = [f"sd_{row.var1}|{row.grp}" if row.var2 is None else f"cor_{row.var2}.{row.var1}|{row.grp}"
+                 for row in self.varcorr.itertuples()]
+        lower, upper = f"{100 * (1 - level) / 2:.3g} %", f"{100 * (1 + level) / 2:.3g} %"
+        variance = pd.DataFrame({lower: np.nan, upper: np.nan}, index=names)
+        fixed = pd.DataFrame({lower: table["Estimate"] - half, upper: table["Estimate"] + half})
+        return pd.concat([variance, fixed])
+
+    # ------------------------------------------------------------------ simulation
+    def simulate(self, nsim: int = 1, seed=None, use_re: bool = True) -> pd.DataFrame:
+        """Responses drawn from the fitted model: new b* = Λu*, u* ~ N(0, I) (or b̂ when ``use_re=False``),
+        then y* ~ family(g⁻¹(Xβ̂ + offset + Zb*)); binomial responses are proportions of the trials."""
+        if int(nsim) != nsim or nsim < 1:
+            raise ValueError(f"nsim must be a positive integer, not {nsim!r}")
+        rng = np.random.default_rng(seed)
+        nsim = int(nsim)
+        design = self.design
+        eta = design.X @ self.solution.beta + (0.0 if design.offset is None else design.offset)
+        eta = np.repeat(eta[:, None], nsim, axis=1)
+        for term, T, b_hat in zip(design.terms, self.problem.layout.templates(self.theta), self.solution.b):
+            if use_re:
+                b = rng.standard_normal((nsim, term.n_levels, T.shape[0])) @ T.T
+                eta += np.einsum("ij,sij->is", term.z, b[:, term.codes, :])
+            else:
+                eta += np.einsum("ij,ij->i", term.z, b_hat[term.codes])[:, None]
+        Y = self.family.simulate(self.family.link.inverse(eta), self.trials, rng)
+        return pd.DataFrame(Y, index=design.rows, columns=[f"sim_{i + 1}" for i in range(nsim)])
+
+    # ------------------------------------------------------------------ printing
+    def summary(self, ddf: str | None = None) -> str:
+        """The summary text laid out as lme4's ``summary(glmer(...))``; a Poisson fit adds the
+        overdispersion ratio as a last line."""
+        if ddf is not None:
+            raise ValueError("denominator degrees of freedom apply to linear mixed models; glmer uses z tests")
+        method = ("Laplace Approximation" if self.n_agq <= 1
+                  else f"Adaptive Gauss-Hermite Quadrature, nAGQ = {self.n_agq}")
+        lines = _wrapped_title(f"Generalized linear mixed model fit by maximum likelihood ({method})", "glmerMod")
+        lines.append(f" Family: {self.family}")
+        lines.append(f"Formula: {self.formula}")
+        if self.data_name:
+            lines.append(f"   Data: {self.data_name}")
+        if self.design.weights is not None:
+            lines.append("Weights: (prior weights)")
+        lines.append("")
+        values = np.round([self.aic, self.bic, self.loglik, self.deviance], 1)
+        lines += _named_vector(["AIC", "BIC", "logLik", "deviance", "df.resid"],
+                               format_numbers(values, 7) + [str(int(self.df_resid))])
+        lines.append("")
+        lines.append("Scaled residuals: ")
+        q = _zapsmall(quantiles(self.residuals("pearson").to_numpy()), DIGITS + 1)
+        lines += _named_vector(["Min", "1Q", "Median", "3Q", "Max"], format_numbers(q, DIGITS))
+        lines.append("")
+        lines.append("Random effects:")
+        lines.append(random_effects_text(self.varcorr))
+        groups = "; ".join(f"{g}, {n}" for g, n in self.ngroups.items())
+        lines.append(f"Number of obs: {self.nobs}, groups:  {groups}")
+        lines.append("")
+        table = self.coef_table()
+        lines.append("Fixed effects:")
+        lines.append(coefficient_table_text(table))
+        if table["Pr(>|z|)"].min() < 0.1:
+            lines.append("---")
+            lines.append(SIGNIF_LEGEND)
+        if 1 < len(table) <= 12:
+            lines.append("")
+            lines.append("Correlation of Fixed Effects:")
+            lines.append(correlation_text(self.vcov))
+        messages = self.messages
+        if messages:
+            lines.append("optimizer (bobyqa) convergence code: 0 (OK)")
+            lines.extend(messages)
+        if self.family.name == "poisson":
+            lines.append("")
+            lines.append(f"Overdispersion: Pearson chi2 / df.resid = {self.overdispersion:.4g} (chi2 = "
+                         f"{self.overdispersion * self.df_resid:.5g}, df = {self.df_resid})")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        return f"<pre>{escape(self.summary())}</pre>"
+
+    def __repr__(self) -> str:
+        return self.summary()
+
+    @cached_property
+    def _fitted(self) -> np.ndarray:
+        return self.state.eta
