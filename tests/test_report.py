@@ -155,3 +155,16 @@ def test_report_tables_show_lmertest_numbers():
     random = _cells(html, "random-effects")
     assert [r[:2] for r in random] == [["dish_id", "(Intercept)"], ["Residual", ""]]
     assert [float(r[2]) for r in random] == pytest.approx([tau2, sigma2], rel=1e-3)
+
+
+def test_random_effects_table_reads_as_lme4_prints_it():
+    # lme4 summary(lmer(Reaction ~ Days + (Days | Subject), sleepstudy)):
+    #  Groups   Name        Variance Std.Dev. Corr
+    #  Subject  (Intercept) 612.10   24.741
+    #           Days         35.07    5.922   0.07
+    #  Residual             654.94   25.592
+    assert "612.10   24.741" in reference("sleepstudy_slope_reml")["summary_text"]
+    html = build_report(fitted("sleepstudy_slope_reml"))
+    assert _cells(html, "random-effects") == [["Subject", "(Intercept)", "612.10", "24.741", ""],
+                                              ["", "Days", "35.07", "5.922", "(Intercept): 0.07"],
+                                              ["Residual", "", "654.94", "25.592", ""]]

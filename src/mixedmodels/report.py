@@ -79,11 +79,13 @@ def _random_effects_table(fit) -> str:
     sds = varcorr[varcorr["var2"].isna()]
     cors = varcorr[varcorr["var2"].notna()]
     variance, sd = _numbers(sds["vcov"]), _numbers(sds["sdcor"])
-    rows = []
+    rows, previous = [], None
     for i, (group, var1) in enumerate(zip(sds["grp"], sds["var1"])):
         corr = cors[(cors["grp"] == group) & (cors["var2"] == var1)]
-        corr_text = ", ".join(f"{v:.2f} ({w})" for v, w in zip(corr["sdcor"], corr["var1"]))
-        rows.append([group, "" if var1 is None or pd.isna(var1) else var1, variance[i], sd[i], corr_text])
+        corr_text = ", ".join(f"{w}: {v:.2f}" for v, w in zip(corr["sdcor"], corr["var1"]))
+        name = "" if var1 is None or pd.isna(var1) else var1
+        rows.append(["" if group == previous else group, name, variance[i], sd[i], corr_text])
+        previous = group
     return _table(["Groups", "Name", "Variance", "Std.Dev.", "Corr"], rows, name_columns=2,
                   table_id="random-effects")
 
