@@ -13,7 +13,7 @@ import math
 import numpy as np
 from numba import njit
 
-__all__ = ["first_term_blocks", "scaled_schur_rest_block", "subtract_crossed_lower"]
+__all__ = ["accumulate_cross_products", "first_term_blocks", "scaled_schur_rest_block", "subtract_crossed_lower"]
 
 
 @njit(cache=True, nogil=True)
@@ -132,3 +132,39 @@ def scaled_schur_rest_block(S, C, q_r, indptr, indices, data, p0, W, scale):  # 
         for j in range(i + 1):
             S[i, j] *= si * scale[j]
         S[i, i] += 1.0
+
+
+@njit(cache=True, nogil=True)
+def accumulate_cross_products(codes0, z0, rest_index, rest_z, W, D0, Bw, C, Bz, dense_bz):  # pragma: no cover
+    """One pass over the rows, adding every row's contribution to the blocks of A.
+
+    Row i contributes z0[i] z0[i]ᵀ to D0[codes0[i]], W[i] ⊗ z0[i] to Bw[:, codes0[i]], the outer
+    products of its rest-term entries (positions ``rest_index[i]``, values ``rest_z[i]``) with
+    themselves and with W[i] to C (lower triangle), and, when ``dense_bz``, their products with
+    z0[i] to Bz[:, codes0[i]·p_0 …]. WᵀW is left to BLAS. Cost O(n (p_0 + s)(p_0 + s + n_w)),
+    s = Σ_{k≥1} p_k.
+    """
+    n, p0 = z0.shape
+    s = rest_z.shape[1]
+    n_w = W.shape[1]
+    q_r = C.shape[0] - n_w
+    for i in range(n):
+        c0 = codes0[i]
+        for a in range(p0):
+            za = z0[i, a]
+            for b in range(a + 1):
+                D0[c0, a, b] += za * z0[i, b]
+            for w in range(n_w):
+                Bw[w, c0, a] += W[i, w] * za
+        for t in range(s):
+            r1 = rest_index[i, t]
+            v1 = rest_z[i, t]
+            for t2 in range(s):
+                r2 = rest_index[i, t2]
+                if r2 <= r1:
+                    C[r1, r2] += v1 * rest_z[i, t2]
+            for w in range(n_w):
+                C[q_r + w, r1] += W[i, w] * v1
+            if dense_bz:
+                for a in range(p0):
+                    Bz[r1, c0 * p0 + a] += v1 * z0[i, a]

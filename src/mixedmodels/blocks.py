@@ -20,7 +20,11 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from ._kernels import accumulate_cross_products
+
 __all__ = ["TermData", "CrossProducts", "build_cross_products", "term_matrix"]
+
+_MAX_DENSE_BZ_ACCUMULATOR = 20_000_000  # doubles (160 MB) of a dense Bz while accumulating
 
 
 @dataclass(frozen=True)
@@ -37,13 +41,6 @@ def term_matrix(codes: np.ndarray, z: np.ndarray, n_levels: int) -> sp.csr_matri
     n, p = z.shape
     indices = (codes[:, None] * p + np.arange(p)[None, :]).ravel()
     return sp.csr_matrix((z.ravel(), indices, np.arange(0, n * p + 1, p)), shape=(n, n_levels * p))
-
-
-def _rest_matrix(terms: list[TermData]) -> sp.csr_matrix:
-    """Z_r = [Z_1 … Z_{K-1}] as one CSR matrix (n × q_r)."""
-    if not terms:
-        return None
-    return sp.hstack([term_matrix(t.codes, t.z, t.n_levels) for t in terms], format="csr")
 
 
 @dataclass
@@ -77,7 +74,9 @@ def build_cross_products(terms: list[TermData], X: np.ndarray, y: np.ndarray,
 
     Notes
     -----
-    Cost O(n Σ p_k²) with bincount / sparse products; nothing of size n × q is formed densely.
+    One compiled pass over the rows (:func:`._kernels.accumulate_cross_products`), cost
+    O(n Σ p_k²); nothing of size n × q is formed. Bz is accumulated densely when q_r · q_0 is
+    small enough (then stored sparse), otherwise through scipy's coordinate format.
     """
     W = np.empty((len(y), X.shape[1] + 1))
     W[:, :-1] = X
@@ -90,22 +89,36 @@ def build_cross_products(terms: list[TermData], X: np.ndarray, y: np.ndarray,
         z0 = z0 * root[:, None]
         rest = [TermData(t.codes, t.z * root[:, None], t.n_levels) for t in rest]
     p0, l0 = z0.shape[1], first.n_levels
-    D0 = np.empty((l0, p0, p0))
-    for a in range(p0):
-        for b in range(a + 1):
-            D0[:, a, b] = D0[:, b, a] = np.bincount(first.codes, z0[:, a] * z0[:, b], minlength=l0)
-    Z0 = term_matrix(first.codes, z0, l0)
-    Bw = np.asarray((Z0.T @ W)).T.reshape(W.shape[1], l0, p0)
-    Zr = _rest_matrix(rest)
-    if Zr is None:
-        C, Bz = W.T @ W, None
-    else:
-        q_r = Zr.shape[1]
-        C = np.empty((q_r + W.shape[1],) * 2)
-        C[:q_r, :q_r] = (Zr.T @ Zr).toarray()
-        C[:q_r, q_r:] = Zr.T @ W
-        C[q_r:, :q_r] = C[:q_r, q_r:].T
-        C[q_r:, q_r:] = W.T @ W
-        Bz = (Zr.T @ Z0).tocsr()
+    q0 = l0 * p0
+    sizes = [t.z.shape[1] for t in rest]
+    q_r = sum(t.n_levels * size for t, size in zip(rest, sizes))
+    # each row's rest-term entries: position in Z_r's columns and value
+    starts = np.concatenate([[0], np.cumsum([t.n_levels * size for t, size in zip(rest, sizes)])]).astype(np.int64)
+    rest_index = np.empty((len(y), sum(sizes)), dtype=np.int64)
+    rest_z = np.empty((len(y), sum(sizes)))
+    column = 0
+    for t, size, start in zip(rest, sizes, starts):
+        rest_index[:, column:column + size] = start + t.codes[:, None] * size + np.arange(size)
+        rest_z[:, column:column + size] = t.z
+        column += size
+    D0 = np.zeros((l0, p0, p0))
+    Bw = np.zeros((W.shape[1], l0, p0))
+    C = np.zeros((q_r + W.shape[1],) * 2)
+    dense_bz = 0 < q_r * q0 <= _MAX_DENSE_BZ_ACCUMULATOR
+    Bz_dense = np.zeros((q_r, q0) if dense_bz else (0, 0))
+    accumulate_cross_products(np.ascontiguousarray(first.codes, dtype=np.int64), np.ascontiguousarray(z0),
+                              rest_index, rest_z, W, D0, Bw, C, Bz_dense, dense_bz)
+    D0 = D0 + np.triu(np.swapaxes(D0, 1, 2), 1)
+    C[q_r:, q_r:] = W.T @ W
+    C = np.tril(C) + np.tril(C, -1).T
+    if not q_r:
+        Bz = None
+    elif dense_bz:
+        Bz = sp.csr_matrix(Bz_dense)
+    else:  # too large to accumulate densely: coordinate form, duplicates summed by scipy
+        entries = [(rest_index[:, t], first.codes * p0 + b, rest_z[:, t] * z0[:, b])
+                   for t in range(rest_index.shape[1]) for b in range(p0)]
+        rows, cols, values = (np.concatenate(parts) for parts in zip(*entries))
+        Bz = sp.coo_matrix((values, (rows, cols)), shape=(q_r, q0)).tocsr()
     sum_log_weights = 0.0 if weights is None else float(np.sum(np.log(weights[weights > 0])))
     return CrossProducts(D0=D0, Bz=Bz, Bw=Bw, C=C, n=len(y), sum_log_weights=sum_log_weights)

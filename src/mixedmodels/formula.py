@@ -99,6 +99,7 @@ def _uncorrelated_exprs(expr: str) -> list[str]:
 
 
 _BAR = re.compile(r"^\((?P<expr>.*?)(?P<bar>\|\|?)(?P<group>[^|]*)\)$", re.DOTALL)
+_NESTED_BAR = re.compile(r"(?<![\w.])\([^()]*\|[^()]*\)")
 
 
 def parse_formula(formula: str) -> ParsedFormula:
@@ -117,7 +118,8 @@ def parse_formula(formula: str) -> ParsedFormula:
     Raises
     ------
     FormulaError
-        No ``~``, an empty side, an empty bar expression or grouping factor, unbalanced parentheses.
+        No ``~``, an empty side, an empty bar expression or grouping factor, unbalanced parentheses,
+        a bar term that is subtracted or used inside another term (``x * (1 | g)``).
     """
     if not isinstance(formula, str) or formula.count("~") != 1:
         raise FormulaError(f"a formula needs exactly one '~' (response ~ terms); got {formula!r}")
@@ -131,6 +133,9 @@ def parse_formula(formula: str) -> ParsedFormula:
         sign, body = ("-", token[1:].strip()) if token.startswith("-") else ("+", token.lstrip("+").strip())
         match = _BAR.match(body)
         if match is None:
+            if _NESTED_BAR.search(body):
+                raise FormulaError(f"a random-effects term must be added to the formula with '+', "
+                                   f"not used inside {body!r}")
             fixed_parts.append(f"{sign} {body}")
             continue
         if sign == "-":

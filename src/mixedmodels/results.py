@@ -242,10 +242,12 @@ class LmerFit:
         return pd.Series(self._fitted, index=self.design.rows, name="fitted")
 
     def residuals(self, type: str = "response") -> pd.Series:
-        """Residuals: ``"response"`` y − ŷ, ``"pearson"``/``"scaled"`` (y − ŷ)√w / σ̂."""
+        """Residuals as lme4's ``residuals``: ``"response"`` y − ŷ, ``"pearson"`` (y − ŷ)√w and
+        ``"scaled"`` (y − ŷ)√w / σ̂ (``residuals(fit, "pearson", scaled = TRUE)``, the summary's)."""
         raw = self.design.y - self._fitted
         if type in ("pearson", "scaled"):
-            raw = raw / self.sigma * (1.0 if self.design.weights is None else np.sqrt(self.design.weights))
+            raw = raw * (1.0 if self.design.weights is None else np.sqrt(self.design.weights))
+            raw = raw / self.sigma if type == "scaled" else raw
         elif type != "response":
             raise ValueError(f"type must be 'response', 'pearson' or 'scaled', not {type!r}")
         return pd.Series(raw, index=self.design.rows, name="residuals")

@@ -36,23 +36,16 @@ def random_effects_text(varcorr: pd.DataFrame) -> str:
         block = variances[variances["grp"] == group]
         names = [("" if v is None or (isinstance(v, float) and math.isnan(v)) else v) for v in block["var1"]]
         corr = varcorr[(varcorr["grp"] == group) & varcorr["var2"].notna()]
+        # format(round(C, 2), nsmall = 2) of the group's whole matrix: one width, diagonal 1.00 included
+        cell_width = max([4] + [len(f"{v:.2f}") for v in corr["sdcor"]])
         for j, name in enumerate(names):
             cells = [group if j == 0 else "", name, variance_text[i], sd_text[i]]
             if width > 0 and n_corr:
                 for k in range(width):
-                    if k < j:
-                        value = corr[(corr["var1"] == names[k]) & (corr["var2"] == name)]["sdcor"]
-                        cells.append(f"{float(value.iloc[0]):.2f}" if len(value) else "")
-                    else:
-                        cells.append("")
+                    value = corr[(corr["var1"] == names[k]) & (corr["var2"] == name)]["sdcor"] if k < j else []
+                    cells.append(f"{float(value.iloc[0]):.2f}".rjust(cell_width) if len(value) else "")
             rows.append(cells)
             i += 1
-    if width > 0 and n_corr:  # R pads the Corr cells of a column to a common width
-        for k in range(width):
-            col = 4 + k
-            w = max(len(r[col]) for r in rows)
-            for r in rows:
-                r[col] = r[col].rjust(w) if r[col] else ""
     return format_table(header, rows)
 
 
@@ -186,7 +179,7 @@ def summary_text(fit, ddf: str | None = None) -> str:
     lines.append("")
     if getattr(fit, "in_memory", True):  # data larger than memory: no quantiles of n residuals
         lines.append("Scaled residuals: ")
-        q = _zapsmall(quantiles(fit.residuals(type="pearson")), DIGITS + 1)
+        q = _zapsmall(quantiles(fit.residuals(type="scaled")), DIGITS + 1)
         lines += _named_vector(["Min", "1Q", "Median", "3Q", "Max"], format_numbers(q, DIGITS))
         lines.append("")
     lines.append("Random effects:")

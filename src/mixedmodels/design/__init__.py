@@ -59,11 +59,24 @@ class ModelDesign:
 
 
 def to_pandas(data) -> pd.DataFrame:
-    """Accept a pandas or polars DataFrame (or anything with ``to_pandas``) without copying pandas input."""
+    """Accept a pandas or polars DataFrame (or anything with ``to_pandas``) without copying pandas input.
+
+    A polars ``Categorical`` column carries no level order (pandas would receive its levels in
+    order of first appearance), so its levels are sorted, as R's ``factor()`` sorts strings; a
+    polars ``Enum`` keeps its declared level order and is an unordered factor (treatment contrasts).
+    """
     if isinstance(data, pd.DataFrame):
         return data
     if hasattr(data, "to_pandas"):
-        return data.to_pandas()
+        frame = data.to_pandas()
+        schema = getattr(data, "schema", {})
+        for name, dtype in schema.items():
+            kind = str(dtype)
+            if kind.startswith("Categorical"):
+                frame[name] = frame[name].cat.reorder_categories(sorted(frame[name].cat.categories), ordered=False)
+            elif kind.startswith("Enum"):
+                frame[name] = frame[name].cat.as_unordered()
+        return frame
     if isinstance(data, dict):
         return pd.DataFrame(data)
     raise DesignError(f"data must be a pandas or polars DataFrame, not {type(data).__name__}")
@@ -86,7 +99,10 @@ def _optional_vector(value, frame: pd.DataFrame, what: str) -> np.ndarray | None
         if value not in frame.columns:
             raise DesignError(f"{what}: no column named {value!r} in the data")
         value = frame[value]
-    array = np.asarray(value, dtype=np.float64)
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise DesignError(f"{what} must be numeric: {exc}") from None
     if array.shape != (len(frame),):
         raise DesignError(f"{what} must have one value per row of the data ({len(frame)}), got shape {array.shape}")
     return array
@@ -156,7 +172,10 @@ def build_design(formula: str, data, weights=None, offset=None, *, require_rando
             if not np.isfinite(column.to_numpy(dtype=np.float64)).all():
                 raise DesignError(f"column {name!r} has non-finite values (inf); remove or recode them")
     if weights_v is not None and (not np.isfinite(weights_v).all() or (weights_v < 0).any()):
-        raise DesignError("weights must be finite and non-negative")
+        n_bad = int((~np.isfinite(weights_v) | (weights_v < 0)).sum())
+        raise DesignError(f"weights must be finite and non-negative; {n_bad} are negative or infinite")
+    if offset_v is not None and not np.isfinite(offset_v).all():
+        raise DesignError("offset has non-finite values (inf)")
     y = evaluate_response(parsed.response, frame)
     if not np.isfinite(y).all():
         raise DesignError(f"response {parsed.response!r} has non-finite values")

@@ -54,6 +54,8 @@ _TOKEN = re.compile(
     r"\s*(\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?|[A-Za-z_.][A-Za-z0-9_.]*"
     r"|\"[^\"]*\"|'[^']*'|%[^%]*%|\*\*|==|!=|<=|>=|&&|\|\||[-+*/^<>&|!=(),:])"
 )
+FIXED_CONTEXT = "the fixed-effects formula"
+"""Where a column is used, named in error messages (random terms pass their own)."""
 _SPACED = {"+", "-", "*", "==", "!=", "<=", ">=", "<", ">", "&", "|", "&&", "||", "=", "%in%"}
 
 
@@ -103,6 +105,7 @@ class FixedDesign:
     dropped: list[str]
     _terms: tuple[_Term, ...] = field(repr=False, default=())
     _kept: np.ndarray = field(repr=False, default=None)
+    _context: str = field(repr=False, default=FIXED_CONTEXT)
 
     def transform(self, newdata: pd.DataFrame) -> np.ndarray:
         """Build X for ``newdata`` with the same columns, levels and contrasts.
@@ -114,7 +117,7 @@ class FixedDesign:
         FormulaError
             A column is missing or holds non-finite numbers.
         """
-        X, _, _ = _materialize(self._terms, newdata)
+        X, _, _ = _materialize(self._terms, newdata, context=self._context)
         return np.asfortranarray(X[:, self._kept])
 
 
@@ -299,9 +302,9 @@ def _numeric_values(var: _Variable, data: pd.DataFrame, context: str) -> np.ndar
     return values
 
 
-def _factor_codes(var: _Variable, data: pd.DataFrame) -> np.ndarray:
+def _factor_codes(var: _Variable, data: pd.DataFrame, context: str) -> np.ndarray:
     """Codes of ``data[var.expr]`` over the stored levels; unseen levels are an error."""
-    series = _column(data, var.expr, "the fixed-effects formula")
+    series = _column(data, var.expr, context)
     if isinstance(series.dtype, pd.CategoricalDtype):
         # recode the category codes through a small table instead of re-hashing every value
         table = np.append(pd.Index(list(var.levels)).get_indexer(series.cat.categories), -1)
@@ -329,9 +332,9 @@ def _coding_matrix(var: _Variable, coding: str) -> tuple[np.ndarray, list[str]]:
     return np.eye(k)[:, 1:], list(var.labels[1:])
 
 
-def _materialize(terms: tuple[_Term, ...], data: pd.DataFrame) -> tuple[np.ndarray, list[str], np.ndarray]:
+def _materialize(terms: tuple[_Term, ...], data: pd.DataFrame, *,
+                 context: str = FIXED_CONTEXT) -> tuple[np.ndarray, list[str], np.ndarray]:
     """Evaluate the terms on ``data``: X (Fortran order), column names and assign."""
-    context = "the fixed-effects formula"
     n = len(data)
     cache: dict[str, np.ndarray] = {}
     blocks: list[tuple[int, list[tuple[np.ndarray, np.ndarray | None]], list[str]]] = []
@@ -340,7 +343,7 @@ def _materialize(terms: tuple[_Term, ...], data: pd.DataFrame) -> tuple[np.ndarr
         for i, (var, coding) in enumerate(zip(term.variables, term.codings)):
             if var.name not in cache:
                 cache[var.name] = (
-                    _numeric_values(var, data, context) if var.levels is None else _factor_codes(var, data)
+                    _numeric_values(var, data, context) if var.levels is None else _factor_codes(var, data, context)
                 )
             if coding == "numeric":
                 parts.append((cache[var.name], None))
@@ -404,7 +407,7 @@ def _aliased_columns(X: np.ndarray) -> np.ndarray:
     return np.asarray(dropped, dtype=np.intp)
 
 
-def _variables(formula: Formula, data: pd.DataFrame, names: dict[str, str]) -> dict[str, _Variable]:
+def _variables(formula: Formula, data: pd.DataFrame, names: dict[str, str], context: str) -> dict[str, _Variable]:
     """One :class:`_Variable` per distinct factor of the formula, in order of appearance."""
     variables: dict[str, _Variable] = {}
     for term in formula:
@@ -414,7 +417,7 @@ def _variables(formula: Formula, data: pd.DataFrame, names: dict[str, str]) -> d
                 continue
             if factor.eval_method == Factor.EvalMethod.LOOKUP:
                 name = expr.strip("`")
-                series = _column(data, name, "the fixed-effects formula")
+                series = _column(data, name, context)
                 if not (_is_factor(series) or pd.api.types.is_numeric_dtype(series.dtype)):
                     raise FormulaError(f"column {name!r} has unsupported dtype {series.dtype}")
                 variables[expr] = (
@@ -425,12 +428,12 @@ def _variables(formula: Formula, data: pd.DataFrame, names: dict[str, str]) -> d
     return variables
 
 
-def _terms(rhs: str, data: pd.DataFrame) -> tuple[_Term, ...]:
+def _terms(rhs: str, data: pd.DataFrame, context: str = FIXED_CONTEXT) -> tuple[_Term, ...]:
     """Parse ``rhs`` and assign each factor its coding by R's rule (``TermCode``)."""
     python, names = _translate(rhs)
     formula = _parse(python)
     unordered = _parse(python, ordering="none")
-    variables = _variables(unordered, data, names)
+    variables = _variables(unordered, data, names, context)
     order = {expr: i for i, expr in enumerate(variables)}
     raw = []
     for term in formula:
@@ -461,7 +464,8 @@ def _terms(rhs: str, data: pd.DataFrame) -> tuple[_Term, ...]:
     return tuple(terms)
 
 
-def build_fixed_design(rhs: str, data: pd.DataFrame, *, check_rank: bool = True) -> FixedDesign:
+def build_fixed_design(rhs: str, data: pd.DataFrame, *, check_rank: bool = True,
+                       context: str = FIXED_CONTEXT) -> FixedDesign:
     """Build the fixed-effects model matrix X from the right-hand side of an R formula.
 
     Parameters
@@ -473,7 +477,10 @@ def build_fixed_design(rhs: str, data: pd.DataFrame, *, check_rank: bool = True)
         Rows already free of missing values; never modified.
     check_rank : bool
         Drop aliased columns (True, lme4's default). False keeps every column, for a design whose
-        rank is checked elsewhere (the cross-products of data read in chunks).
+        rank is checked elsewhere (the cross-products of data read in chunks) or for the columns
+        of a random-effects term, which lme4 never drops.
+    context : str
+        Where the formula comes from, for error messages ("random-effects term (x | g)").
 
     Returns
     -------
@@ -498,8 +505,8 @@ def build_fixed_design(rhs: str, data: pd.DataFrame, *, check_rank: bool = True)
     """
     if not rhs.strip():
         raise FormulaError("the fixed-effects formula is empty; use '1' for an intercept only")
-    terms = _terms(rhs, data)
-    X, names, assign = _materialize(terms, data)
+    terms = _terms(rhs, data, context)
+    X, names, assign = _materialize(terms, data, context=context)
     aliased = _aliased_columns(X) if check_rank else np.empty(0, dtype=np.intp)
     kept = np.setdiff1d(np.arange(X.shape[1]), aliased)
     if aliased.size:
@@ -517,6 +524,7 @@ def build_fixed_design(rhs: str, data: pd.DataFrame, *, check_rank: bool = True)
         dropped=[names[j] for j in aliased],
         _terms=terms,
         _kept=kept,
+        _context=context,
     )
 
 

@@ -117,7 +117,7 @@ def build_random_term(spec: RandomTermSpec, data: pd.DataFrame, check_levels: bo
         residual), or when the term has at least as many random effects as observations.
     """
     codes, levels = grouping_factor(spec.group, data)
-    z_design = build_fixed_design(spec.expr, data)
+    z_design = build_fixed_design(spec.expr, data, check_rank=False, context=f"random-effects term {spec}")
     if z_design.X.shape[1] == 0:
         raise FormulaError(f"random-effects term {spec} has no columns")
     n = len(data)

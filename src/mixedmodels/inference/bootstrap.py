@@ -23,16 +23,24 @@ from ..blocks import CrossProducts, term_matrix
 from ..lmm import fit_problem
 from ..objective import DevianceProblem
 from ..simulate import simulate_responses
-from .parameters import sdcor_series
+from .parameters import sdcor_names, sdcor_of_theta
 
-__all__ = ["bootstrap", "default_statistic", "ResponseRefitter"]
+__all__ = ["bootstrap", "default_statistic", "default_names", "ResponseRefitter"]
 
 BATCH = 50  # replicates simulated together; fixed, so a seed gives the same draws for any n_jobs
 
 
-def default_statistic(fit) -> pd.Series:
-    """β̂, then the sd/cor parameters and σ̂ with lme4's names (``sd_(Intercept)|Subject``, ...)."""
-    return pd.concat([fit.fixef, sdcor_series(fit)])
+def default_statistic(fit) -> np.ndarray:
+    """β̂, then the sd/cor parameters and σ̂ (names: :func:`default_names`).
+
+    Plain arrays: building pandas objects would cost as much as the refit itself.
+    """
+    return np.concatenate([fit.solution.beta, sdcor_of_theta(fit.problem.layout, fit.optimum.theta, fit.sigma)])
+
+
+def default_names(fit) -> list[str]:
+    """Names of :func:`default_statistic`: fixed effects, then lme4's ``sd_(Intercept)|Subject``, ..., ``sigma``."""
+    return list(fit.design.fixed.column_names) + sdcor_names(fit)
 
 
 class ResponseRefitter:
@@ -125,8 +133,11 @@ def bootstrap(fit, nsim: int = 1000, statistic=None, seed=None, n_jobs: int = 1,
     if int(nsim) != nsim or nsim < 1:
         raise ValueError(f"nsim must be a positive integer, not {nsim!r}")
     nsim = int(nsim)
-    statistic = default_statistic if statistic is None else statistic
-    t0 = statistic(fit)
+    if statistic is None:
+        statistic = default_statistic
+        t0 = pd.Series(default_statistic(fit), index=default_names(fit))
+    else:
+        t0 = statistic(fit)
     names = list(t0.index) if isinstance(t0, pd.Series) else [f"t{i + 1}" for i in range(np.size(t0))]
     refitter = ResponseRefitter(fit)
     rng = np.random.default_rng(seed)

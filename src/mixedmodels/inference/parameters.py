@@ -14,9 +14,8 @@ triangle of Σ_k column-major, term by term, then σ):
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
-__all__ = ["sdcor_names", "sdcor_of_theta", "theta_of_sdcor", "sdcor_series", "psd_cholesky"]
+__all__ = ["sdcor_names", "sdcor_of_theta", "theta_of_sdcor", "psd_cholesky"]
 
 
 def sdcor_names(fit) -> list[str]:
@@ -88,8 +87,3 @@ def theta_of_sdcor(layout, values: np.ndarray) -> np.ndarray | None:
             return None
         templates.append(L / sigma)
     return layout.theta_of(templates)
-
-
-def sdcor_series(fit) -> pd.Series:
-    """The fit's sd/cor parameters and σ as a Series with lme4's names."""
-    return pd.Series(sdcor_of_theta(fit.problem.layout, fit.theta, fit.sigma), index=sdcor_names(fit))

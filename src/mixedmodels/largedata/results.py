@@ -81,12 +81,13 @@ class LargeLmerFit(LmerFit):
         return self._lazy(self._frame(), population=False, drop_missing=True)
 
     def residuals(self, type: str = "response"):
-        """Residuals (``"response"``, ``"pearson"``/``"scaled"``) of the rows used, a lazy Dask Series."""
+        """Residuals of the rows used, a lazy Dask Series: ``"response"``, ``"pearson"`` (√w scaled) or
+        ``"scaled"`` (√w / σ̂ scaled), as :meth:`LmerFit.residuals`."""
         if type not in ("response", "pearson", "scaled"):
             raise ValueError(f"type must be 'response', 'pearson' or 'scaled', not {type!r}")
         from dask import delayed
 
-        scale = 1.0 / self.sigma if type != "response" else None
+        scale = {"response": None, "pearson": 1.0, "scaled": 1.0 / self.sigma}[type]
         params = delayed((self.plan, self.solution.beta, self.solution.b), pure=True)
         return self._frame().map_partitions(_residual_partition, params, scale,
                                             meta=pd.Series(dtype=np.float64, name="residuals"))

@@ -1,0 +1,193 @@
+"""Bad input gives a clear MixedModelsError naming the problem; input data are never changed; NA rows,
+rank-deficient X, polars, boolean and string factors behave as lme4 does with the equivalent R data."""
+
+from __future__ import annotations
+
+import copy
+import re
+import warnings
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+
+from mixedmodels import DesignError, FormulaError, MixedModelsError, datasets, lmer
+
+FORMULA = "Reaction ~ Days + (Days | Subject)"
+
+
+@pytest.fixture(scope="module")
+def sleep() -> pd.DataFrame:
+    return datasets.load("sleepstudy")
+
+
+def _fit_quietly(*args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return lmer(*args, **kwargs)
+
+
+def _with(frame: pd.DataFrame, **columns) -> pd.DataFrame:
+    out = frame.copy()
+    for name, values in columns.items():
+        out[name] = values
+    return out
+
+
+def _set(frame: pd.DataFrame, rows, column, value) -> pd.DataFrame:
+    out = frame.copy()
+    out.loc[rows, column] = value
+    return out
+
+
+# case -> (formula, data transform, keyword arguments, error class, words the message must contain)
+CASES = {
+    "unparsable formula": ("Reaction ~ Days +* x + (1 | Subject)", None, {}, FormulaError, "cannot parse formula"),
+    "no random term": ("Reaction ~ Days", None, {}, FormulaError, "no random-effects terms"),
+    "missing fixed column": ("Reaction ~ Dayz + (1 | Subject)", None, {}, FormulaError,
+                             "unknown column 'Dayz' in the fixed-effects formula"),
+    "missing column in an expression": ("Reaction ~ log(Dayz) + (1 | Subject)", None, {}, FormulaError,
+                                        "unknown column 'Dayz'"),
+    "missing random column": ("Reaction ~ Days + (Dayz | Subject)", None, {}, FormulaError,
+                              "unknown column 'Dayz' in random-effects term (Dayz | Subject)"),
+    "missing grouping factor": ("Reaction ~ Days + (1 | Subj)", None, {}, FormulaError,
+                                "grouping factor 'Subj': no column named 'Subj'"),
+    "missing response": ("Reac ~ Days + (1 | Subject)", None, {}, FormulaError, "unknown column 'Reac' in the response"),
+    "factor response": ("Subject ~ Days + (1 | Subject)", None, {}, FormulaError,
+                        "response column 'Subject' is not numeric"),
+    "string response": ("s ~ Days + (1 | Subject)", lambda d: _with(d, s=d["Subject"].astype(str)), {}, FormulaError,
+                        "response column 's' is not numeric"),
+    "one level per observation": ("Reaction ~ Days + (1 | obs)", lambda d: _with(d, obs=np.arange(len(d))), {},
+                                  DesignError, "number of levels of grouping factor 'obs' (180) must be <"),
+    "too many random effects": ("Reaction ~ Days + (Days | g)",
+                                lambda d: _with(d.iloc[:20], g=np.arange(20) // 2), {}, DesignError,
+                                "number of observations (20) <= number of random effects (20)"),
+    "random term with no columns": ("Reaction ~ Days + (0 | Subject)", None, {}, FormulaError,
+                                    "random-effects term (0 | Subject) has no columns"),
+    "empty after NA removal": (FORMULA, lambda d: _with(d, Reaction=np.nan), {}, DesignError,
+                               "no rows left after removing 180 rows with missing values"),
+    "inf in a covariate": (FORMULA, lambda d: _set(d, 3, "Days", np.inf), {}, DesignError,
+                           "column 'Days' has non-finite values"),
+    "inf in the response": (FORMULA, lambda d: _set(d, 3, "Reaction", -np.inf), {}, DesignError,
+                            "column 'Reaction' has non-finite values"),
+    "single-level factor": ("Reaction ~ Days + f + (1 | Subject)", lambda d: _with(d, f="a"), {}, DesignError,
+                            "factor 'f' has 1 level(s)"),
+    "weights of wrong length": (FORMULA, None, {"weights": np.ones(10)}, DesignError,
+                                "weights must have one value per row of the data (180)"),
+    "offset of wrong length": (FORMULA, None, {"offset": np.ones(179)}, DesignError,
+                               "offset must have one value per row of the data (180)"),
+    "negative weights": (FORMULA, None, {"weights": np.r_[-1.0, np.ones(179)]}, DesignError,
+                         "weights must be finite and non-negative; 1 are negative"),
+    "infinite weights": (FORMULA, None, {"weights": np.r_[np.inf, np.ones(179)]}, DesignError,
+                         "weights must be finite and non-negative"),
+    "non-numeric weights": (FORMULA, None, {"weights": ["a"] * 180}, DesignError, "weights must be numeric"),
+    "weights column missing": (FORMULA, None, {"weights": "w"}, DesignError, "weights: no column named 'w'"),
+    "infinite offset": (FORMULA, None, {"offset": np.r_[np.inf, np.zeros(179)]}, DesignError,
+                        "offset has non-finite values"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_is_named(case, sleep):
+    formula, transform, kwargs, error, words = CASES[case]
+    data = sleep if transform is None else transform(sleep)
+    with pytest.raises(error, match=re.escape(words)) as info:
+        _fit_quietly(formula, data, **kwargs)
+    assert isinstance(info.value, (MixedModelsError, ValueError))
+
+
+def test_data_of_unknown_type():
+    with pytest.raises(DesignError, match="pandas or polars DataFrame, not list"):
+        lmer(FORMULA, [[1, 2, 3]])
+
+
+def _frame_with_na(sleep: pd.DataFrame) -> pd.DataFrame:
+    data = sleep.copy()
+    data.loc[[1, 5, 9], "Reaction"] = np.nan
+    data.loc[20, "Days"] = np.nan
+    data["Subject"] = data["Subject"].cat.add_categories([]).astype(object)
+    data.loc[40, "Subject"] = None
+    data["unused"] = np.nan  # a column outside the formula does not drop rows
+    return data
+
+
+def test_input_never_changed(sleep):
+    data = _frame_with_na(sleep)
+    data["w"] = 1.0 + (data["Days"].fillna(0) % 3)
+    before = copy.deepcopy(data)
+    _fit_quietly(FORMULA, data, weights="w", offset=0.5 * data["Days"].fillna(0))
+    _fit_quietly("Reaction ~ Days + (1 | Subject)", data, reml=False)
+    pd.testing.assert_frame_equal(data, before, check_exact=True)
+    assert list(data.dtypes) == list(before.dtypes)
+
+
+def test_na_rows_dropped_as_na_omit(sleep):
+    data = _frame_with_na(sleep)
+    with pytest.warns(UserWarning, match=r"5 row\(s\) with missing values removed"):
+        fit = lmer(FORMULA, data)
+    complete = sleep.drop(index=[1, 5, 9, 20, 40])
+    reference = _fit_quietly(FORMULA, complete)
+    assert fit.nobs == 175 == reference.nobs
+    assert fit.design.n_dropped == 5
+    assert fit.objective == pytest.approx(reference.objective, rel=1e-10)
+    np.testing.assert_allclose(fit.theta, reference.theta, rtol=1e-7)
+    np.testing.assert_allclose(fit.fixef, reference.fixef, rtol=1e-8)
+    assert list(fit.fitted().index) == list(complete.index)
+
+
+def test_rank_deficient_x_dropped_as_lme4(sleep):
+    data = _with(sleep, Days2=2 * sleep["Days"], Hours=24 * sleep["Days"])
+    with pytest.warns(UserWarning, match="fixed-effect model matrix is rank deficient so dropping 2 columns / coefficients"):
+        fit = lmer("Reaction ~ Days + Days2 + Hours + (Days | Subject)", data)
+    reference = _fit_quietly(FORMULA, sleep)
+    assert fit.dropped_columns == ["Days2", "Hours"]
+    assert list(fit.fixef.index) == ["(Intercept)", "Days"]
+    assert fit.objective == pytest.approx(reference.objective, rel=1e-10)
+    np.testing.assert_allclose(fit.fixef, reference.fixef, rtol=1e-8)
+    np.testing.assert_allclose(fit.theta, reference.theta, rtol=1e-7)
+    assert "rank deficient so dropping 2 columns" in fit.summary()
+
+
+def test_polars_gives_the_pandas_fit(sleep):
+    fit = _fit_quietly(FORMULA, sleep)
+    polars_fit = _fit_quietly(FORMULA, pl.from_pandas(sleep))
+    assert polars_fit.objective == pytest.approx(fit.objective, rel=1e-12)
+    np.testing.assert_allclose(polars_fit.theta, fit.theta, rtol=1e-10)
+    assert list(polars_fit.ranef["Subject"].index) == list(fit.ranef["Subject"].index)
+
+
+def test_polars_categorical_levels_sorted_as_r_factor():
+    """A polars Categorical has no level order (pandas sees first-appearance order): sorted, as R's factor()."""
+    oats = datasets.load("Oats")
+    formula = "yield ~ nitro + Variety + (1 | Block)"
+    fit = _fit_quietly(formula, oats)
+    frame = pl.from_pandas(oats)
+    assert frame.to_pandas()["Variety"].cat.categories[0] != "Golden Rain"  # the order polars hands over
+    polars_fit = _fit_quietly(formula, frame)
+    assert list(polars_fit.fixef.index) == ["(Intercept)", "nitro", "VarietyMarvellous", "VarietyVictory"]
+    np.testing.assert_allclose(polars_fit.fixef, fit.fixef, rtol=1e-8)
+    assert polars_fit.objective == pytest.approx(fit.objective, rel=1e-12)
+
+
+def test_polars_enum_keeps_its_levels_unordered():
+    oats = datasets.load("Oats")
+    levels = ["Victory", "Golden Rain", "Marvellous"]
+    frame = pl.from_pandas(oats).with_columns(pl.col("Variety").cast(pl.String).cast(pl.Enum(levels)))
+    fit = _fit_quietly("yield ~ Variety + (1 | Block)", frame)
+    assert list(fit.fixef.index) == ["(Intercept)", "VarietyGolden Rain", "VarietyMarvellous"]
+    pandas = oats.assign(Variety=oats["Variety"].cat.reorder_categories(levels))
+    assert fit.objective == pytest.approx(_fit_quietly("yield ~ Variety + (1 | Block)", pandas).objective, rel=1e-12)
+
+
+def test_boolean_and_string_factors(sleep):
+    """A boolean column is R's logical (level names FALSE/TRUE); a string grouping factor works as the categorical."""
+    data = _with(sleep, late=sleep["Days"] > 4, subject=sleep["Subject"].astype(str),
+                 late_text=np.where(sleep["Days"] > 4, "yes", "no"))
+    fit = _fit_quietly("Reaction ~ Days + late + (1 | subject)", data)
+    assert list(fit.fixef.index) == ["(Intercept)", "Days", "lateTRUE"]
+    categorical = _fit_quietly("Reaction ~ Days + late_text + (1 | Subject)", data)
+    assert list(categorical.fixef.index) == ["(Intercept)", "Days", "late_textyes"]
+    np.testing.assert_allclose(categorical.fixef.to_numpy(), fit.fixef.to_numpy(), rtol=1e-8)
+    assert categorical.objective == pytest.approx(fit.objective, rel=1e-12)
+    assert fit.ngroups == {"subject": 18}
