@@ -148,7 +148,9 @@ def _named_vector(names: list[str], texts: list[str]) -> list[str]:
 def _wrapped_title(title: str, cls: str, width: int = 80) -> list[str]:
     """lme4's ``.prt.methTit``: wrap a long title (strwrap, indent 2), then ``cat(fill = TRUE)``
     of " [", class, "]" — which breaks the line before the class when it would overflow."""
-    lines = textwrap.wrap(title, width - 2, subsequent_indent="  ", break_on_hyphens=False) if len(title) + len(cls) + 3 > width else [title]
+    lines = [title]
+    if len(title) + len(cls) + 3 > width:
+        lines = textwrap.wrap(title, width - 2, subsequent_indent="  ", break_on_hyphens=False)
     last = lines[-1] + " ["
     if len(last) + len(cls) > width:
         return lines[:-1] + [last, cls + "]"]
