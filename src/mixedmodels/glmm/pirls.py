@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.linalg as la
+from scipy.linalg.lapack import dpotrf, dpotrs
 
 from .families import Family
 
@@ -160,9 +160,8 @@ class PirlsSystem:
         else:
             Q -= np.bincount(self.pair_target, np.einsum("ij,ij->i", G[self.pair_a], G[self.pair_b]),
                              minlength=m * m).reshape(m, m)
-        try:
-            LS = la.cholesky(Q, lower=True, check_finite=False)
-        except la.LinAlgError:
+        LS, info = dpotrf(Q, lower=1, clean=1, overwrite_a=1)  # LAPACK directly: scipy's wrapper costs more
+        if info != 0:
             return None
         logdet += 2.0 * float(np.sum(np.log(np.diag(LS)[:self.q_r])))
         return Factor(L0, G, LS, logdet)
@@ -176,7 +175,7 @@ class PirlsSystem:
         if self.m:
             rr = np.bincount(self.E_cols.ravel(), (E * wy[:, None]).ravel(), minlength=self.m)
             rr -= np.bincount(self.slot_col, np.einsum("ij,ij->i", factor.G, y0[self.slot_level]), minlength=self.m)
-            xr = la.cho_solve((factor.LS, True), rr, check_finite=False)
+            xr, _ = dpotrs(factor.LS, rr, lower=1)
             Gt = np.column_stack([np.bincount(self.slot_level, factor.G[:, a] * xr[self.slot_col], minlength=l0)
                                   for a in range(p0)])
             y0 = y0 - Gt
