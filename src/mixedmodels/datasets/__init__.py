@@ -4,6 +4,8 @@ Each data set is a CSV file with a ``<name>.schema.json`` beside it that gives e
 type and, for factors, the level order R used; :func:`load` applies it, so factor columns come
 back as pandas categoricals whose first level is the reference level of treatment contrasts,
 and R's ordered factors come back as ordered categoricals (polynomial contrasts).
+``data/descriptions.json`` describes every data set and column (:func:`describe`), and
+:mod:`.simulate` draws new data of the lecture's designs.
 """
 
 from __future__ import annotations
@@ -14,9 +16,15 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["load", "list_datasets", "read_csv_with_schema", "apply_schema"]
+from .simulate import simulate_clusters, simulate_litters, simulate_petri
+
+__all__ = ["load", "list", "list_datasets", "describe", "DESCRIPTIONS", "read_csv_with_schema", "apply_schema",
+           "simulate_clusters", "simulate_litters", "simulate_petri"]
 
 _DATA = resources.files(__package__) / "data"
+
+DESCRIPTIONS: dict[str, dict] = json.loads((_DATA / "descriptions.json").read_text(encoding="utf-8"))
+"""Per data set: ``title``, ``description`` and ``columns`` (column name → meaning)."""
 
 
 def apply_schema(frame: pd.DataFrame, schema: dict) -> pd.DataFrame:
@@ -69,6 +77,33 @@ def list_datasets() -> list[str]:
     return sorted(names, key=str.lower)
 
 
+def _canonical(name: str) -> str:
+    lookup = {n.lower(): n for n in list_datasets()}
+    if not isinstance(name, str) or name.lower() not in lookup:
+        raise ValueError(f"unknown data set {name!r}; available: {', '.join(list_datasets())}")
+    return lookup[name.lower()]
+
+
+def describe(name: str) -> str:
+    """What a built-in data set holds: title, source, size and one line per column (name, type, meaning).
+
+    Examples
+    --------
+    >>> from mixedmodels import datasets
+    >>> print(datasets.describe("Dyestuff").splitlines()[0])
+    Dyestuff: Yield of dyestuff by batch (lme4)
+    """
+    stem = _canonical(name)
+    info = DESCRIPTIONS[stem]
+    schema = json.loads((_DATA / f"{stem}.schema.json").read_text(encoding="utf-8"))
+    lines = [f"{stem}: {info['title']}", "", info["description"], "", f"{schema['nrow']} rows; columns:"]
+    width = max(map(len, schema["columns"]))
+    for column, spec in schema["columns"].items():
+        kind = spec["type"] + (f", {len(spec['levels'])} levels" if "levels" in spec else "")
+        lines.append(f"  {column:<{width}}  ({kind}) {info['columns'][column]}")
+    return "\n".join(lines)
+
+
 def load(name: str) -> pd.DataFrame:
     """Load a built-in data set by name (case-insensitive), typed as R had it.
 
@@ -78,10 +113,7 @@ def load(name: str) -> pd.DataFrame:
     >>> datasets.load("sleepstudy").shape
     (180, 3)
     """
-    lookup = {n.lower(): n for n in list_datasets()}
-    if name.lower() not in lookup:
-        raise ValueError(f"unknown data set {name!r}; available: {', '.join(list_datasets())}")
-    stem = lookup[name.lower()]
+    stem = _canonical(name)
     with resources.as_file(_DATA) as folder:
         csv = folder / f"{stem}.csv"
         if not csv.exists():
@@ -89,3 +121,6 @@ def load(name: str) -> pd.DataFrame:
         frame = read_csv_with_schema(csv, folder / f"{stem}.schema.json")
     frame.attrs["name"] = stem
     return frame
+
+
+list = list_datasets  # noqa: A001 - ``datasets.list()``, the documented short name
