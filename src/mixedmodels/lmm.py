@@ -31,12 +31,12 @@ def build_problem(design: ModelDesign, reml: bool = True) -> DevianceProblem:
 
 
 def fit_problem(design: ModelDesign, problem: DevianceProblem, data_name: str = "", *, check: bool = True,
-                theta0=None, warn: bool = True) -> LmerFit:
+                theta0=None, warn: bool = True, initial_step: float | None = None) -> LmerFit:
     """Optimise θ for a built problem and assemble the fit (used by refits and bootstrap)."""
     layout = problem.layout
     with blas_threads_for(problem.cross.C.shape[0]):
         optimum = optimize_theta(problem.deviance, layout.initial() if theta0 is None else theta0,
-                                 layout.lower_bounds(), check=check)
+                                 layout.lower_bounds(), check=check, initial_step=initial_step)
         solution = problem.solve(optimum.theta)
     fit = LmerFit(design=design, problem=problem, optimum=optimum, solution=solution, data_name=data_name)
     if warn:

@@ -149,7 +149,8 @@ def _snap_to_boundary(deviance, theta, value, lower, zero_tol, zero_ftol):
 
 def optimize_theta(deviance: Callable[[np.ndarray], float], theta0: np.ndarray, lower: np.ndarray, *,
                    ftol_abs: float = 1e-8, xtol_abs: float = 1e-8, maxeval: int = 100_000,
-                   zero_tol: float = 1e-3, zero_ftol: float = 1e-6, check: bool = True) -> OptSummary:
+                   zero_tol: float = 1e-3, zero_ftol: float = 1e-6, check: bool = True,
+                   initial_step: float | None = None) -> OptSummary:
     """Minimise ``deviance`` over θ ≥ lower with BOBYQA and check the optimum.
 
     Parameters
@@ -164,6 +165,10 @@ def optimize_theta(deviance: Callable[[np.ndarray], float], theta0: np.ndarray, 
         Snap components below ``zero_tol`` at a 0 bound to 0 when the objective rises ≤ ``zero_ftol``.
     check : bool
         Compute finite-difference derivatives and convergence messages (skip for bootstrap refits).
+    initial_step : float, optional
+        BOBYQA's initial trust-region step for every component. Default: nlopt's own choice from
+        T_k = I (0.75 on diagonals, 1 elsewhere, as lme4 gets); a refit that starts at a nearby
+        optimum (bootstrap) converges in about a third fewer evaluations with 0.05.
     """
     theta0 = np.asarray(theta0, float)
     lower = np.asarray(lower, float)
@@ -174,7 +179,8 @@ def optimize_theta(deviance: Callable[[np.ndarray], float], theta0: np.ndarray, 
         value = deviance(x)
         return value if np.isfinite(value) else 1e300
 
-    theta, value, code = _bobyqa(objective, theta0, lower, ftol_abs, xtol_abs, maxeval, np.where(lower == 0, 0.75, 1.0))
+    step = np.where(lower == 0, 0.75, 1.0) if initial_step is None else np.full(len(theta0), float(initial_step))
+    theta, value, code = _bobyqa(objective, theta0, lower, ftol_abs, xtol_abs, maxeval, step)
     theta, value = _snap_to_boundary(deviance, theta, value, lower, zero_tol, zero_ftol)
     messages: list[str] = []
     grad = np.full(len(theta), np.nan)

@@ -27,6 +27,8 @@ from .parameters import sdcor_names, sdcor_of_theta
 
 __all__ = ["bootstrap", "default_statistic", "default_names", "ResponseRefitter"]
 
+REFIT_INITIAL_STEP = 0.05  # BOBYQA's first step for refits from θ̂ (70 → 47 evaluations for sleepstudy)
+
 BATCH = 50  # replicates simulated together; fixed, so a seed gives the same draws for any n_jobs
 
 
@@ -82,7 +84,9 @@ class ResponseRefitter:
         problem = self.fit.problem
         new_problem = DevianceProblem(cross, problem.layout.sizes, problem.term_levels, problem.p, reml=problem.reml)
         design = dataclasses.replace(self.design, y=y)
-        return fit_problem(design, new_problem, self.fit.data_name, check=False, theta0=self.fit.theta, warn=False)
+        # each refit starts at θ̂ of the original fit, so a small first step suffices
+        return fit_problem(design, new_problem, self.fit.data_name, check=False, theta0=self.fit.theta, warn=False,
+                           initial_step=REFIT_INITIAL_STEP)
 
 
 def _run_batch(refitter: ResponseRefitter, Y: np.ndarray, statistic) -> tuple[list, int]:
