@@ -107,7 +107,7 @@ def records(frame: pd.DataFrame) -> list[dict]:
 def to_dict(fit, ddf: str | None = None) -> dict:
     """Everything a pipeline needs from a fit, in plain JSON types.
 
-    Keys: formula, data, reml, nobs, ngroups, objective, loglik, aic, bic, npar, sigma, theta
+    Keys: formula, data, family and link (None for lmer fits), reml, nobs, ngroups, objective, loglik, aic, bic, npar, sigma, theta
     ({name: value}, lme4 order), fixef, coef_table (records of :func:`tidy`'s fixed rows:
     term, estimate, std_error, statistic, df, p_value, conf_low, conf_high), varcorr (records of
     ``as.data.frame(VarCorr(fit))``: group, var1, var2, vcov, sdcor), icc, ranef
@@ -121,8 +121,11 @@ def to_dict(fit, ddf: str | None = None) -> dict:
         frame = modes.copy()
         frame.insert(0, "level", [str(level) for level in modes.index])
         ranef[group] = records(frame)
+    family = getattr(fit, "family", None)  # GLMM fits (GlmerFit) carry their family and link
     out = dict(
-        formula=fit.formula, data=fit.data_name, reml=fit.reml, nobs=fit.nobs, ngroups=fit.ngroups,
+        formula=fit.formula, data=fit.data_name,
+        family=None if family is None else family.name, link=None if family is None else family.link_name,
+        reml=fit.reml, nobs=fit.nobs, ngroups=fit.ngroups,
         objective=fit.objective, loglik=fit.loglik, aic=fit.aic, bic=fit.bic, npar=fit.npar, sigma=fit.sigma,
         theta=dict(zip(fit.theta_names, fit.theta)), fixef=fit.fixef.to_dict(), coef_table=records(fixed),
         ddf=ddf, varcorr=records(varcorr), icc=fit.icc().to_dict(), ranef=ranef, singular=fit.is_singular,
