@@ -145,12 +145,10 @@ def _cmd_anova(args) -> None:
 
 
 def _describe(name: str) -> str:
-    describe = getattr(datasets, "describe", None)
-    if callable(describe):
-        text = describe(name)
-        return str(text).strip().splitlines()[0] if text else ""
+    """One line: the data set's title (from :func:`datasets.describe`) and its size."""
     schema = json.loads((resources.files(datasets) / "data" / f"{name}.schema.json").read_text())
-    return f"{schema['nrow']} rows; columns {', '.join(schema['columns'])}"
+    title = datasets.describe(name).splitlines()[0].removeprefix(f"{name}: ")
+    return f"{title}; {schema['nrow']} rows"
 
 
 def _cmd_datasets(args) -> None:
