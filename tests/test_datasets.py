@@ -7,6 +7,8 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import mixedmodels as mm
 from mixedmodels import datasets
@@ -122,3 +124,24 @@ def test_fitting_simulated_petri_recovers_group_means_and_sds():
     np.testing.assert_allclose(fit.fixef.to_numpy(), [100, -20, -40], atol=4.0)
     assert fit.sigma == pytest.approx(5, rel=0.15)
     assert _sd(fit, "dish_id")[0] == pytest.approx(8, rel=0.25)
+
+
+@settings(max_examples=25, deadline=None)
+@given(n_groups=st.integers(1, 4), n_dishes=st.integers(1, 6), n_counts=st.integers(1, 4), seed=st.integers(0, 2**32 - 1))
+def test_simulate_petri_design_for_any_size(n_groups, n_dishes, n_counts, seed):
+    means = {f"g{k}": 10.0 * k for k in range(n_groups)}
+    data = datasets.simulate_petri(n_dishes=n_dishes, n_counts=n_counts, means=means, dish_sd=0, sigma=0, seed=seed)
+    assert len(data) == n_groups * n_dishes * n_counts
+    assert list(data["group"].cat.categories) == list(means)
+    assert data.groupby("dish_id", observed=True)["group"].nunique().eq(1).all()
+    assert data.groupby("dish_id", observed=True).size().eq(n_counts).all()
+    # no noise: every count is its group's mean
+    assert (data["y"] == data["group"].map(means).astype(float)).all()
+
+
+@settings(max_examples=25, deadline=None)
+@given(n_litters=st.integers(1, 20), low=st.integers(1, 5), spread=st.integers(0, 4), seed=st.integers(0, 2**32 - 1))
+def test_simulate_litters_sizes_within_range(n_litters, low, spread, seed):
+    data = datasets.simulate_litters(n_litters=n_litters, litter_size=(low, low + spread), seed=seed)
+    sizes = data.groupby("LitterID", observed=True).size()
+    assert len(sizes) == n_litters and sizes.between(low, low + spread).all()
