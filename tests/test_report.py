@@ -21,8 +21,8 @@ from pathlib import Path
 import matplotlib
 import pytest
 
-from conftest import fitted, reference
-from mixedmodels import LmerFit
+from conftest import fitted, reference, reference_data
+from mixedmodels import glmer
 from mixedmodels.report import PLOTS, build_report
 
 matplotlib.use("Agg")
@@ -68,9 +68,10 @@ def render(html_path: Path, tmp_path: Path) -> dict:
     return json.loads(unescape(match.group(1)))
 
 
-def _assert_rendered(seen: dict, n_images: int) -> None:
-    tables = {t["id"]: t for t in seen["tables"]}
-    assert {"fit-criteria", "random-effects", "fixed-effects", "icc"} <= set(tables)
+def _assert_rendered(seen: dict, n_images: int, tables=("fit-criteria", "random-effects", "fixed-effects", "icc")):
+    tables_seen = {t["id"]: t for t in seen["tables"]}
+    assert set(tables) <= set(tables_seen)
+    tables = tables_seen
     assert all(t["height"] > 10 and t["rows"] >= 2 for t in tables.values())
     assert len(seen["images"]) == n_images
     assert all(img["complete"] and img["width"] > 0 and img["height"] > 0 for img in seen["images"])
@@ -79,10 +80,6 @@ def _assert_rendered(seen: dict, n_images: int) -> None:
 def _assert_self_contained(html: str) -> None:
     assert not re.search(r'(src|href)\s*=\s*["\']?(https?:)?//', html, re.I)
     assert "<link" not in html.lower() and "<script" not in html.lower()
-
-
-def _plots_on_fit() -> list[str]:
-    return [name for name, _ in PLOTS if callable(getattr(LmerFit, name, None))]
 
 
 def test_cli_report_renders_in_chromium(tmp_path):
@@ -101,20 +98,10 @@ def test_cli_report_renders_in_chromium(tmp_path):
         assert f"<td>{value:.4g}" in fixed or f"<td>{value:.5g}" in fixed, name
     seen = render(out, tmp_path)
     assert seen["title"] == "Mixed model: Reaction ~ Days + (Days | Subject)"
-    _assert_rendered(seen, n_images=len(_plots_on_fit()))
+    _assert_rendered(seen, n_images=len(PLOTS))
 
 
-def test_report_embeds_every_plot_and_warns_of_singular_fit(tmp_path, monkeypatch):
-    import matplotlib.pyplot as plt
-
-    def stand_in(fit):  # only for plot methods not written yet, so images are always exercised
-        figure, axes = plt.subplots()
-        axes.plot(fit.fitted().to_numpy(), fit.residuals().to_numpy(), "o")
-        return axes
-
-    for name, _ in PLOTS:
-        if name not in _plots_on_fit():
-            monkeypatch.setattr(LmerFit, name, stand_in, raising=False)
+def test_report_embeds_every_plot_and_warns_of_singular_fit(tmp_path):
     out = tmp_path / "singular.html"
     out.write_text(build_report(fitted("dyestuff2_singular")), encoding="utf-8")
     html = out.read_text(encoding="utf-8")
@@ -168,3 +155,20 @@ def test_random_effects_table_reads_as_lme4_prints_it():
     assert _cells(html, "random-effects") == [["Subject", "(Intercept)", "612.10", "24.741", ""],
                                               ["", "Days", "35.07", "5.922", "(Intercept): 0.07"],
                                               ["Residual", "", "654.94", "25.592", ""]]
+
+
+def test_glmm_report_shows_z_tests_and_renders(tmp_path):
+    ref = reference("cbpp_binomial")
+    fit = glmer(ref["formula"], reference_data("cbpp.csv"), family="binomial", data_name="cbpp")
+    out = tmp_path / "glmm.html"
+    out.write_text(build_report(fit), encoding="utf-8")
+    html = out.read_text(encoding="utf-8")
+    assert "Generalized linear mixed model (binomial, logit link) fit by maximum likelihood" in html
+    assert 'id="icc"' not in html and 'id="anova"' not in html  # LMM-only sections
+    fixed = {row[0]: row[1:] for row in _cells(html, "fixed-effects")}
+    assert list(fixed) == list(ref["beta"])
+    for name, value in ref["beta"].items():
+        assert float(fixed[name][0]) == pytest.approx(value, rel=2e-3)
+        assert float(fixed[name][1]) == pytest.approx(ref["se_beta"][name], rel=2e-2)
+    _assert_rendered(render(out, tmp_path), n_images=html.count('src="data:image/png;base64,'),
+                     tables=("fit-criteria", "random-effects", "fixed-effects"))

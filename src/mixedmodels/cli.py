@@ -6,7 +6,7 @@
                     [--format text|json|csv] [--output FILE]
     mixedmodels anova DATA "F1" "F2" [--format text|json|csv] [--output FILE]
     mixedmodels datasets
-    mixedmodels report DATA "FORMULA" -o report.html [--ml] [--ddf ...]
+    mixedmodels report DATA "FORMULA" -o report.html [--ml] [--family F] [--ddf ...]
 
 DATA is a CSV file (a ``<name>.schema.json`` beside it types the columns, as for the reference
 data; otherwise text columns become factors), a Parquet file, or the name of a built-in data set.
@@ -81,17 +81,15 @@ def load_data(spec: str) -> pd.DataFrame:
 
 
 def _fit(data: pd.DataFrame, formula: str, ml: bool = False, family: str | None = None):
-    import mixedmodels
+    from .glmm import glmer
+    from .lmm import lmer
 
     name = data.attrs.get("name", "data")
     if family is None:
-        return mixedmodels.lmer(formula, data, reml=not ml, data_name=name)
-    glmer = getattr(mixedmodels, "glmer", None)
-    if glmer is None:
-        raise MixedModelsError("--family needs mixedmodels.glmer, which this installation does not have")
+        return lmer(formula, data, reml=not ml, data_name=name)
     if ml:
         raise CommandError("--ml applies to linear mixed models only; glmer fits are always maximum likelihood")
-    return glmer(formula, data, family=family)
+    return glmer(formula, data, family=family, data_name=name)
 
 
 def _write(text: str, output: str | None) -> None:
@@ -101,46 +99,30 @@ def _write(text: str, output: str | None) -> None:
         Path(output).write_text(text if text.endswith("\n") else text + "\n")
 
 
-def _require(fit, method: str, what: str):
-    if not callable(getattr(fit, method, None)):
-        raise MixedModelsError(f"{what} output is not available for a {type(fit).__name__}")
-    return getattr(fit, method)
-
-
 def _cmd_fit(args) -> None:
     fit = _fit(load_data(args.data), args.formula, args.ml, args.family)
     ddf = {} if args.ddf is None else {"ddf": args.ddf}
     if args.format == "json":
-        text = _require(fit, "to_json", "json")(**ddf)
+        text = fit.to_json(**ddf)
     elif args.format == "csv":
-        text = _require(fit, "tidy", "csv")(**ddf).to_csv(index=False)
+        text = fit.tidy(**ddf).to_csv(index=False)
     else:
         text = fit.summary(**ddf)
     _write(text, args.output)
 
 
 def _cmd_anova(args) -> None:
-    import mixedmodels
+    from .export import records
+    from .inference import anova
 
-    anova = getattr(mixedmodels, "anova", None)
-    if anova is None:
-        raise MixedModelsError("model comparison is not available in this installation (no mixedmodels.anova)")
     data = load_data(args.data)
-    try:
-        table = anova(_fit(data, args.formula1), _fit(data, args.formula2))
-    except ImportError as error:
-        raise MixedModelsError(f"model comparison is not available in this installation ({error})") from error
-    frame = table if isinstance(table, pd.DataFrame) else getattr(table, "table", None)
-    if args.format == "text" or not isinstance(frame, pd.DataFrame):
-        if args.format != "text":
-            raise MixedModelsError(f"{args.format} output is not available for {type(table).__name__}")
-        text = table.to_string() if isinstance(table, pd.DataFrame) else str(table)
+    table = anova(_fit(data, args.formula1), _fit(data, args.formula2))
+    if args.format == "text":
+        text = table.to_string()
     elif args.format == "csv":
-        text = frame.to_csv(index_label="model")
+        text = table.to_csv(index_label="model")
     else:
-        from .export import records
-
-        text = json.dumps(records(frame.reset_index(names="model")), indent=2, allow_nan=False)
+        text = json.dumps(records(table.reset_index(names="model")), indent=2, allow_nan=False)
     _write(text, args.output)
 
 
@@ -161,7 +143,7 @@ def _cmd_report(args) -> None:
     from .report import write_report
 
     data = load_data(args.data)
-    fit = _fit(data, args.formula, args.ml)
+    fit = _fit(data, args.formula, args.ml, args.family)
     write_report(fit, args.output, ddf=args.ddf)
     sys.stderr.write(f"wrote {args.output}\n")
 
@@ -201,6 +183,7 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("formula")
     report.add_argument("--output", "-o", required=True, help="the HTML file to write")
     report.add_argument("--ml", action="store_true")
+    report.add_argument("--family", help="GLMM family (binomial, poisson): fits with glmer")
     report.add_argument("--ddf", **ddf)
     report.set_defaults(run=_cmd_report)
     return parser

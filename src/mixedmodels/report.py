@@ -92,13 +92,12 @@ def _random_effects_table(fit) -> str:
 
 def _fixed_effects(fit, ddf: str | None) -> tuple[str, str]:
     """The fixed-effects table and a note saying which df method (if any) was used."""
-    note = ""
-    if ddf is None:
+    if getattr(fit, "family", None) is not None:  # GLMM: lme4's Wald z tests, no ddf
+        table, note = fit.coef_table(), "Wald z tests, as lme4's glmer."
+    elif ddf is None:
         try:
             table, note = fit.coef_table(ddf="satterthwaite"), "df and p-values: Satterthwaite."
-        except ImportError:  # mixedmodels.inference not installed: the table without df still stands
-            table, note = fit.coef_table(), "df and p-values not available in this installation."
-        except Exception as error:  # Satterthwaite does not apply to this fit
+        except ValueError as error:  # Satterthwaite does not apply to this fit
             table = fit.coef_table()
             note = f"df and p-values not available ({' '.join(str(error).split())})."
     else:
@@ -109,13 +108,13 @@ def _fixed_effects(fit, ddf: str | None) -> tuple[str, str]:
 
 def _anova_section(fit, ddf: str | None) -> str:
     """lmerTest's type III ANOVA table of the fixed-effect terms, when :mod:`.inference` has it."""
-    try:
-        from .inference import anova
+    from .inference import anova
 
-        table = anova(fit, ddf=ddf or "satterthwaite")
-    except ImportError:
+    if getattr(fit, "family", None) is not None:  # lmerTest's F tests are for linear mixed models only
         return ""
-    except Exception as error:  # the F tests do not apply to this fit: say why
+    try:
+        table = anova(fit, ddf=ddf or "satterthwaite")
+    except ValueError as error:  # the F tests do not apply to this fit: say why
         return f'<p class="note">ANOVA not available ({escape(" ".join(str(error).split()))}).</p>'
     if table.empty:
         return ""
@@ -124,26 +123,22 @@ def _anova_section(fit, ddf: str | None) -> str:
             f'<p class="note">F tests with {escape(method)} denominator df (lmerTest).</p>')
 
 
-def _icc_table(fit) -> str:
+def _icc_section(fit) -> str:
+    """ICC per term and adjusted; linear mixed models only (a GLMM's residual variance depends on its link)."""
+    if getattr(fit, "family", None) is not None:
+        return ""
     icc = fit.icc()
-    return _table(["Term", "ICC"], [[k, v] for k, v in zip(icc.index, _numbers(icc.to_numpy()))], table_id="icc")
+    table = _table(["Term", "ICC"], [[k, v] for k, v in zip(icc.index, _numbers(icc.to_numpy()))], table_id="icc")
+    return (f"<h2>Intra-class correlation</h2>{table}"
+            '<p class="note">ICC of a term = its variance / (its variance + residual variance); for slopes the '
+            "variance is averaged over the data (Nakagawa et al. 2017).</p>")
 
 
 def _as_figure(drawn):
-    """The matplotlib Figure behind what a plot function returned (Figure, Axes, array or tuple)."""
-    from matplotlib.artist import Artist
+    """The matplotlib Figure behind what a plot function returned (a Figure or an Axes)."""
     from matplotlib.figure import Figure
 
-    if isinstance(drawn, Figure):
-        return drawn
-    if isinstance(drawn, Artist) and getattr(drawn, "figure", None) is not None:
-        return drawn.figure
-    if isinstance(drawn, (tuple, list, np.ndarray)):
-        for item in np.ravel(np.asarray(drawn, dtype=object)):
-            figure = _as_figure(item)
-            if figure is not None:
-                return figure
-    return None
+    return drawn if isinstance(drawn, Figure) else drawn.figure
 
 
 def figure_data_uri(figure, dpi: int = 96) -> str:
@@ -159,19 +154,14 @@ def figure_data_uri(figure, dpi: int = 96) -> str:
 def _figures(fit) -> str:
     parts = []
     for method, caption in PLOTS:
-        draw = getattr(fit, method, None)
-        if not callable(draw):
-            continue
         try:
-            figure = _as_figure(draw())
-        except Exception as error:  # a plot that does not apply to this model is left out, with the reason
+            figure = _as_figure(getattr(fit, method)())
+        except ValueError as error:  # a plot that does not apply to this model is left out, with the reason
             parts.append(f'<p class="note">{escape(method)}: not drawn ({escape(" ".join(str(error).split()))})</p>')
-            continue
-        if figure is None:
             continue
         uri = figure_data_uri(figure)
         parts.append(f'<figure><img src="{uri}" alt="{escape(caption)}"><figcaption>{escape(caption)}</figcaption></figure>')
-    return "".join(parts) or '<p class="note">No plots available in this installation.</p>'
+    return "".join(parts)
 
 
 def _criteria(fit) -> list[list[str]]:
@@ -195,7 +185,10 @@ def build_report(fit, ddf: str | None = None, title: str | None = None) -> str:
         Page title; defaults to the formula.
     """
     title = title or f"Mixed model: {fit.formula}"
+    family = getattr(fit, "family", None)  # a GlmerFit
     method = "REML" if fit.reml else "maximum likelihood"
+    kind = ("Linear mixed model" if family is None
+            else f"Generalized linear mixed model ({family.name}, {family.link_name} link)")
     warnings_html = "".join(f'<div class="warning">{escape(m)}</div>' for m in fit.messages)
     if not fit.converged and not warnings_html:
         warnings_html = '<div class="warning">the optimiser did not converge</div>'
@@ -206,15 +199,13 @@ def build_report(fit, ddf: str | None = None, title: str | None = None) -> str:
 <meta name="viewport" content="width=device-width, initial-scale=1"><style>{_CSS}</style></head>
 <body>
 <h1>{escape(title)}</h1>
-<p>Linear mixed model fit by {method}{data}<br><code>{escape(fit.formula)}</code></p>
+<p>{kind} fit by {method}{data}<br><code>{escape(fit.formula)}</code></p>
 <section id="warnings">{warnings_html}</section>
 <h2>Fit</h2>{_table(["Quantity", "Value"], _criteria(fit), table_id="fit-criteria")}
 <h2>Random effects</h2>{_random_effects_table(fit)}
 <h2>Fixed effects</h2>{fixed}<p class="note">{escape(note)}</p>
 {_anova_section(fit, ddf)}
-<h2>Intra-class correlation</h2>{_icc_table(fit)}
-<p class="note">ICC of a term = its variance / (its variance + residual variance); for slopes the variance is
-averaged over the data (Nakagawa et al. 2017).</p>
+{_icc_section(fit)}
 <h2>Plots</h2>{_figures(fit)}
 <h2>lme4-style summary</h2><pre>{escape(fit.summary(ddf=ddf))}</pre>
 </body></html>
