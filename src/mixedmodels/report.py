@@ -3,11 +3,11 @@
 The page needs no network and no other file: the CSS is inline and every figure is a PNG
 embedded as a ``data:image/png;base64`` URI. It shows the model (formula, data, method, fit
 criteria), the singular-fit and convergence messages, the random-effects table
-(lme4's ``VarCorr``), the fixed-effects table (with Satterthwaite or Kenward-Roger df and
-p-values when :mod:`mixedmodels.inference` provides them), the intra-class correlations, the
-plots of :mod:`mixedmodels.plots` (``fit.plot_lines``, ``fit.plot_ranef``,
-``fit.plot_diagnostics``, each drawn when the fit has it and it applies to the model) and
-lme4's summary text.
+(lme4's ``VarCorr``), the fixed-effects table (Satterthwaite or Kenward-Roger df and p-values
+for linear mixed models, Wald z tests for GLMMs), lmerTest's type III ANOVA and the intra-class
+correlations (linear mixed models), the plots of :mod:`mixedmodels.plots` (``fit.plot_lines``,
+``fit.plot_ranef``, ``fit.plot_diagnostics``; one that does not apply to the model is replaced
+by a note saying why) and lme4's summary text.
 """
 
 from __future__ import annotations
