@@ -1,4 +1,5 @@
-"""The two ways of forming Bz 𝒲 Bzᵀ (compiled pair loop, dense rank-k update) agree.
+"""The ways of factorising agree: Bz 𝒲 Bzᵀ by the compiled pair loop or the dense rank-k update,
+and the all-in-one compiled factorisation used for small models.
 
 BlockedCholesky picks one by cost; each must give the same factor. Forced here on designs with
 crossed scalar terms (Penicillin), nested terms (Pastes) and a crossed vector term, at random θ.
@@ -43,7 +44,7 @@ def _strategies(problem):
     for kind in ("pairs", "dense"):
         chol = BlockedCholesky.__new__(BlockedCholesky)
         chol.__dict__.update(base.__dict__)
-        chol.pairs = chol.dense_Bz = None
+        chol.pairs = chol.dense_Bz = chol.coupled = None
         Bz = problem.cross.Bz
         if kind == "pairs":
             csc = Bz.tocsc()
@@ -53,6 +54,8 @@ def _strategies(problem):
             chol.dense_Bz2 = Bz.toarray()
             chol.dense_Bz = chol.dense_Bz2.reshape(Bz.shape[0], chol.l0, chol.p0)
         out.append(chol)
+    if base.coupled is not None:
+        out.append(base)
     return out
 
 

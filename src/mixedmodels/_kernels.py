@@ -13,7 +13,8 @@ import math
 import numpy as np
 from numba import njit
 
-__all__ = ["accumulate_cross_products", "first_term_blocks", "scaled_schur_rest_block", "subtract_crossed_lower"]
+__all__ = ["accumulate_cross_products", "dense_factor", "first_term_blocks", "scaled_schur_rest_block",
+           "subtract_crossed_lower"]
 
 
 @njit(cache=True, nogil=True)
@@ -168,3 +169,48 @@ def accumulate_cross_products(codes0, z0, rest_index, rest_z, W, D0, Bw, C, Bz, 
             if dense_bz:
                 for a in range(p0):
                     Bz[r1, c0 * p0 + a] += v1 * z0[i, a]
+
+
+@njit(cache=True, nogil=True)
+def dense_factor(D0, B, T0, C, scale, q_r, P, V, F, M):  # pragma: no cover - compiled
+    """The whole factorisation of a small model in one call (no BLAS, no temporaries).
+
+    B = [Bz; Bw] (m, ℓ_0, p_0) holds the rows coupled to term 0: the rest-term columns (dense,
+    scalar terms only) and [X y]. Fills P, V, F as :func:`first_term_blocks` (F = B V), then
+    M = chol(diag(s)(C − F Fᵀ)diag(s) + diag(I_{q_r}, 0)), lower, s = ``scale`` (Λ_r's diagonal,
+    1 for [X y]). Returns (log|L_θ|², log|R_X|², r²); NaN first when not positive definite.
+    Small models and bootstrap refits spend most of their time here.
+    """
+    logdet = first_term_blocks(D0, B, T0, P, V, F)
+    if math.isnan(logdet):
+        return math.nan, math.nan, math.nan
+    m = C.shape[0]
+    l0, p0 = D0.shape[0], D0.shape[1]
+    for a in range(m):
+        for b in range(a + 1):
+            s = C[a, b]
+            for j in range(l0):
+                for c in range(p0):
+                    s -= F[a, j, c] * F[b, j, c]
+            M[a, b] = s * scale[a] * scale[b]
+        if a < q_r:
+            M[a, a] += 1.0
+        for b in range(a + 1, m):
+            M[a, b] = 0.0
+    logdet_rx = 0.0
+    for a in range(m):
+        for b in range(a + 1):
+            s = M[a, b]
+            for c in range(b):
+                s -= M[a, c] * M[b, c]
+            if a == b:
+                if s <= 0.0:
+                    return math.nan, math.nan, math.nan
+                M[a, a] = math.sqrt(s)
+                if a < q_r:
+                    logdet += 2.0 * math.log(M[a, a])
+                elif a < m - 1:
+                    logdet_rx += 2.0 * math.log(M[a, a])
+            else:
+                M[a, b] = s / M[b, b]
+    return logdet, logdet_rx, M[m - 1, m - 1] ** 2

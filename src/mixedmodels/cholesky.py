@@ -32,7 +32,7 @@ import scipy.sparse as sp
 from scipy.linalg.blas import dsyrk
 from scipy.linalg.lapack import dpotrf
 
-from ._kernels import first_term_blocks, scaled_schur_rest_block, subtract_crossed_lower
+from ._kernels import dense_factor, first_term_blocks, scaled_schur_rest_block, subtract_crossed_lower
 from .blocks import CrossProducts
 
 __all__ = ["BlockedFactor", "BlockedCholesky", "RestLayout", "scale_rows", "scale_columns"]
@@ -41,6 +41,7 @@ __all__ = ["BlockedFactor", "BlockedCholesky", "RestLayout", "scale_rows", "scal
 _MAX_DENSE_BZ = 100_000_000  # doubles of a dense Bz
 _SECONDS_PER_PAIR = 2e-9
 _SECONDS_PER_FLOP = 3e-11
+_MAX_COMPILED_WORK = 2_000_000  # m² q_0 multiply-adds up to which one compiled loop beats BLAS calls
 
 
 @dataclass(frozen=True)
@@ -161,11 +162,19 @@ class BlockedCholesky:
         self.l0, self.p0 = cross.D0.shape[0], cross.D0.shape[1]
         self.n_w = cross.Bw.shape[0]
         self.first = _FirstTerm(cross.D0, cross.Bw)
-        self.diag_rest = np.arange(rest.q)
+        self.q_r = rest.q
+        self.diag_rest = np.arange(self.q_r)
         self.scalar_rest = all(size == 1 for size in rest.sizes)
         self.pairs = self.dense_Bz = self.upper_rest = None
         if rest.q:
             self._choose_crossed_product(cross.Bz)
+        # small enough for the compiled all-in-one factorisation (its C − FFᵀ loop is not BLAS)
+        self.coupled = None
+        m = cross.C.shape[0]
+        if m * m * self.l0 * self.p0 <= _MAX_COMPILED_WORK and (not rest.q or (self.dense_Bz is not None
+                                                                              and self.scalar_rest)):
+            parts = ([self.dense_Bz] if rest.q else []) + [cross.Bw]
+            self.coupled = np.ascontiguousarray(np.concatenate(parts, axis=0))
 
     def _choose_crossed_product(self, Bz: sp.csr_matrix) -> None:
         """Pick the cheapest way to form Bz 𝒲 Bzᵀ (see module docstring)."""
@@ -238,8 +247,24 @@ class BlockedCholesky:
         S[self.diag_rest, self.diag_rest] += 1.0
         return S
 
+    def _compiled_factor(self, T0: np.ndarray, rest_templates: list[np.ndarray]) -> BlockedFactor | None:
+        """Small models (one term, or scalar crossed terms with a small dense Bz): one compiled call."""
+        D0, B = self.first.D0, self.coupled
+        P, V, F = np.empty_like(D0), np.empty_like(D0), np.empty_like(B)
+        M = np.empty_like(self.cross.C)
+        scale = np.ones(len(M))
+        if self.q_r:
+            scale[:self.q_r] = np.repeat([T[0, 0] for T in rest_templates], self.rest.n_levels)
+        logdet, logdet_rx, pwrss = dense_factor(D0, B, np.ascontiguousarray(T0, dtype=np.float64), self.cross.C,
+                                                scale, self.q_r, P, V, F, M)
+        if not np.isfinite(logdet):
+            return None
+        return BlockedFactor(P=P, M=M, logdet_L=logdet, logdet_RX=logdet_rx, pwrss=pwrss)
+
     def factor(self, T0: np.ndarray, rest_templates: list[np.ndarray]) -> BlockedFactor | None:
         """Blocked factor for the templates T_k of the current θ; None if not positive definite."""
+        if self.coupled is not None:
+            return self._compiled_factor(T0, rest_templates)
         P, logdet0, V, F = self.first.compute(T0)
         if V is None:
             return None
