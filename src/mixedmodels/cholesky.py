@@ -38,7 +38,7 @@ from .blocks import CrossProducts
 __all__ = ["BlockedFactor", "BlockedCholesky", "RestLayout", "scale_rows", "scale_columns"]
 
 # budgets for the one-off choice of how to form Bz 𝒲 Bzᵀ
-_MAX_DENSE_BZ = 100_000_000  # doubles of a dense Bz
+_MAX_DENSE_BZ = 300_000_000  # doubles of a dense Bz (2.4 GB; the dense path needs it and F of the same size)
 _SECONDS_PER_PAIR = 2e-9
 _SECONDS_PER_FLOP = 3e-11
 _MAX_COMPILED_WORK = 2_000_000  # m² q_0 multiply-adds up to which one compiled loop beats BLAS calls
