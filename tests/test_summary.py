@@ -36,7 +36,7 @@ def _same_numbers(mine: str, theirs: str) -> bool:
 @pytest.mark.parametrize("model_id", ["sleepstudy_slope_reml", "sleepstudy_uncorr", "cake_anova", "machines",
                                       "seed_petri", "dyestuff2_singular", "dyestuff_reml", "ergostool"])
 def test_summary_text_matches_lme4(model_id):
-    ours = fitted(model_id).summary().rstrip("\n").split("\n")
+    ours = fitted(model_id).summary(ddf=None).rstrip("\n").split("\n")
     expected = reference(model_id)["summary_text"].rstrip("\n").split("\n")
     assert len(ours) == len(expected)
     for mine, theirs in zip(ours, expected):
@@ -47,7 +47,7 @@ def test_summary_text_matches_lme4(model_id):
 
 
 def test_sleepstudy_summary_exact():
-    text = fitted("sleepstudy_slope_reml").summary()
+    text = fitted("sleepstudy_slope_reml").summary(ddf=None)
     assert "REML criterion at convergence: 1743.6" in text
     assert " Subject  (Intercept) 612.10   24.741       " in text
     assert "          Days         35.07    5.922   0.07" in text
@@ -55,7 +55,7 @@ def test_sleepstudy_summary_exact():
 
 
 def test_ml_summary_header():
-    lines = fitted("sleepstudy_slope_ml").summary().split("\n")
+    lines = fitted("sleepstudy_slope_ml").summary(ddf=None).split("\n")
     assert lines[0] == "Linear mixed model fit by maximum likelihood  ['lmerMod']"
     assert lines[4] == "     AIC      BIC   logLik deviance df.resid "
     assert lines[5] == "  1763.9   1783.1   -876.0   1751.9      174 "
@@ -103,3 +103,10 @@ def test_pvalue_format_fixed_down_to_1e_4():
     # R: format.pval(c(1.362e-10, 9.753e-08, 0.00025629, 0.21095119), digits = 3)
     assert format_pvalues([1.362122864747772e-10, 9.753419973111105e-08, 0.00025629271675290153,
                            0.2109511890493036]) == ["1.36e-10", "9.75e-08", "0.000256", "0.210951"]
+
+
+def test_summary_defaults_to_satterthwaite_and_repr_to_lme4():
+    fit = fitted("seed_petri")
+    assert fit.summary() == fit.summary(ddf="satterthwaite")
+    assert "t-tests use Satterthwaite's method" in fit.summary()
+    assert repr(fit) == fit.summary(ddf=None)

@@ -294,15 +294,21 @@ class LmerFit:
         (Nakagawa, Johnson & Schielzeth 2017), and ICC_k = v_k / (v_k + σ²). ``adjusted`` is
         Σ v_k / (Σ v_k + σ²).
         """
-        sigma2 = self.sigma**2
-        values = {}
-        for name, term, cov in zip(self.group_names, self.design.terms, self.covariance_matrices()):
-            v = float(np.mean(np.einsum("ij,jk,ik->i", term.z, cov, term.z)))
-            values[name] = v
+        sigma2 = self._icc_residual_variance()
+        values = self._random_variances()
         out = {name: v / (v + sigma2) for name, v in values.items()}
         total = sum(values.values())
         out["adjusted"] = total / (total + sigma2)
         return pd.Series(out, name="ICC")
+
+    def _random_variances(self) -> dict[str, float]:
+        """v_k = mean_i z_iᵀ Σ_k z_i, the variance each random term adds to an observation."""
+        return {name: float(np.mean(np.einsum("ij,jk,ik->i", term.z, cov, term.z)))
+                for name, term, cov in zip(self.group_names, self.design.terms, self.covariance_matrices())}
+
+    def _icc_residual_variance(self) -> float:
+        """The observation-level variance in the ICC's denominator: σ̂² (a GLMM's latent-scale analogue)."""
+        return self.sigma**2
 
     def coef_table(self, ddf: str | None = None) -> pd.DataFrame:
         """Estimate, Std. Error and t value; with ``ddf`` also df and Pr(>|t|).
@@ -374,12 +380,17 @@ class LmerFit:
 
         return to_json(self, ddf=ddf, indent=indent)
 
-    def summary(self, ddf: str | None = None) -> str:
-        """The summary text, laid out as lme4's ``summary(lmer(...))``."""
+    def summary(self, ddf: str | None = "satterthwaite") -> str:
+        """The summary text, laid out as lme4's ``summary(lmer(...))``.
+
+        By default the fixed-effects table has Satterthwaite df and p-values, as lmerTest prints
+        it; ``ddf="kenward-roger"`` uses Kenward–Roger, and ``ddf=None`` gives lme4's own text
+        (Estimate, Std. Error, t value only).
+        """
         return summary_text(self, ddf=ddf)
 
     def __repr__(self) -> str:
-        return self.summary()
+        return self.summary(ddf=None)  # lme4's text: no derivatives needed just to print a fit
 
     def _repr_html_(self) -> str:
         from html import escape
