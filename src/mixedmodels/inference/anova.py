@@ -11,6 +11,7 @@ import pandas as pd
 
 from .contrasts import term_contrasts
 from .ddf import f_test
+from .varpar import require_linear_fit
 
 __all__ = ["anova"]
 
@@ -40,6 +41,7 @@ def anova(fit, *others, type=3, ddf: str = "satterthwaite") -> pd.DataFrame:
         from .lrt import likelihood_ratio_test
 
         return likelihood_ratio_test(fit, *others)
+    require_linear_fit(fit, "ANOVA F tests")
     if type not in _TYPES:
         raise ValueError(f"type must be 1, 2, 3, 'I', 'II' or 'III', not {type!r}")
     rows = {term: f_test(fit, L, ddf) for term, L in term_contrasts(fit, _TYPES[type]).items() if len(L)}

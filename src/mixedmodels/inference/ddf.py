@@ -7,6 +7,7 @@ import pandas as pd
 
 from .kenward_roger import kr_f, kr_t
 from .satterthwaite import satterthwaite_f, satterthwaite_t
+from .varpar import require_linear_fit
 
 __all__ = ["ddf_method", "t_test", "f_test", "coef_table_ddf"]
 
@@ -24,11 +25,13 @@ def ddf_method(ddf: str) -> str:
 
 def t_test(fit, l, ddf: str) -> dict:
     """t test of lᵀβ = 0 with the chosen df."""
+    require_linear_fit(fit, "t tests")
     return (satterthwaite_t if ddf_method(ddf) == "satterthwaite" else kr_t)(fit, l)
 
 
 def f_test(fit, L, ddf: str) -> dict:
     """F test of Lβ = 0 with the chosen df."""
+    require_linear_fit(fit, "F tests")
     return (satterthwaite_f if ddf_method(ddf) == "satterthwaite" else kr_f)(fit, L)
 
 

@@ -21,7 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["VarparCovariance", "varpar_covariance", "richardson_jacobian", "richardson_hessian"]
+from ..objective import DevianceProblem
+
+__all__ = ["VarparCovariance", "varpar_covariance", "require_linear_fit", "richardson_jacobian", "richardson_hessian"]
 
 _EPS, _D, _R = 0.03, 0.03, 4
 _ZERO_TOL = np.sqrt(np.finfo(float).eps / 7e-7)
@@ -125,11 +127,25 @@ def _pseudo_inverse(H: np.ndarray, tol: float = 1e-8) -> np.ndarray:
 _CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
+def require_linear_fit(fit, what: str) -> None:
+    """Raise ValueError unless ``fit`` is a linear mixed model (its criterion a :class:`DevianceProblem`).
+
+    Denominator-df methods (Satterthwaite, Kenward–Roger) need the Gaussian likelihood with its σ;
+    a GLMM (``glmer``) has Wald z tests in ``coef_table()`` and likelihood-ratio tests by
+    ``anova(m1, m2)``.
+    """
+    if not isinstance(fit.problem, DevianceProblem):
+        raise ValueError(f"{what} with denominator degrees of freedom (Satterthwaite, Kenward-Roger) are for "
+                         "linear mixed models (lmer); for a glmer fit use coef_table() (Wald z tests) or "
+                         "anova(m1, m2) for the likelihood-ratio test of nested models")
+
+
 def varpar_covariance(fit) -> VarparCovariance:
     """A = 2 H⁻¹ and ∂Var(β̂)/∂(θ, σ) at the fit's optimum (cached per fit).
 
     Cost: about 2k(k + 1)·4 factorisations for k = n_θ + 1 parameters.
     """
+    require_linear_fit(fit, "t and F tests")
     if fit in _CACHE:
         return _CACHE[fit]
     problem = fit.problem
