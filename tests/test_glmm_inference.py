@@ -9,6 +9,7 @@ from functools import lru_cache
 
 import numpy as np
 import pytest
+from scipy import optimize, stats
 
 import mixedmodels as mm
 from mixedmodels.glmm import Family
@@ -75,3 +76,77 @@ def test_icc_poisson_lognormal_approximation():
         np.testing.assert_allclose(icc[group], v / (v + residual), rtol=1e-10)
     np.testing.assert_allclose(icc["adjusted"], total / (total + residual), rtol=1e-10)
     assert 0 < icc["adjusted"] < 1 and set(icc.index) == {"BROOD", "INDEX", "LOCATION", "adjusted"}
+
+
+# ---------------------------------------------------------------------- profile intervals
+# R 4.2.2, lme4 1.1-31:
+#   m <- glmer(cbind(incidence, size - incidence) ~ period + (1 | herd), cbpp, binomial)
+#   print(confint(m, method = "profile"), digits = 10)
+#   print(confint(m, method = "profile", level = 0.9), digits = 10)
+LME4_PROFILE = {
+    0.95: {"sd_(Intercept)|herd": (0.3460732033, 1.0999746482), "(Intercept)": (-1.9012119549, -0.9477540060),
+           "period2": (-1.6167832557, -0.4077630678), "period3": (-1.8010243656, -0.5115360713),
+           "period4": (-2.5007505630, -0.8007553153)},
+    0.90: {"sd_(Intercept)|herd": (0.3889222956, 1.0076376839), "(Intercept)": (-1.8116501268, -1.0225087371),
+           "period2": (-1.5128258592, -0.4998543134), "period3": (-1.6880529823, -0.6080643719),
+           "period4": (-2.3400313527, -0.9193203318)},
+}
+
+
+@lru_cache(maxsize=None)
+def cbpp_profile():
+    return glmm_fit("cbpp_binomial").profile()
+
+
+@pytest.mark.parametrize("level", [0.95, 0.90])
+def test_profile_confint_cbpp_against_lme4(level):
+    ci = cbpp_profile().confint(level)
+    expected = LME4_PROFILE[level]
+    assert list(ci.index) == list(expected)  # lme4's names and order: sd, then the fixed effects
+    assert list(ci.columns) == (["2.5 %", "97.5 %"] if level == 0.95 else ["5 %", "95 %"])
+    # lme4 interpolates a spline through its coarse profile: sd bounds within 2e-2, fixed effects within 2e-3
+    np.testing.assert_allclose(ci.iloc[0].to_numpy(), expected["sd_(Intercept)|herd"], atol=2e-2)
+    np.testing.assert_allclose(ci.iloc[1:].to_numpy(), [expected[n] for n in ci.index[1:]], atol=2e-3)
+    if level != 0.95:
+        return
+    # the shared reference's lme4 profile intervals (95 %), too
+    for name, bounds in reference("cbpp_binomial")["confint_profile"].items():
+        np.testing.assert_allclose(ci.loc[name].to_numpy(), [bounds["lower"], bounds["upper"]], atol=2e-2)
+
+
+def test_fit_confint_defaults_to_profile_and_selects_parameters():
+    fit = glmm_fit("cbpp_binomial")
+    ci = fit.confint(parm="theta_")
+    assert list(ci.index) == ["sd_(Intercept)|herd"]
+    np.testing.assert_allclose(ci.to_numpy()[0], cbpp_profile().confint().iloc[0].to_numpy(), rtol=1e-6)
+    wald = fit.confint(method="Wald")
+    assert wald.iloc[0].isna().all() and "sigma" not in wald.index
+    with pytest.raises(ValueError, match="lmer fits only"):
+        fit.confint(method="boot")
+
+
+def _profiled_deviance(fit, index: int, value: float) -> float:
+    """min over the other (θ, β) of the Laplace deviance with parameter ``index`` held at ``value``,
+    by scipy's Powell method (independent of the BOBYQA search in mixedmodels.inference.profile)."""
+    start = np.asarray(fit.optimum.theta, float)
+    free = np.arange(len(start)) != index
+    bounds = [(0.0, None) if i < fit.problem.layout.n_theta else (None, None) for i in np.flatnonzero(free)]
+
+    def f(others):
+        params = start.copy()
+        params[free], params[index] = others, value
+        return fit.problem.deviance(params)
+
+    best = optimize.minimize(f, start[free], method="Powell", bounds=bounds,
+                             options={"xtol": 1e-9, "ftol": 1e-13, "maxfev": 20_000})
+    return float(best.fun)
+
+
+def test_profile_bounds_are_exact_roots():
+    # at each bound the deviance minimised over the other parameters is the optimum + χ²₁(0.95)
+    fit = glmm_fit("cbpp_binomial")
+    ci = cbpp_profile().confint(0.95)
+    target = fit.objective + stats.chi2.ppf(0.95, 1)
+    for index, name in enumerate(ci.index):  # θ (= sd for the scalar herd term), then β in order
+        for value in ci.loc[name]:
+            np.testing.assert_allclose(_profiled_deviance(fit, index, value), target, atol=2e-5)

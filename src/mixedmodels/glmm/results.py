@@ -142,19 +142,6 @@ class GlmerFit(LmerFit):
         return pd.DataFrame({"Estimate": beta, "Std. Error": se, "z value": z,
                              "Pr(>|z|)": 2 * stats.norm.sf(np.abs(z))}, index=self.design.fixed.column_names)
 
-    def confint(self, level: float = 0.95, method: str = "Wald") -> pd.DataFrame:
-        """Wald intervals β̂ ± z_{(1+level)/2} SE; variance parameters NaN (as lme4's ``method = "Wald"``)."""
-        if method.lower() != "wald":
-            raise ValueError(f"only method='Wald' is available for glmer fits, not {method!r}")
-        table = self.coef_table()
-        half = stats.norm.ppf(0.5 + level / 2) * table["Std. Error"]
-        names = [f"sd_{row.var1}|{row.grp}" if row.var2 is None else f"cor_{row.var2}.{row.var1}|{row.grp}"
-                 for row in self.varcorr.itertuples()]
-        lower, upper = f"{100 * (1 - level) / 2:.3g} %", f"{100 * (1 + level) / 2:.3g} %"
-        variance = pd.DataFrame({lower: np.nan, upper: np.nan}, index=names)
-        fixed = pd.DataFrame({lower: table["Estimate"] - half, upper: table["Estimate"] + half})
-        return pd.concat([variance, fixed])
-
     # ------------------------------------------------------------------ simulation
     def simulate(self, nsim: int = 1, seed=None, use_re: bool = True) -> pd.DataFrame:
         """Responses drawn from the fitted model: new b* = Λu*, u* ~ N(0, I) (or b̂ when ``use_re=False``),

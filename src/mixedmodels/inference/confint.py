@@ -1,7 +1,7 @@
 """Confidence intervals for the parameters of a linear mixed model (lme4's ``confint.merMod``).
 
 Rows in lme4's order and names: the sd/cor parameters of each term (``sd_(Intercept)|Subject``,
-``cor_Days.(Intercept)|Subject``, ...), ``sigma``, then the fixed effects; columns named from
+``cor_Days.(Intercept)|Subject``, ...), ``sigma`` (lmer fits only), then the fixed effects; columns named from
 the level (``2.5 %``, ``97.5 %``).
 
 * ``"wald"``: β̂_j ± z_{(1+level)/2} SE(β̂_j) for fixed effects; NaN for variance parameters.
@@ -16,7 +16,7 @@ import pandas as pd
 from scipy import stats
 
 from .bootstrap import bootstrap
-from .parameters import sdcor_names
+from .parameters import is_linear, sdcor_names
 from .profile import interval_columns, profile, select_parameters
 
 __all__ = ["confint"]
@@ -28,7 +28,8 @@ def confint(fit, method: str = "profile", level: float = 0.95, parm=None, nsim: 
 
     Parameters
     ----------
-    fit : LmerFit
+    fit : LmerFit or GlmerFit
+        A GLMM's profile is that of its Laplace/AGQ deviance over (sd/cor, β) (:mod:`.profile`).
     method : {"profile", "wald", "boot"}
         lme4's default is ``"profile"``.
     level : float
@@ -60,6 +61,8 @@ def confint(fit, method: str = "profile", level: float = 0.95, parm=None, nsim: 
     if method == "profile":
         return profile(fit, which=chosen, level=max(level, 0.99)).confint(level)
     if method == "boot":
+        if not is_linear(fit):
+            raise ValueError("method='boot' is available for lmer fits only; use 'profile' or 'wald' for a glmer fit")
         replicates = bootstrap(fit, nsim, seed=seed, n_jobs=n_jobs, progress=progress)
         alpha = (1 - level) / 2
         quantiles = np.nanquantile(replicates[chosen].to_numpy(), [alpha, 1 - alpha], axis=0)

@@ -15,11 +15,18 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["sdcor_names", "sdcor_of_theta", "theta_of_sdcor", "psd_cholesky"]
+from ..objective import DevianceProblem
+
+__all__ = ["is_linear", "sdcor_names", "sdcor_of_theta", "theta_of_sdcor", "psd_cholesky"]
+
+
+def is_linear(fit) -> bool:
+    """True for a linear mixed model (lmer; criterion a :class:`DevianceProblem`), False for a GLMM."""
+    return isinstance(fit.problem, DevianceProblem)
 
 
 def sdcor_names(fit) -> list[str]:
-    """lme4's names of the sd/cor parameters and ``sigma``, in θ's order."""
+    """lme4's names of the sd/cor parameters and ``sigma`` (linear models only: a GLMM has σ = 1), in θ's order."""
     layout = fit.problem.layout
     names = []
     for k, term in enumerate(fit.design.terms):
@@ -27,7 +34,7 @@ def sdcor_names(fit) -> list[str]:
         cn = term.column_names
         names += [f"sd_{cn[r]}|{term.name}" if r == c else f"cor_{cn[r]}.{cn[c]}|{term.name}"
                   for r, c in zip(rows, cols)]
-    return names + ["sigma"]
+    return names + ["sigma"] if is_linear(fit) else names
 
 
 def sdcor_of_theta(layout, theta: np.ndarray, sigma: float) -> np.ndarray:

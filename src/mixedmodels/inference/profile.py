@@ -1,4 +1,4 @@
-"""Likelihood profiles of a linear mixed model (lme4's ``profile.merMod``) and their exact roots.
+"""Likelihood profiles of a linear or generalized linear mixed model (lme4's ``profile.merMod``) and their exact roots.
 
 For a parameter ψ (an sd, a correlation, σ, or a fixed effect β_j) the profile is
 
@@ -13,6 +13,9 @@ refitted by ML first. The two kinds of parameter are profiled differently:
 * β_j: fixing β_j is fitting y − x_j β_j on X without column j; the cross-products of that model
   are a linear map of A's [X y] blocks (no pass over the data), so each point costs one
   optimisation of the profiled ML deviance over θ.
+* GLMM (glmer fits): every sd/cor and every β_j is profiled on the stage-2 deviance d(θ, β)
+  (Laplace, or AGQ for nAGQ > 1) of ``fit.problem``, minimised over all the other sd/cor and β by
+  BOBYQA, θ = chol(D R D) (σ = 1 is not a parameter).
 
 Points are placed outwards from ψ̂ with steps of about ``ZETA_STEP`` in ζ; interval bounds are the
 exact roots of |ζ| = z (Brent's method between bracketing points), not lme4's spline
@@ -33,7 +36,7 @@ from scipy import optimize, stats
 from ..objective import DevianceProblem
 from ..optimize import optimize_theta
 from .lrt import refit_ml
-from .parameters import sdcor_names, sdcor_of_theta, theta_of_sdcor
+from .parameters import is_linear, sdcor_names, sdcor_of_theta, theta_of_sdcor
 
 __all__ = ["Profile", "profile"]
 
@@ -238,23 +241,16 @@ def _sd_partners(layout) -> dict[int, list[int]]:
     return out
 
 
-def _varpar_parameters(fit_ml) -> dict[str, _Parameter]:
-    """sd/cor/σ parameters. Besides the warm start, every point is also optimised from the
-    estimate and, for a correlation, from each of its sds at 0: there the correlation has no
-    effect, and that branch (lower than the warm start's local minimum, e.g. Orthodont) bounds
-    the profile of the correlation from above."""
-    layout = fit_ml.problem.layout
-    objective = _VarparObjective(fit_ml.problem)
-    estimate = sdcor_of_theta(layout, fit_ml.theta, fit_ml.sigma)
-    estimate = np.where(np.isnan(estimate), 0.0, estimate)  # a correlation with a zero sd: any value
-    is_cor = np.r_[~layout.diagonal_mask(), False]
-    lower = np.where(is_cor, -1.0, 0.0)
-    lower[-1] = 1e-10 * fit_ml.sigma
-    upper = np.where(is_cor, 1.0, np.inf)
-    scale = np.where(is_cor, 0.05, 0.05 * np.maximum(estimate, 0.5 * fit_ml.sigma))
-    partners = _sd_partners(layout)
+def _bounded_parameters(names, objective, estimate, lower, upper, scale, partners, dev_min) -> dict[str, _Parameter]:
+    """One :class:`_Parameter` per element of a parameter vector whose deviance ``objective(values)``
+    is minimised over the other elements by BOBYQA within [lower, upper].
+
+    Besides the warm start, every point is also optimised from the estimate and, for a
+    correlation, from each of its sds at 0 (``partners``): there the correlation has no effect,
+    and that branch (lower than the warm start's local minimum, e.g. Orthodont) bounds the
+    profile of the correlation from above."""
     out = {}
-    for i, name in enumerate(sdcor_names(fit_ml)):
+    for i, name in enumerate(names):
         free = np.arange(len(estimate)) != i
         starts = [estimate]
         for sd in partners.get(i, []):
@@ -276,8 +272,49 @@ def _varpar_parameters(fit_ml) -> dict[str, _Parameter]:
             return value, others
 
         out[name] = _Parameter(name, float(estimate[i]), float(lower[i]), float(upper[i]), float(scale[i]),
-                               deviance_at, estimate[free], fit_ml.objective)
+                               deviance_at, estimate[free], dev_min)
     return out
+
+
+def _sdcor_bounds(layout, estimate: np.ndarray, n_other: int, sd_scale: float):
+    """Bounds and step scales of (sd/cor..., then ``n_other`` parameters): sd ≥ 0, −1 ≤ cor ≤ 1."""
+    is_cor = np.r_[~layout.diagonal_mask(), np.zeros(n_other, bool)]
+    lower = np.where(is_cor, -1.0, 0.0)
+    upper = np.where(is_cor, 1.0, np.inf)
+    scale = np.where(is_cor, 0.05, 0.05 * np.maximum(estimate, sd_scale))
+    return lower, upper, scale
+
+
+def _varpar_parameters(fit_ml) -> dict[str, _Parameter]:
+    """sd/cor/σ parameters of a linear mixed model, β profiled out (:class:`_VarparObjective`)."""
+    layout = fit_ml.problem.layout
+    estimate = sdcor_of_theta(layout, fit_ml.theta, fit_ml.sigma)
+    estimate = np.where(np.isnan(estimate), 0.0, estimate)  # a correlation with a zero sd: any value
+    lower, upper, scale = _sdcor_bounds(layout, estimate, 1, 0.5 * fit_ml.sigma)
+    lower[-1] = 1e-10 * fit_ml.sigma
+    return _bounded_parameters(sdcor_names(fit_ml), _VarparObjective(fit_ml.problem), estimate, lower, upper, scale,
+                               _sd_partners(layout), fit_ml.objective)
+
+
+def _glmm_parameters(fit) -> dict[str, _Parameter]:
+    """sd/cor parameters and fixed effects of a GLMM: the Laplace (or AGQ) deviance d(θ, β) of
+    ``fit.problem`` minimised over all the other parameters (lme4's ``profile.merMod`` for glmer),
+    with θ = chol(D R D) (σ = 1)."""
+    problem, layout = fit.problem, fit.problem.layout
+    k = layout.n_theta
+    sdcor = sdcor_of_theta(layout, fit.theta, 1.0)[:-1]
+    estimate = np.r_[np.where(np.isnan(sdcor), 0.0, sdcor), fit.solution.beta]
+    p = len(fit.solution.beta)
+    lower, upper, scale = _sdcor_bounds(layout, estimate, p, 0.5)
+    lower[k:] = -np.inf
+    scale[k:] = ZETA_STEP * np.sqrt(np.diag(fit.solution.vcov_beta))
+
+    def objective(values):
+        theta = theta_of_sdcor(layout, np.r_[values[:k], 1.0])
+        return np.inf if theta is None else problem.deviance(np.r_[theta, values[k:]])
+
+    return _bounded_parameters(sdcor_names(fit) + list(fit.design.fixed.column_names), objective, estimate, lower,
+                               upper, scale, _sd_partners(layout), fit.objective)
 
 
 def _beta_parameters(fit_ml) -> dict[str, _Parameter]:
@@ -302,7 +339,7 @@ def profile(fit, which=None, level: float = 0.99) -> Profile:
 
     Parameters
     ----------
-    fit : LmerFit
+    fit : LmerFit or GlmerFit
         A REML fit is refitted by ML first, as lme4 does.
     which : sequence of str, "theta_" or "beta_", optional
         Parameter names (``sd_(Intercept)|Subject``, ``sigma``, ``Days``, ...); all by default.
@@ -313,8 +350,12 @@ def profile(fit, which=None, level: float = 0.99) -> Profile:
     -------
     Profile
     """
-    fit_ml = refit_ml(fit)
-    parameters = {**_varpar_parameters(fit_ml), **_beta_parameters(fit_ml)}
+    if is_linear(fit):
+        fit_ml = refit_ml(fit)
+        parameters = {**_varpar_parameters(fit_ml), **_beta_parameters(fit_ml)}
+    else:
+        fit_ml = fit  # a GLMM is fitted by maximum likelihood
+        parameters = _glmm_parameters(fit)
     names = select_parameters(list(parameters), len(fit_ml.solution.beta), which)
     cutoff = stats.norm.ppf((1 + level) / 2)
     chosen = {}

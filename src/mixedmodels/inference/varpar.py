@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..objective import DevianceProblem
+from .parameters import is_linear
 
 __all__ = ["VarparCovariance", "varpar_covariance", "require_linear_fit", "richardson_jacobian", "richardson_hessian"]
 
@@ -128,13 +128,13 @@ _CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def require_linear_fit(fit, what: str) -> None:
-    """Raise ValueError unless ``fit`` is a linear mixed model (its criterion a :class:`DevianceProblem`).
+    """Raise ValueError unless ``fit`` is a linear mixed model (lmer).
 
     Denominator-df methods (Satterthwaite, Kenward–Roger) need the Gaussian likelihood with its σ;
     a GLMM (``glmer``) has Wald z tests in ``coef_table()`` and likelihood-ratio tests by
     ``anova(m1, m2)``.
     """
-    if not isinstance(fit.problem, DevianceProblem):
+    if not is_linear(fit):
         raise ValueError(f"{what} with denominator degrees of freedom (Satterthwaite, Kenward-Roger) are for "
                          "linear mixed models (lmer); for a glmer fit use coef_table() (Wald z tests) or "
                          "anova(m1, m2) for the likelihood-ratio test of nested models")
