@@ -125,18 +125,37 @@ def _on_grid(row: pd.DataFrame, x: str, grid: np.ndarray) -> pd.DataFrame:
     return out
 
 
+def _response_scale(fit):
+    """(observed y, predict(newdata, re_form) on the response scale, y-axis label).
+
+    A linear model's response and predictions as they are; for a GLMM (``fit.family``) the
+    response scale: binomial proportions y / trials or Poisson counts, and μ = g⁻¹(η).
+    """
+    response = fit.design.formula.response
+    family = getattr(fit, "family", None)
+    if family is None:
+        return fit.design.y, fit.predict, response
+
+    def predict(newdata, re_form=None):
+        return fit.predict(newdata, re_form=re_form, type="response")
+
+    return fit.y, predict, (f"proportion {response}" if family.name == "binomial" else response)
+
+
 def plot_lines(fit, x: str | None = None, ax=None, group: str | None = None):
     """The data with one fitted line per cluster and the population line.
 
     Cluster j's line is the conditional prediction x ↦ x_rowᵀβ̂ + z_rowᵀb̂_j over the x range of
-    its data; the population line (black, dashed) is x ↦ x_rowᵀβ̂. Other fixed covariates are held
-    at typical values (numeric: the overall mean; factors: the most frequent level, per cluster for
-    the cluster lines). Without a numeric covariate the x axis is the cluster position and each
+    its data; the population line (black, dashed) is x ↦ x_rowᵀβ̂. A GLMM (GlmerFit) is drawn on the
+    response scale: the observed proportions (binomial; y / trials) or counts (Poisson), and the
+    lines μ = g⁻¹(η) of those linear predictors (the population line at b = 0, not a marginal
+    mean). Other fixed covariates are held at typical values (numeric: the overall mean; factors:
+    the most frequent level, per cluster for the cluster lines). Without a numeric covariate the x axis is the cluster position and each
     cluster's "line" is a short horizontal segment at its fitted value.
 
     Parameters
     ----------
-    fit : LmerFit
+    fit : LmerFit or GlmerFit
     x : str, optional
         Numeric fixed covariate for the horizontal axis (default: the first in the formula).
     ax : matplotlib Axes, optional
@@ -158,7 +177,8 @@ def plot_lines(fit, x: str | None = None, ax=None, group: str | None = None):
     x = _default_x(fit) if x is None else x
     if x is not None and x not in frame.columns:
         raise DesignError(f"plot_lines: no column named {x!r} in the model's data")
-    ys, codes = design.y, term.codes
+    ys, predict, ylabel = _response_scale(fit)
+    codes = term.codes
     xs = _jittered(codes) if x is None else frame[x].to_numpy(dtype=float)
     ax = _axes(ax)
     colours = _colours(len(term.levels))
@@ -169,22 +189,22 @@ def plot_lines(fit, x: str | None = None, ax=None, group: str | None = None):
         rows = frame[codes == j]
         typical = _typical_row(fit, rows, frame, x)
         if x is None:
-            value = fit.predict(typical).iloc[0]
+            value = predict(typical).iloc[0]
             ax.plot([j - 0.35, j + 0.35], [value, value], color=colour, lw=1.6)
-            population.append(fit.predict(typical, re_form="~0").iloc[0])
+            population.append(predict(typical, re_form="~0").iloc[0])
         else:
             grid = np.linspace(rows[x].min(), rows[x].max(), 25)
-            ax.plot(grid, fit.predict(_on_grid(typical, x, grid)).to_numpy(), color=colour, lw=1.2)
+            ax.plot(grid, predict(_on_grid(typical, x, grid)).to_numpy(), color=colour, lw=1.2)
     if x is None:
         ax.plot(np.arange(len(colours)), population, "k--", lw=2, label="population")
         ax.set_xticks(range(len(term.levels)), term.levels)
     else:
         grid = np.linspace(frame[x].min(), frame[x].max(), 50)
         typical = _typical_row(fit, frame, frame, x)
-        ax.plot(grid, fit.predict(_on_grid(typical, x, grid), re_form="~0").to_numpy(), "k--", lw=2,
+        ax.plot(grid, predict(_on_grid(typical, x, grid), re_form="~0").to_numpy(), "k--", lw=2,
                 label="population")
     ax.set_xlabel(x or group)
-    ax.set_ylabel(design.formula.response)
+    ax.set_ylabel(ylabel)
     ax.set_title(fit.formula, fontsize="medium")
     ax.legend(loc="best", fontsize="small")
     return ax
@@ -256,7 +276,9 @@ def plot_diagnostics(fit, ncols: int = 2):
 
     Panels, in order: scaled residuals r_i = (y_i − ŷ_i)√w_i / σ̂ against fitted values ŷ_i; normal
     QQ of r; one normal QQ plot of b̂ for each grouping factor and random-effect column;
-    scale–location, sqrt|r_i| against ŷ_i.
+    scale–location, sqrt|r_i| against ŷ_i. For a GLMM (GlmerFit), as lme4's ``plot(glmer fit)``:
+    Pearson residuals r_i = (y_i − μ̂_i)√w_i / √V(μ̂_i) against the fitted means μ̂_i (response
+    scale; binomial y and μ̂ as proportions, w the trials).
 
     Returns
     -------
@@ -266,7 +288,8 @@ def plot_diagnostics(fit, ncols: int = 2):
     import matplotlib.pyplot as plt
 
     fitted = fit.fitted().to_numpy()
-    resid = fit.residuals(type="scaled").to_numpy()
+    kind = "scaled" if getattr(fit, "family", None) is None else "Pearson"
+    resid = fit.residuals(type=kind.lower()).to_numpy()
     columns = [(name, c, modes[c].to_numpy()) for name, modes in fit.ranef.items() for c in modes.columns]
     n_panels = 3 + len(columns)
     nrows = -(-n_panels // ncols)
@@ -277,12 +300,12 @@ def plot_diagnostics(fit, ncols: int = 2):
     ax = panels[0]
     ax.scatter(fitted, resid, s=10, color="tab:blue", alpha=0.8)
     ax.axhline(0.0, color="0.5", lw=0.8, ls="--")
-    ax.set(title="Residuals vs fitted", xlabel="fitted", ylabel="scaled residual")
+    ax.set(title="Residuals vs fitted", xlabel="fitted", ylabel=f"{kind} residual")
     _qq(panels[1], resid, "Normal QQ: residuals")
     for ax, (name, column, values) in zip(panels[2:-1], columns):
         _qq(ax, values, f"Normal QQ: {name} {column}")
     ax = panels[-1]
     ax.scatter(fitted, np.sqrt(np.abs(resid)), s=10, color="tab:blue", alpha=0.8)
-    ax.set(title="Scale-location", xlabel="fitted", ylabel="sqrt(|scaled residual|)")
+    ax.set(title="Scale-location", xlabel="fitted", ylabel=f"sqrt(|{kind} residual|)")
     fig.tight_layout()
     return fig
