@@ -62,7 +62,8 @@ def tidy(fit, conf_level: float = 0.95, ddf: str | None = None) -> pd.DataFrame:
 
     Parameters
     ----------
-    fit : LmerFit
+    fit : LmerFit or GlmerFit
+        A GLMM has Wald z tests (df NaN), no residual row, and no ``ddf``.
     conf_level : float
         Coverage of the fixed-effect intervals, in (0, 1).
     ddf : {"satterthwaite", "kenward-roger"}, optional
