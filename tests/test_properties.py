@@ -45,27 +45,32 @@ def _fit(formula, data, reml=True):
         return lmer(formula, data, reml=reml)
 
 
-OPTIMUM_TOL = 2e-4
-"""θ̂ and σ̂ agree to the optimiser's stopping tolerance (lme4's BOBYQA settings): a different row order
-or a shifted y changes the criterion only by rounding (< 1e-8, checked at a common θ), but that is
-enough for BOBYQA to stop elsewhere on the flat optimum (measured worst case 7e-5; the objective
-there agrees to 1e-9)."""
+OPTIMUM_TOL = 1e-6
+"""θ̂ and σ̂ agree closely: a different row order or relabelled levels change the criterion only by
+rounding (< 1e-8, checked at a common θ); BOBYQA alone stops up to 7e-5 apart on a flat optimum,
+the Newton step of ``optimize_theta`` brings the fits together to ~1e-7."""
+
+SHIFT_TOL = 1e-5
+"""Adding c to y: r²_θ comes out of A as yᵀy minus the fitted part, so a shift of 100 residual sds
+(yᵀy ~ 10⁴·n against r² ~ n) costs about four digits of r² to cancellation and θ̂ moves by up to
+~1e-6 (a shift of 10³ sds: ~3e-5). Real data sit far inside this: sleepstudy and seed_rats fitted
+with y and y − 300 / y − 250 agree to 3e-8 in θ̂."""
 
 
 def _relative_covariances(fit) -> list[np.ndarray]:
     return [T @ T.T for T in fit.problem.layout.templates(fit.theta)]
 
 
-def _assert_same_fit(a, b):
+def _assert_same_fit(a, b, tol=OPTIMUM_TOL):
     """Same objective, σ̂ and θ̂; at a singular fit θ is not identified, T_k T_kᵀ is compared instead."""
     assert a.objective == pytest.approx(b.objective, rel=1e-8, abs=1e-8)
     assert a.problem.deviance(b.theta) == pytest.approx(b.objective, rel=1e-8)
-    assert a.sigma == pytest.approx(b.sigma, rel=OPTIMUM_TOL)
+    assert a.sigma == pytest.approx(b.sigma, rel=tol)
     if a.is_singular or b.is_singular:
         for ca, cb in zip(_relative_covariances(a), _relative_covariances(b)):
-            np.testing.assert_allclose(ca, cb, rtol=10 * OPTIMUM_TOL, atol=10 * OPTIMUM_TOL)
+            np.testing.assert_allclose(ca, cb, rtol=10 * tol, atol=10 * tol)
     else:
-        np.testing.assert_allclose(a.theta, b.theta, rtol=OPTIMUM_TOL, atol=OPTIMUM_TOL)
+        np.testing.assert_allclose(a.theta, b.theta, rtol=tol, atol=tol)
 
 
 def _design(case):
@@ -81,10 +86,9 @@ def test_row_order_does_not_matter(case, order_seed):
     _assert_same_fit(_fit(case["formula"], permuted, case["reml"]), fit)
 
 
-@pytest.mark.xfail(reason="BOBYQA with lme4's tolerances stops 1.3e-6 (1.1e-8 relative) above the optimum "
-                   "for one row order; needs a tighter final polish in optimize.py", strict=False)
 def test_row_order_known_early_stop():
-    """Found by a 800-fit search (1 case): the objective differs by more than 1e-8 relative."""
+    """Found by a 800-fit search: BOBYQA alone stopped 1.3e-6 (1.1e-8 relative) above the optimum for
+    one row order; the Newton step after it removes the difference."""
     data = _random_data(1312260753, 6, 7)
     fit = _fit("y ~ x + (x | g)", data, reml=False)
     permuted = data.iloc[np.random.default_rng(7).permutation(len(data))]
@@ -107,11 +111,11 @@ def test_relabelling_group_levels_does_not_matter(case, relabel_seed):
 
 
 @PROPERTY
-@given(case=designs, shift=st.floats(-1e3, 1e3, allow_nan=False))
+@given(case=designs, shift=st.floats(-1e2, 1e2, allow_nan=False))
 def test_adding_a_constant_to_y_with_an_intercept(case, shift):
     data, fit = _design(case)
     shifted = _fit(case["formula"], data.assign(y=data["y"] + shift), case["reml"])
-    _assert_same_fit(shifted, fit)
+    _assert_same_fit(shifted, fit, tol=SHIFT_TOL)
     solution = shifted.problem.solve(fit.theta)
     assert solution.beta[0] == pytest.approx(fit.fixef["(Intercept)"] + shift, rel=1e-8, abs=1e-8)
     np.testing.assert_allclose(solution.beta[1:], fit.fixef.to_numpy()[1:], rtol=1e-8, atol=1e-8)
