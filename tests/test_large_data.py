@@ -241,3 +241,34 @@ def test_weights_must_be_a_column(tmp_path):
     path = write_parquet(datasets.load("sleepstudy"), tmp_path / "w", n_files=1, row_group_size=90)
     with pytest.raises(DesignError, match="weights must be a column name"):
         lmer(SLEEP, path, weights=np.ones(180))
+
+
+def test_threaded_row_groups_sum_as_one_thread(tmp_path):
+    from mixedmodels.largedata.chunks import add_cross_products
+    from mixedmodels.largedata.runners import LocalRunner
+    from mixedmodels.largedata.sources import parquet_source
+
+    source = parquet_source(write_parquet(simulated(900, seed=4), tmp_path / "t", n_files=2, row_group_size=40))
+
+    def chunk_sum(frame, context, where):  # a sum whose rounding depends on the order of the row groups
+        return frame["x"].fillna(0.0).to_numpy() @ np.exp(frame["y"].to_numpy()) / 3.0
+
+    sums = [LocalRunner(source, progress=False, threads=t).reduce(chunk_sum, None, ["x", "y"], float.__add__, "s")
+            for t in (1, 2, 3)]
+    assert sums[0] == sums[1] == sums[2]
+    assert len(source.row_groups) > 20
+
+    def fail_late(frame, context, where):
+        if where.endswith("(row group 5)") or where.endswith("(row group 9)"):
+            raise DesignError(f"bad rows in {where}")
+        return 0.0
+
+    with pytest.raises(DesignError, match=r"part0.parquet \(row group 5\)"):
+        LocalRunner(source, progress=False, threads=3).reduce(fail_late, None, ["x"], float.__add__, "s")
+    plan = quiet_fit(CROSSED, tmp_path / "t", progress=False).plan
+    one, three = (LocalRunner(source, progress=False, threads=t).reduce(
+        lambda frame, plan, where: plan.cross_products(frame, where), plan, source.columns, add_cross_products, "A")
+        for t in (1, 3))
+    for name in ("D0", "Bw", "C"):
+        np.testing.assert_array_equal(getattr(one, name), getattr(three, name))
+    np.testing.assert_array_equal(one.Bz.toarray(), three.Bz.toarray())

@@ -1,14 +1,20 @@
 """Map a function over the chunks of the data and reduce the results with an associative ``+``.
 
-:class:`LocalRunner` reads Parquet row groups one after another in this process (memory: one
-row group plus the running sum). :class:`DaskRunner` maps over the partitions of a Dask
+:class:`LocalRunner` reads Parquet row groups in this process, a few at a time on a small thread
+pool (pyarrow's reads and the compiled A pass release the GIL, so row groups are read and
+processed on several cores at once), and adds the results up in row-group order on the calling
+thread, so the sums are those of a sequential pass (memory: a row group per thread plus the
+running sum). :class:`DaskRunner` maps over the partitions of a Dask
 DataFrame and lets Dask reduce them in a tree (``dask.bag`` ``fold``) on the scheduler the
 client points at; only the reduced value reaches the client.
 """
 
 from __future__ import annotations
 
+import os
 import sys
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 
 import pandas as pd
 
@@ -19,6 +25,9 @@ __all__ = ["LocalRunner", "DaskRunner", "active_client"]
 
 SPLIT_EVERY = 8
 """Fan-in of Dask's reduction tree."""
+
+MAX_THREADS = 4
+"""Row groups processed at once by :class:`LocalRunner` (at most the number of cores)."""
 
 
 def active_client():
@@ -34,29 +43,51 @@ def active_client():
 
 
 class LocalRunner:
-    """Row groups of Parquet files, one at a time, with a tqdm progress bar."""
+    """Row groups of Parquet files on a thread pool, summed in order, with a tqdm progress bar."""
 
-    def __init__(self, source: ParquetSource, progress: bool = True):
+    def __init__(self, source: ParquetSource, progress: bool = True, threads: int | None = None):
         self.source = source
         self.data = source
         self.columns = source.columns
         self.progress = progress
+        self.threads = threads if threads is not None else max(1, min(MAX_THREADS, os.cpu_count() or 1))
         self.name = str(source.files[0]) if len(source.files) == 1 else f"{len(source.files)} Parquet files"
 
     def declared_categories(self, cols: ModelColumns) -> dict:
         return {}
 
+    def _apply(self, func, context, columns: list[str], chunk: int):
+        return func(self.source.read(chunk, columns), context, self.source.label(chunk))
+
     def reduce(self, func, context, columns: list[str], combine, what: str):
+        """``combine`` of ``func`` over the row groups, in row-group order.
+
+        At most ``threads`` row groups are read and mapped ahead of the running sum; the first
+        error in row-group order is raised.
+        """
         from tqdm.auto import tqdm
 
-        total = None
+        total, pending = None, deque()
+
+        def add_oldest():
+            nonlocal total
+            chunk, future = pending.popleft()
+            value = future.result()
+            total = value if total is None else combine(total, value)
+            bar.update(self.source.row_groups[chunk][2])
+
         with tqdm(total=self.source.n_rows, desc=what, unit="rows", unit_scale=True,
-                  disable=not self.progress) as bar:
-            for chunk, (_, _, rows) in enumerate(self.source.row_groups):
-                frame = self.source.read(chunk, columns)
-                value = func(frame, context, self.source.label(chunk))
-                total = value if total is None else combine(total, value)
-                bar.update(rows)
+                  disable=not self.progress) as bar, ThreadPoolExecutor(self.threads) as pool:
+            try:
+                for chunk in range(len(self.source.row_groups)):
+                    pending.append((chunk, pool.submit(self._apply, func, context, columns, chunk)))
+                    if len(pending) > self.threads:
+                        add_oldest()
+                while pending:
+                    add_oldest()
+            finally:
+                for _, future in pending:
+                    future.cancel()
         return total
 
 
