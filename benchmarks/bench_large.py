@@ -73,9 +73,9 @@ def timed_passes(rows: int, t_scan: float) -> list[tuple[str, float]]:
     record = []
     original = runners.LocalRunner.reduce
 
-    def reduce(self, func, context, columns, combine, what):
+    def reduce(self, func, context, columns, combine, what, **kwargs):
         start = time.perf_counter()
-        out = original(self, func, context, columns, combine, what)
+        out = original(self, func, context, columns, combine, what, **kwargs)
         elapsed = time.perf_counter() - start
         record.append((what, elapsed))
         print(f"{what + ':':16s}{rows / elapsed:,.0f} rows/s ({elapsed:.1f} s) = {elapsed / t_scan:.1f}x the scan time; "

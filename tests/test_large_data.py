@@ -243,8 +243,8 @@ def test_weights_must_be_a_column(tmp_path):
         lmer(SLEEP, path, weights=np.ones(180))
 
 
-def test_threaded_row_groups_sum_as_one_thread(tmp_path):
-    from mixedmodels.largedata.chunks import add_cross_products
+def test_threaded_row_groups_sum_as_one_thread(tmp_path, monkeypatch):
+    from mixedmodels.largedata.chunks import CrossProductsSum, add_cross_products
     from mixedmodels.largedata.runners import LocalRunner
     from mixedmodels.largedata.sources import parquet_source
 
@@ -266,9 +266,18 @@ def test_threaded_row_groups_sum_as_one_thread(tmp_path):
     with pytest.raises(DesignError, match=r"part0.parquet \(row group 5\)"):
         LocalRunner(source, progress=False, threads=3).reduce(fail_late, None, ["x"], float.__add__, "s")
     plan = quiet_fit(CROSSED, tmp_path / "t", progress=False).plan
-    one, three = (LocalRunner(source, progress=False, threads=t).reduce(
-        lambda frame, plan, where: plan.cross_products(frame, where), plan, source.columns, add_cross_products, "A")
-        for t in (1, 3))
-    for name in ("D0", "Bw", "C"):
+    runners = [LocalRunner(source, progress=False, threads=t) for t in (1, 3)]
+    one = runners[0].reduce(_cross_products, plan, source.columns, add_cross_products, "A")
+    three = runners[1].reduce(_cross_products, plan, source.columns, CrossProductsSum.add, "A",
+                              initial=CrossProductsSum()).result()
+    for name in ("D0", "Bw", "C", "n"):
         np.testing.assert_array_equal(getattr(one, name), getattr(three, name))
-    np.testing.assert_array_equal(one.Bz.toarray(), three.Bz.toarray())
+    assert (one.Bz != three.Bz).nnz == 0 and one.Bz.nnz == three.Bz.nnz > 0
+    monkeypatch.setattr("mixedmodels.largedata.chunks.DENSE_BZ_SUM_BYTES", 0)  # Bz summed sparse
+    sparse = runners[1].reduce(_cross_products, plan, source.columns, CrossProductsSum.add, "A",
+                               initial=CrossProductsSum())
+    assert sparse.bz is None and (sparse.result().Bz != one.Bz).nnz == 0
+
+
+def _cross_products(frame, plan, where):
+    return plan.cross_products(frame, where)

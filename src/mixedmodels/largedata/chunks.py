@@ -9,10 +9,11 @@ linear predictor Xβ̂ + Zb̂ of a chunk (fitted values, residuals, predictions)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from ..blocks import CrossProducts, TermData, build_cross_products
 from ..design.fixed import FixedDesign, build_fixed_design, evaluate_response
@@ -20,7 +21,10 @@ from ..errors import DesignError, FormulaError
 from ..formula import ParsedFormula, RandomTermSpec
 from .levels import ChunkSummary, GroupLevels, ModelColumns, complete_rows, split_group
 
-__all__ = ["TermPlan", "ChunkPlan", "make_plan", "add_cross_products"]
+__all__ = ["TermPlan", "ChunkPlan", "make_plan", "add_cross_products", "CrossProductsSum"]
+
+DENSE_BZ_SUM_BYTES = 2 * 2**30
+"""Largest Bz that :class:`CrossProductsSum` sums in a dense array."""
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,40 @@ def add_cross_products(a: CrossProducts | None, b: CrossProducts | None) -> Cros
     if a is None or b is None:
         return a if b is None else b
     return a + b
+
+
+class CrossProductsSum:
+    """A running sum of chunks' :class:`CrossProducts` that keeps Bz = Z_rᵀZ_0 dense while summing.
+
+    ``a + b`` of two sparse Bz costs O(nnz(a) + nnz(b)); summed chunk after chunk into a Bz that
+    fills up (10⁵ × 10³ crossed levels) that is O(chunks × q_r q_0). Added into a dense q_r × q_0
+    array (at most :data:`DENSE_BZ_SUM_BYTES`) each chunk costs O(nnz of its Bz), in row-major
+    order. The sum is the same as ``add_cross_products`` of the chunks in the same order.
+    """
+
+    def __init__(self):
+        self.total: CrossProducts | None = None
+        self.bz: np.ndarray | None = None
+
+    def add(self, value: CrossProducts | None) -> "CrossProductsSum":
+        if value is None:
+            return self
+        if self.total is None and value.Bz is not None and value.Bz.shape[0] * value.Bz.shape[1] * 8 <= DENSE_BZ_SUM_BYTES:
+            self.bz = np.zeros(value.Bz.shape)
+        if self.bz is None:
+            self.total = add_cross_products(self.total, value)
+            return self
+        bz = value.Bz.tocsr()
+        bz.sum_duplicates()
+        self.bz[np.repeat(np.arange(bz.shape[0]), np.diff(bz.indptr)), bz.indices] += bz.data
+        self.total = add_cross_products(self.total, replace(value, Bz=None))
+        return self
+
+    def result(self) -> CrossProducts | None:
+        """The sum, Bz in CSR form."""
+        if self.bz is None or self.total is None:
+            return self.total
+        return replace(self.total, Bz=sp.csr_matrix(self.bz))
 
 
 def _prototype(summary: ChunkSummary, levels: dict, ordered: dict) -> pd.DataFrame:

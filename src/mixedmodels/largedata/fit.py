@@ -28,7 +28,7 @@ from ..errors import DesignError, FormulaError
 from ..formula import parse_formula
 from ..lmm import fit_problem
 from ..objective import DevianceProblem
-from .chunks import ChunkPlan, add_cross_products, make_plan
+from .chunks import ChunkPlan, CrossProductsSum, add_cross_products, make_plan
 from .levels import ChunkSummary, ModelColumns, global_levels, summarise_chunk
 from .results import LargeDataDesign, LargeLmerFit
 from .runners import DaskRunner, LocalRunner, active_client
@@ -137,7 +137,11 @@ def fit_large(formula: str, data, reml: bool = True, weights=None, offset=None, 
                               f"term {term.spec}; the random-effects parameters and the residual variance are "
                               "probably unidentifiable")
 
-    cross = runner.reduce(_chunk_cross_products, plan, cols.read, add_cross_products, "forming A")
+    if isinstance(runner, LocalRunner):  # a running sum in this process: Bz summed densely
+        cross = runner.reduce(_chunk_cross_products, plan, cols.read, CrossProductsSum.add, "forming A",
+                              initial=CrossProductsSum()).result()
+    else:
+        cross = runner.reduce(_chunk_cross_products, plan, cols.read, add_cross_products, "forming A")
     sizes = [t.z_design.X.shape[1] for t in plan.terms]
     n_levels = [len(t.labels) for t in plan.terms]
     q_r = sum(s * l for s, l in zip(sizes[1:], n_levels[1:]))

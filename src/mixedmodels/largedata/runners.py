@@ -59,15 +59,15 @@ class LocalRunner:
     def _apply(self, func, context, columns: list[str], chunk: int):
         return func(self.source.read(chunk, columns), context, self.source.label(chunk))
 
-    def reduce(self, func, context, columns: list[str], combine, what: str):
-        """``combine`` of ``func`` over the row groups, in row-group order.
+    def reduce(self, func, context, columns: list[str], combine, what: str, initial=None):
+        """``combine`` of ``func`` over the row groups, in row-group order, from ``initial`` if given.
 
         At most ``threads`` row groups are read and mapped ahead of the running sum; the first
         error in row-group order is raised.
         """
         from tqdm.auto import tqdm
 
-        total, pending = None, deque()
+        total, pending = initial, deque()
 
         def add_oldest():
             nonlocal total
