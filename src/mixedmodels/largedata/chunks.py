@@ -138,7 +138,8 @@ class CrossProductsSum:
             return self
         bz = value.Bz.tocsr()
         bz.sum_duplicates()
-        self.bz[np.repeat(np.arange(bz.shape[0]), np.diff(bz.indptr)), bz.indices] += bz.data
+        flat = np.repeat(np.arange(bz.shape[0]) * bz.shape[1], np.diff(bz.indptr)) + bz.indices  # ascending
+        self.bz.reshape(-1)[flat] += bz.data
         self.total = add_cross_products(self.total, replace(value, Bz=None))
         return self
 
