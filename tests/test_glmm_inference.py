@@ -150,3 +150,16 @@ def test_profile_bounds_are_exact_roots():
     for index, name in enumerate(ci.index):  # θ (= sd for the scalar herd term), then β in order
         for value in ci.loc[name]:
             np.testing.assert_allclose(_profiled_deviance(fit, index, value), target, atol=2e-5)
+
+
+@pytest.mark.slow  # about 50 s: 7 parameters, 403 observations, three random intercepts
+def test_profile_confint_grouseticks_against_lme4():
+    ci = glmm_fit("grouseticks_poisson").confint(method="profile")
+    expected = reference("grouseticks_poisson")["confint_profile"]
+    assert list(ci.index) == list(expected)
+    assert ci.loc["sd_(Intercept)|LOCATION", "2.5 %"] == 0.0  # |ζ| < 1.96 down to sd = 0: lme4's bound too
+    n_sd = 3
+    values = ci.to_numpy()
+    ref = np.array([[b["lower"], b["upper"]] for b in expected.values()])
+    np.testing.assert_allclose(values[:n_sd], ref[:n_sd], atol=2e-2)
+    np.testing.assert_allclose(values[n_sd:], ref[n_sd:], atol=2e-3)

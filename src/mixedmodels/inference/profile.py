@@ -25,6 +25,7 @@ interpolation. A bound at the edge of the parameter space (sd = 0, cor = ±1) is
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 
@@ -33,6 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from .._threads import blas_threads_for
 from ..objective import DevianceProblem
 from ..optimize import optimize_theta
 from .lrt import refit_ml
@@ -241,14 +243,16 @@ def _sd_partners(layout) -> dict[int, list[int]]:
     return out
 
 
-def _bounded_parameters(names, objective, estimate, lower, upper, scale, partners, dev_min) -> dict[str, _Parameter]:
+def _bounded_parameters(names, objective, estimate, lower, upper, scale, partners, dev_min,
+                        threads=contextlib.nullcontext) -> dict[str, _Parameter]:
     """One :class:`_Parameter` per element of a parameter vector whose deviance ``objective(values)``
     is minimised over the other elements by BOBYQA within [lower, upper].
 
     Besides the warm start, every point is also optimised from the estimate and, for a
     correlation, from each of its sds at 0 (``partners``): there the correlation has no effect,
     and that branch (lower than the warm start's local minimum, e.g. Orthodont) bounds the
-    profile of the correlation from above."""
+    profile of the correlation from above. Each point's optimisations run inside ``threads()``
+    (e.g. one BLAS thread for small problems)."""
     out = {}
     for i, name in enumerate(names):
         free = np.arange(len(estimate)) != i
@@ -266,8 +270,9 @@ def _bounded_parameters(names, objective, estimate, lower, upper, scale, partner
 
             if not free.any():
                 return f(np.empty(0)), start
-            candidates = [_minimise_bounded(f, s, lower[free], upper[free], scale[free])
-                          for s in [start] + [s[free] for s in starts]]
+            with threads():
+                candidates = [_minimise_bounded(f, s, lower[free], upper[free], scale[free])
+                              for s in [start] + [s[free] for s in starts]]
             others, value = min(candidates, key=lambda c: c[1])
             return value, others
 
@@ -314,7 +319,8 @@ def _glmm_parameters(fit) -> dict[str, _Parameter]:
         return np.inf if theta is None else problem.deviance(np.r_[theta, values[k:]])
 
     return _bounded_parameters(sdcor_names(fit) + list(fit.design.fixed.column_names), objective, estimate, lower,
-                               upper, scale, _sd_partners(layout), fit.objective)
+                               upper, scale, _sd_partners(layout), fit.objective,
+                               threads=lambda: blas_threads_for(problem.joint.m))
 
 
 def _beta_parameters(fit_ml) -> dict[str, _Parameter]:
