@@ -157,54 +157,65 @@ def _wrapped_title(title: str, cls: str, width: int = 80) -> list[str]:
     return lines[:-1] + [last + cls + "]"]
 
 
-def summary_text(fit, ddf: str | None = None) -> str:
-    """The whole ``summary()`` text of a linear mixed model fit."""
-    lines = []
-    method = "REML" if fit.reml else "maximum likelihood "
-    if ddf is None:
-        lines.append(f"Linear mixed model fit by {method} ['lmerMod']")
-    else:
-        name = "Kenward-Roger" if ddf.lower().replace("_", "-") in ("kenward-roger", "kr") else "Satterthwaite"
-        lines += _wrapped_title(f"Linear mixed model fit by {method}. t-tests use {name}'s method", "lmerModLmerTest")
-    lines.append(f"Formula: {fit.formula}")
+def data_lines(fit) -> list[str]:
+    """Formula, Data and Weights lines, then a blank line (lme4's ``.prt.call``)."""
+    lines = [f"Formula: {fit.formula}"]
     if fit.data_name:
         lines.append(f"   Data: {fit.data_name}")
     if fit.weights is not None:
         lines.append("Weights: (prior weights)")
-    lines.append("")
-    if fit.reml:
-        lines.append(f"REML criterion at convergence: {round(fit.objective, 1):.7g}")
-    else:
-        values = np.round([fit.aic, fit.bic, fit.loglik, fit.deviance], 1)
-        texts = format_numbers(values, 7) + [str(int(fit.df_resid))]
-        lines += _named_vector(["AIC", "BIC", "logLik", "deviance", "df.resid"], texts)
-    lines.append("")
-    if getattr(fit, "in_memory", True):  # data larger than memory: no quantiles of n residuals
+    return lines + [""]
+
+
+def ml_criterion_lines(fit) -> list[str]:
+    """lme4's AIC / BIC / logLik / deviance / df.resid table (``.prt.aictab``), then a blank line."""
+    values = np.round([fit.aic, fit.bic, fit.loglik, fit.deviance], 1)
+    texts = format_numbers(values, 7) + [str(int(fit.df_resid))]
+    return _named_vector(["AIC", "BIC", "logLik", "deviance", "df.resid"], texts) + [""]
+
+
+def fit_body_lines(fit, table: pd.DataFrame, scaled_residuals: np.ndarray | None) -> list[str]:
+    """Scaled residuals, random effects, observations and groups, fixed effects (with the
+    significance legend when p-values are shown) and their correlation, as lme4 prints them."""
+    lines = []
+    if scaled_residuals is not None:
         lines.append("Scaled residuals: ")
-        q = _zapsmall(quantiles(fit.residuals(type="scaled")), DIGITS + 1)
-        lines += _named_vector(["Min", "1Q", "Median", "3Q", "Max"], format_numbers(q, DIGITS))
-        lines.append("")
+        q = _zapsmall(quantiles(scaled_residuals), DIGITS + 1)
+        lines += _named_vector(["Min", "1Q", "Median", "3Q", "Max"], format_numbers(q, DIGITS)) + [""]
     lines.append("Random effects:")
     lines.append(random_effects_text(fit.varcorr))
     groups = "; ".join(f"{g}, {n}" for g, n in fit.ngroups.items())
     lines.append(f"Number of obs: {fit.nobs}, groups:  {groups}")
     lines.append("")
-    table = fit.coef_table(ddf=ddf)
     lines.append("Fixed effects:")
     lines.append(coefficient_table_text(table))
-    if ddf is not None and "Pr(>|t|)" in table and table["Pr(>|t|)"].min() < 0.1:
-        lines.append("---")
-        lines.append(SIGNIF_LEGEND)
+    p_column = next((c for c in table.columns if c.startswith("Pr(")), None)
+    if p_column is not None and table[p_column].min() < 0.1:
+        lines += ["---", SIGNIF_LEGEND]
     if 1 < len(table) <= 12:  # lme4 omits the correlation matrix for p > 12
-        lines.append("")
-        lines.append("Correlation of Fixed Effects:")
-        lines.append(correlation_text(fit.vcov))
+        lines += ["", "Correlation of Fixed Effects:", correlation_text(fit.vcov)]
+    return lines
+
+
+def summary_text(fit, ddf: str | None = None) -> str:
+    """The whole ``summary()`` text of a linear mixed model fit."""
+    method = "REML" if fit.reml else "maximum likelihood "
+    if ddf is None:
+        lines = [f"Linear mixed model fit by {method} ['lmerMod']"]
+    else:
+        name = "Kenward-Roger" if ddf.lower().replace("_", "-") in ("kenward-roger", "kr") else "Satterthwaite"
+        lines = _wrapped_title(f"Linear mixed model fit by {method}. t-tests use {name}'s method", "lmerModLmerTest")
+    lines += data_lines(fit)
+    if fit.reml:
+        lines += [f"REML criterion at convergence: {round(fit.objective, 1):.7g}", ""]
+    else:
+        lines += ml_criterion_lines(fit)
+    # data larger than memory: no quantiles of n residuals
+    residuals = fit.residuals(type="scaled").to_numpy() if getattr(fit, "in_memory", True) else None
+    lines += fit_body_lines(fit, fit.coef_table(ddf=ddf), residuals)
     if fit.dropped_columns:
         lines.append(f"fit warnings:\nfixed-effect model matrix is rank deficient so dropping "
                      f"{len(fit.dropped_columns)} columns / coefficients")
-    messages = fit.messages
-    if messages:
-        lines.append(f"optimizer (bobyqa) convergence code: 0 (OK)")
-        lines.extend(messages)
-        lines.append("")
+    if fit.messages:
+        lines += ["optimizer (bobyqa) convergence code: 0 (OK)"] + fit.messages + [""]
     return "\n".join(lines)

@@ -20,9 +20,7 @@ from scipy import stats
 
 from ..inference.varpar import require_linear_fit
 from ..results import LmerFit, _is_population_level
-from ..rformat import format_numbers, quantiles
-from ..summary import (DIGITS, SIGNIF_LEGEND, _named_vector, _wrapped_title, _zapsmall, coefficient_table_text,
-                       correlation_text, random_effects_text)
+from ..summary import _wrapped_title, data_lines, fit_body_lines, ml_criterion_lines
 from .families import Family
 from .pirls import PirlsResult
 
@@ -172,39 +170,10 @@ class GlmerFit(LmerFit):
                   else f"Adaptive Gauss-Hermite Quadrature, nAGQ = {self.n_agq}")
         lines = _wrapped_title(f"Generalized linear mixed model fit by maximum likelihood ({method})", "glmerMod")
         lines.append(f" Family: {self.family}")
-        lines.append(f"Formula: {self.formula}")
-        if self.data_name:
-            lines.append(f"   Data: {self.data_name}")
-        if self.design.weights is not None:
-            lines.append("Weights: (prior weights)")
-        lines.append("")
-        values = np.round([self.aic, self.bic, self.loglik, self.deviance], 1)
-        lines += _named_vector(["AIC", "BIC", "logLik", "deviance", "df.resid"],
-                               format_numbers(values, 7) + [str(int(self.df_resid))])
-        lines.append("")
-        lines.append("Scaled residuals: ")
-        q = _zapsmall(quantiles(self.residuals("pearson").to_numpy()), DIGITS + 1)
-        lines += _named_vector(["Min", "1Q", "Median", "3Q", "Max"], format_numbers(q, DIGITS))
-        lines.append("")
-        lines.append("Random effects:")
-        lines.append(random_effects_text(self.varcorr))
-        groups = "; ".join(f"{g}, {n}" for g, n in self.ngroups.items())
-        lines.append(f"Number of obs: {self.nobs}, groups:  {groups}")
-        lines.append("")
-        table = self.coef_table()
-        lines.append("Fixed effects:")
-        lines.append(coefficient_table_text(table))
-        if table["Pr(>|z|)"].min() < 0.1:
-            lines.append("---")
-            lines.append(SIGNIF_LEGEND)
-        if 1 < len(table) <= 12:
-            lines.append("")
-            lines.append("Correlation of Fixed Effects:")
-            lines.append(correlation_text(self.vcov))
-        messages = self.messages
-        if messages:
-            lines.append("optimizer (bobyqa) convergence code: 0 (OK)")
-            lines.extend(messages)
+        lines += data_lines(self) + ml_criterion_lines(self)
+        lines += fit_body_lines(self, self.coef_table(), self.residuals("pearson").to_numpy())
+        if self.messages:
+            lines += ["optimizer (bobyqa) convergence code: 0 (OK)"] + self.messages
         if self.family.name == "poisson":
             lines.append("")
             lines.append(f"Overdispersion: Pearson chi2 / df.resid = {self.overdispersion:.4g} (chi2 = "
