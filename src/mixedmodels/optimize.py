@@ -77,9 +77,8 @@ def finite_difference_derivatives(f: Callable[[np.ndarray], float], x: np.ndarra
     """
     x = np.asarray(x, float)
     k = len(x)
-    base = np.array(x, dtype=float)
     shift = np.where(x - delta < lower, delta, 0.0)  # move the stencil inside the bounds
-    centre = base + shift
+    centre = x + shift
     f0 = f(centre)
     grad, hess = np.empty(k), np.empty((k, k))
     steps = np.eye(k) * delta
@@ -109,9 +108,9 @@ def _check_convergence(grad: np.ndarray, hess: np.ndarray, theta: np.ndarray, lo
     if interior.all():
         try:  # lme4: solve(chol(H), g) with R's upper factor U = Lᵀ
             upper = np.linalg.cholesky(hess).T
-            scaled = np.minimum(np.abs(np.linalg.solve(upper, g)), np.abs(g))
+            scaled = np.minimum(np.abs(np.linalg.solve(upper, g)), scaled)
         except np.linalg.LinAlgError:
-            scaled = np.abs(g)
+            pass  # not positive definite: the unscaled gradient is checked
     if scaled.size and scaled.max() > GRADIENT_TOL:
         component = int(np.argmax(scaled)) + 1
         messages.append(f"Model failed to converge with max|grad| = {scaled.max():.6g} "
