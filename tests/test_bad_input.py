@@ -191,3 +191,15 @@ def test_boolean_and_string_factors(sleep):
     np.testing.assert_allclose(categorical.fixef.to_numpy(), fit.fixef.to_numpy(), rtol=1e-8)
     assert categorical.objective == pytest.approx(fit.objective, rel=1e-12)
     assert fit.ngroups == {"subject": 18}
+
+
+def test_model_without_fixed_effects_matches_lme4():
+    # R: m <- lmer(Reaction ~ 0 + (1 | Subject), sleepstudy); REMLcrit(m); getME(m, "theta")
+    #    1985.68 (1985.6796909...), 6.789687
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = lmer("Reaction ~ 0 + (1 | Subject)", datasets.load("sleepstudy"))
+    assert fit.objective == pytest.approx(1985.6797, abs=1e-3)
+    assert fit.theta[0] == pytest.approx(6.789687, rel=1e-5)
+    assert fit.fixef.empty and fit.vcov.shape == (0, 0)
+    assert fit.summary(ddf=None).rstrip().endswith("No fixed effect coefficients")

@@ -128,6 +128,8 @@ class DevianceProblem:
     def unscaled_vcov(self, factor: BlockedFactor) -> np.ndarray:
         """(R_XᵀR_X)⁻¹, so that Var(β̂) = σ² (R_XᵀR_X)⁻¹ at the θ of ``factor``."""
         q_r, p = self.rest.q, self.p
+        if p == 0:  # no fixed effects (y ~ 0 + (1 | g))
+            return np.zeros((0, 0))
         RX_inv, _ = dtrtri(factor.M[q_r:q_r + p, q_r:q_r + p], lower=1)
         return RX_inv.T @ RX_inv
 

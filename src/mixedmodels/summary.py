@@ -187,6 +187,8 @@ def fit_body_lines(fit, table: pd.DataFrame, scaled_residuals: np.ndarray | None
     groups = "; ".join(f"{g}, {n}" for g, n in fit.ngroups.items())
     lines.append(f"Number of obs: {fit.nobs}, groups:  {groups}")
     lines.append("")
+    if table.empty:
+        return lines + ["No fixed effect coefficients"]
     lines.append("Fixed effects:")
     lines.append(coefficient_table_text(table))
     p_column = next((c for c in table.columns if c.startswith("Pr(")), None)
