@@ -203,3 +203,10 @@ def test_model_without_fixed_effects_matches_lme4():
     assert fit.theta[0] == pytest.approx(6.789687, rel=1e-5)
     assert fit.fixef.empty and fit.vcov.shape == (0, 0)
     assert fit.summary(ddf=None).rstrip().endswith("No fixed effect coefficients")
+
+
+def test_single_level_grouping_factor_is_rejected_as_lme4_does():
+    # R: lmer(y ~ x + (1 | g), d) with one level of g -> "grouping factors must have > 1 sampled level"
+    data = pd.DataFrame({"y": np.arange(20.0) % 7, "x": np.arange(20.0), "g": ["a"] * 20})
+    with pytest.raises(DesignError, match="must have > 1 sampled level"):
+        lmer("y ~ x + (1 | g)", data)

@@ -121,6 +121,9 @@ def build_random_term(spec: RandomTermSpec, data: pd.DataFrame, check_levels: bo
     if z_design.X.shape[1] == 0:
         raise FormulaError(f"random-effects term {spec} has no columns")
     n = len(data)
+    if len(levels) < 2:  # lme4's mkReTrms, for lmer and glmer alike
+        raise DesignError(f"grouping factor {spec.group!r} has {len(levels)} level(s) in the data; grouping "
+                          "factors must have > 1 sampled level")
     if check_levels and len(levels) >= n:
         raise DesignError(
             f"number of levels of grouping factor {spec.group!r} ({len(levels)}) must be < number of "
