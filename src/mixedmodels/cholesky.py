@@ -274,9 +274,12 @@ class BlockedCholesky:
             S = self._fused_schur(V, F, rest_templates)
         else:
             S = self._schur(V, F, rest_templates)
-        M, info = dpotrf(S, lower=1, clean=1, overwrite_a=1)
+        # S is row-major with its lower triangle filled: Sᵀ is the same matrix, column-major with the
+        # upper triangle filled, so LAPACK factors it in place (no 10 MB copy for InstEval's order 1160)
+        U, info = dpotrf(S.T, lower=0, clean=1, overwrite_a=1)
         if info != 0:
             return None
+        M = U.T
         diag = np.diagonal(M)
         if not np.all(diag[:-1] > 0):
             return None
