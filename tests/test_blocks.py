@@ -23,7 +23,8 @@ def _dense_term(codes, z, n_levels):
 
 @pytest.mark.parametrize("dense_limit", [10**8, 0])
 def test_blocks_match_brute_force(monkeypatch, dense_limit):
-    monkeypatch.setattr(blocks, "_MAX_DENSE_BZ_ACCUMULATOR", dense_limit)
+    monkeypatch.setattr(blocks, "DENSE_BZ_ALWAYS", dense_limit)
+    monkeypatch.setattr(blocks, "DENSE_BZ_MAX", dense_limit)
     rng = np.random.default_rng(7)
     n = 2000
     g, h, k = rng.integers(0, 40, n), rng.integers(0, 7, n), rng.integers(0, 5, n)
@@ -34,13 +35,14 @@ def test_blocks_match_brute_force(monkeypatch, dense_limit):
     y, w, offset = rng.normal(size=n), rng.uniform(0.5, 2.0, n), rng.normal(size=n)
     terms = [TermData(g, z_g, 40), TermData(h, z_h, 7), TermData(k, z_k, 5)]
     cross = build_cross_products(terms, X, y, weights=w, offset=offset)
+    assert cross.bz_dense == (dense_limit > 0)
 
     full = np.hstack([_dense_term(g, z_g, 40), _dense_term(h, z_h, 7), _dense_term(k, z_k, 5),
                       X, (y - offset)[:, None]]) * np.sqrt(w)[:, None]
     A = full.T @ full
     q0, q_r = 80, 19
     np.testing.assert_allclose(la.block_diag(*cross.D0), A[:q0, :q0], atol=1e-9)
-    np.testing.assert_allclose(cross.Bz.toarray(), A[q0:q0 + q_r, :q0], atol=1e-9)
+    np.testing.assert_allclose(cross.bz_sparse().toarray(), A[q0:q0 + q_r, :q0], atol=1e-9)
     np.testing.assert_allclose(cross.Bw.reshape(3, q0), A[q0 + q_r:, :q0], atol=1e-9)
     np.testing.assert_allclose(cross.C, A[q0:, q0:], atol=1e-9)
     assert cross.sum_log_weights == pytest.approx(np.log(w).sum())

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mixedmodels.blocks import level_major_bz
 from mixedmodels.cholesky import BlockedCholesky, _PairProduct
 from mixedmodels.design import build_design
 from mixedmodels.lmm import build_problem
@@ -45,14 +46,13 @@ def _strategies(problem):
         chol = BlockedCholesky.__new__(BlockedCholesky)
         chol.__dict__.update(base.__dict__)
         chol.pairs = chol.dense_Bz = chol.coupled = None
-        Bz = problem.cross.Bz
         if kind == "pairs":
-            csc = Bz.tocsc()
+            chol.bz_csr = problem.cross.bz_sparse()
+            csc = chol.bz_csr.tocsc()
             csc.sort_indices()
             chol.pairs = _PairProduct(csc, chol.p0)
         elif kind == "dense":
-            chol.dense_Bz2 = Bz.toarray()
-            chol.dense_Bz = chol.dense_Bz2.reshape(Bz.shape[0], chol.l0, chol.p0)
+            chol.dense_Bz = level_major_bz(problem.cross.bz_sparse(), chol.p0)
         out.append(chol)
     if base.coupled is not None:
         out.append(base)

@@ -78,8 +78,8 @@ def assert_same_fit(large, memory):
         np.testing.assert_allclose(bl, bm, rtol=1e-9, atol=1e-10 * np.abs(bm).max())
 
 
-@pytest.fixture(scope="module")
-def cluster_client():
+@pytest.fixture
+def cluster_client():  # per test: an active client sends every later fit to the cluster
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
                                   dashboard_address=None) as cluster, distributed.Client(cluster) as client:
         yield client
@@ -195,10 +195,9 @@ def test_cross_products_equal_in_memory(tmp_path):
         warnings.simplefilter("ignore")
         memory = build_problem(build_design(CROSSED, frame)).cross
     cross = large.problem.cross
-    for name in ("D0", "Bw", "C"):
-        np.testing.assert_allclose(getattr(cross, name), getattr(memory, name), rtol=1e-13, atol=1e-10)
-    np.testing.assert_allclose(cross.Bz.toarray(), memory.Bz.toarray(), rtol=1e-13)
-    assert cross.n == memory.n
+    # row groups are added to one running sum in row order, as the in-memory pass adds the rows
+    for name in ("D0", "Bw", "C", "Bz", "n"):
+        np.testing.assert_array_equal(getattr(cross, name), getattr(memory, name))
 
 
 def test_not_parquet(tmp_path):
@@ -244,7 +243,7 @@ def test_weights_must_be_a_column(tmp_path):
 
 
 def test_threaded_row_groups_sum_as_one_thread(tmp_path, monkeypatch):
-    from mixedmodels.largedata.chunks import CrossProductsSum, add_cross_products
+    from mixedmodels.largedata.fit import _add_rows, _chunk_rows
     from mixedmodels.largedata.runners import LocalRunner
     from mixedmodels.largedata.sources import parquet_source
 
@@ -266,17 +265,18 @@ def test_threaded_row_groups_sum_as_one_thread(tmp_path, monkeypatch):
     with pytest.raises(DesignError, match=r"part0.parquet \(row group 5\)"):
         LocalRunner(source, progress=False, threads=3).reduce(fail_late, None, ["x"], float.__add__, "s")
     plan = quiet_fit(CROSSED, tmp_path / "t", progress=False).plan
+    n = source.n_rows
     runners = [LocalRunner(source, progress=False, threads=t) for t in (1, 3)]
-    one = runners[0].reduce(_cross_products, plan, source.columns, add_cross_products, "A")
-    three = runners[1].reduce(_cross_products, plan, source.columns, CrossProductsSum.add, "A",
-                              initial=CrossProductsSum()).result()
-    for name in ("D0", "Bw", "C", "n"):
+    one, three = (r.reduce(_chunk_rows, plan, source.columns, _add_rows, "A", initial=plan.accumulator(n)).result()
+                  for r in runners)
+    for name in ("D0", "Bw", "C", "n", "Bz"):
         np.testing.assert_array_equal(getattr(one, name), getattr(three, name))
-    assert (one.Bz != three.Bz).nnz == 0 and one.Bz.nnz == three.Bz.nnz > 0
-    monkeypatch.setattr("mixedmodels.largedata.chunks.DENSE_BZ_SUM_BYTES", 0)  # Bz summed sparse
-    sparse = runners[1].reduce(_cross_products, plan, source.columns, CrossProductsSum.add, "A",
-                               initial=CrossProductsSum())
-    assert sparse.bz is None and (sparse.result().Bz != one.Bz).nnz == 0
+    assert one.bz_dense and np.count_nonzero(one.Bz) > 0
+    monkeypatch.setattr("mixedmodels.blocks.DENSE_BZ_ALWAYS", 0)
+    monkeypatch.setattr("mixedmodels.blocks.DENSE_BZ_MAX", 0)  # each row group's Bz sparse, summed as CSR
+    sparse = runners[1].reduce(_chunk_rows, plan, source.columns, _add_rows, "A", initial=plan.accumulator(n))
+    assert not sparse.dense_bz
+    np.testing.assert_allclose(sparse.result().bz_sparse().toarray(), one.bz_sparse().toarray(), rtol=1e-14)
 
 
 def _cross_products(frame, plan, where):

@@ -197,7 +197,7 @@ def test_cross_products_add_over_row_chunks(case, cuts, weighted):
     for part in parts[1:]:
         summed = summed + part
     np.testing.assert_allclose(summed.D0, whole.D0, rtol=1e-12, atol=1e-10)
-    np.testing.assert_allclose(summed.Bz.toarray(), whole.Bz.toarray(), rtol=1e-12, atol=1e-10)
+    np.testing.assert_allclose(summed.bz_sparse().toarray(), whole.bz_sparse().toarray(), rtol=1e-12, atol=1e-10)
     np.testing.assert_allclose(summed.Bw, whole.Bw, rtol=1e-12, atol=1e-10)
     np.testing.assert_allclose(summed.C, whole.C, rtol=1e-12, atol=1e-10)
     assert summed.n == whole.n == n

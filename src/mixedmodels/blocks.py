@@ -4,13 +4,15 @@ The terms are in lme4's order, term 0 having the most levels. Write Z = [Z_0 Z_r
 terms side by side) and W = [X y]. A is kept as
 
     D0  = Z_0ᵀZ_0        block diagonal: ℓ_0 blocks of p_0 × p_0, an (ℓ_0, p_0, p_0) array
-    Bz  = Z_rᵀZ_0        sparse (q_r × q_0)
+    Bz  = Z_rᵀZ_0        q_r × q_0: sparse (CSR), or dense "level-major" (ℓ_0, q_r, p_0) when it
+                         fills up (many rows per pair of levels)
     Bw  = WᵀZ_0          dense, stored (p + 1, ℓ_0, p_0)
     C   = [Z_r W]ᵀ[Z_r W] dense (m × m), m = q_r + p + 1
 
-Every piece is a sum over rows, so :class:`CrossProducts` from row chunks add up (``+``) to
-the cross-products of all rows: this is what lets the fit run on data read in pieces or on a
-Dask cluster. Prior weights w enter as √w times every row; an offset is subtracted from y.
+Every piece is a sum over rows. :class:`CrossProductsAccumulator` adds blocks of rows in place,
+in order (a Parquet file read row group by row group gives the same sums, to the last bit, as
+the data in memory), and :class:`CrossProducts` of disjoint row sets add up with ``+`` (a Dask
+reduction). Prior weights w enter as √w times every row; an offset is subtracted from y.
 """
 
 from __future__ import annotations
@@ -20,11 +22,16 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from ._kernels import accumulate_cross_products
+from ._kernels import row_accumulator
 
-__all__ = ["TermData", "CrossProducts", "build_cross_products", "term_matrix"]
+__all__ = ["TermData", "CrossProducts", "CrossProductsAccumulator", "build_cross_products", "level_major_bz",
+           "term_matrix"]
 
-_MAX_DENSE_BZ_ACCUMULATOR = 20_000_000  # doubles (160 MB) of a dense Bz while accumulating
+DENSE_BZ_ALWAYS = 20_000_000
+"""Doubles (160 MB) up to which Bz is accumulated densely whatever its fill."""
+
+DENSE_BZ_MAX = 2**28
+"""Doubles (2 GiB) above which Bz is never dense."""
 
 
 @dataclass(frozen=True)
@@ -43,21 +50,161 @@ def term_matrix(codes: np.ndarray, z: np.ndarray, n_levels: int) -> sp.csr_matri
     return sp.csr_matrix((z.ravel(), indices, np.arange(0, n * p + 1, p)), shape=(n, n_levels * p))
 
 
+def level_major_bz(Bz: sp.spmatrix, p0: int) -> np.ndarray:
+    """A sparse q_r × q_0 Bz as the dense (ℓ_0, q_r, p_0) array."""
+    q_r, q0 = Bz.shape
+    return np.ascontiguousarray(Bz.toarray().reshape(q_r, q0 // p0, p0).transpose(1, 0, 2))
+
+
 @dataclass
 class CrossProducts:
     """The blocks of A (see module docstring), plus n and Σ log w_i."""
 
     D0: np.ndarray
-    Bz: sp.csr_matrix | None
+    Bz: sp.csr_matrix | np.ndarray | None
     Bw: np.ndarray
     C: np.ndarray
     n: int
     sum_log_weights: float
 
+    @property
+    def bz_dense(self) -> bool:
+        """Bz is held as the dense level-major (ℓ_0, q_r, p_0) array."""
+        return isinstance(self.Bz, np.ndarray)
+
+    def bz_levels(self, start: int, stop: int) -> np.ndarray:
+        """The columns of Bz of levels ``start … stop − 1`` of term 0, dense, shape (q_r, stop − start, p_0)."""
+        p0 = self.D0.shape[1]
+        if self.bz_dense:
+            return self.Bz[start:stop].transpose(1, 0, 2)
+        return self.Bz[:, start * p0:stop * p0].toarray().reshape(self.Bz.shape[0], stop - start, p0)
+
+    def bz_transpose_times(self, v: np.ndarray) -> np.ndarray:
+        """Bzᵀ v for v of length q_r (a vector of length q_0)."""
+        if self.bz_dense:
+            return np.einsum("jra,r->ja", self.Bz, v).ravel()
+        return self.Bz.T @ v
+
+    def bz_sparse(self) -> sp.csr_matrix:
+        """Bz as a q_r × q_0 CSR matrix."""
+        if not self.bz_dense:
+            return self.Bz
+        l0, q_r, p0 = self.Bz.shape
+        return sp.csr_matrix(self.Bz.transpose(1, 0, 2).reshape(q_r, l0 * p0))
+
     def __add__(self, other: "CrossProducts") -> "CrossProducts":
-        Bz = None if self.Bz is None else (self.Bz + other.Bz).tocsr()
+        if self.Bz is None:
+            Bz = None
+        elif self.bz_dense or other.bz_dense:
+            p0 = self.D0.shape[1]
+            Bz = (self.Bz if self.bz_dense else level_major_bz(self.Bz, p0)) + \
+                (other.Bz if other.bz_dense else level_major_bz(other.Bz, p0))
+        else:
+            Bz = (self.Bz + other.Bz).tocsr()
         return CrossProducts(self.D0 + other.D0, Bz, self.Bw + other.Bw, self.C + other.C,
                              self.n + other.n, self.sum_log_weights + other.sum_log_weights)
+
+
+class CrossProductsAccumulator:
+    """A running sum of A over blocks of rows, added in place by one compiled pass per block.
+
+    The sums are laid out for the pass, one record per level j of term 0 holding D0_j and
+    (WᵀZ_0)_j side by side, Z_rᵀW as (q_r, n_w) and Bz level-major, so that a row touches a few
+    cache lines; :meth:`result` rearranges them into :class:`CrossProducts`.
+
+    Parameters
+    ----------
+    n_levels, sizes : sequence of int
+        ℓ_k and p_k of every term, term 0 first.
+    n_w : int
+        Columns of W = [X y].
+    expected_rows : int
+        Rows that will be added in all: Bz is dense when q_r q_0 ≤ :data:`DENSE_BZ_ALWAYS`, or
+        ≤ :data:`DENSE_BZ_MAX` and at most twice the non-zeros the rows could create; otherwise
+        each block's Bz goes through scipy's coordinate format and the blocks' CSR matrices add.
+    """
+
+    def __init__(self, n_levels, sizes, n_w: int, expected_rows: int):
+        self.n_levels, self.sizes = [int(l) for l in n_levels], [int(p) for p in sizes]
+        self.l0, self.p0 = self.n_levels[0], self.sizes[0]
+        self.n_w = int(n_w)
+        rest = list(zip(self.n_levels[1:], self.sizes[1:]))
+        self.s = sum(p for _, p in rest)
+        self.q_r = sum(l * p for l, p in rest)
+        self.starts = np.cumsum([0] + [l * p for l, p in rest])[:-1].astype(np.int64)
+        cells = self.q_r * self.l0 * self.p0
+        self.dense_bz = 0 < cells <= DENSE_BZ_ALWAYS or (
+            0 < cells <= DENSE_BZ_MAX and cells <= 2 * expected_rows * self.s * self.p0)
+        self.records = np.zeros((self.l0, self.p0 * self.p0 + self.n_w * self.p0))
+        self.rest_rest = np.zeros((self.q_r, self.q_r))
+        self.rest_w = np.zeros((self.q_r, self.n_w))
+        self.ww = np.zeros((self.n_w, self.n_w))
+        self.bz = np.zeros((self.l0, self.q_r, self.p0) if self.dense_bz else (0, 0, 0))
+        self.bz_sparse: sp.csr_matrix | None = None
+        self.n = 0
+        self.sum_log_weights = 0.0
+        self.kernel = row_accumulator(self.p0, self.n_w, self.s)
+
+    @classmethod
+    def for_terms(cls, terms: list[TermData], p: int, expected_rows: int) -> "CrossProductsAccumulator":
+        return cls([t.n_levels for t in terms], [t.z.shape[1] for t in terms], p + 1, expected_rows)
+
+    def add(self, terms: list[TermData], X: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None,
+            offset: np.ndarray | None = None) -> "CrossProductsAccumulator":
+        """Add the rows (codes and columns of every term, X, y, optional weights and offset).
+
+        Level counts of ``terms`` must be those the accumulator was made for.
+        """
+        n = len(y)
+        W = np.empty((n, self.n_w))
+        W[:, :-1] = X
+        W[:, -1] = y if offset is None else y - offset
+        z0 = terms[0].z
+        rest_z = np.empty((n, self.s))
+        rest_index = np.empty((n, self.s), dtype=np.int64)
+        column = 0
+        for t, start in zip(terms[1:], self.starts):
+            size = t.z.shape[1]
+            rest_index[:, column:column + size] = start + t.codes[:, None] * size + np.arange(size)
+            rest_z[:, column:column + size] = t.z
+            column += size
+        if weights is not None:
+            root = np.sqrt(weights)[:, None]
+            W *= root
+            z0 = z0 * root
+            rest_z *= root
+            self.sum_log_weights += float(np.sum(np.log(weights[weights > 0])))
+        codes0 = np.ascontiguousarray(terms[0].codes, dtype=np.int64)
+        z0 = np.ascontiguousarray(z0, dtype=np.float64)
+        self.kernel(codes0, z0, rest_index, rest_z, W, self.records, self.rest_rest, self.rest_w, self.ww,
+                    self.bz, self.dense_bz)
+        if self.q_r and not self.dense_bz:
+            rows = np.repeat(rest_index, self.p0, axis=1).ravel()
+            cols = (codes0[:, None, None] * self.p0 + np.arange(self.p0)).repeat(self.s, axis=1).ravel()
+            values = (rest_z[:, :, None] * z0[:, None, :]).ravel()
+            block = sp.coo_matrix((values, (rows, cols)), shape=(self.q_r, self.l0 * self.p0)).tocsr()
+            self.bz_sparse = block if self.bz_sparse is None else (self.bz_sparse + block).tocsr()
+        self.n += n
+        return self
+
+    def result(self) -> CrossProducts:
+        """The sums as :class:`CrossProducts` (symmetric blocks filled; Bz shared, not copied)."""
+        l0, p0, q_r, n_w = self.l0, self.p0, self.q_r, self.n_w
+        D0 = self.records[:, :p0 * p0].reshape(l0, p0, p0)
+        D0 = D0 + np.triu(np.swapaxes(D0, 1, 2), 1)
+        Bw = np.ascontiguousarray(self.records[:, p0 * p0:].reshape(l0, n_w, p0).transpose(1, 0, 2))
+        C = np.zeros((q_r + n_w,) * 2)
+        C[:q_r, :q_r] = self.rest_rest
+        C[q_r:, :q_r] = self.rest_w.T
+        C[q_r:, q_r:] = self.ww
+        C = np.tril(C) + np.tril(C, -1).T
+        if not q_r:
+            Bz = None
+        elif self.dense_bz:
+            Bz = self.bz
+        else:
+            Bz = self.bz_sparse if self.bz_sparse is not None else sp.csr_matrix((q_r, l0 * p0))
+        return CrossProducts(D0=D0, Bz=Bz, Bw=Bw, C=C, n=self.n, sum_log_weights=self.sum_log_weights)
 
 
 def build_cross_products(terms: list[TermData], X: np.ndarray, y: np.ndarray,
@@ -74,51 +221,8 @@ def build_cross_products(terms: list[TermData], X: np.ndarray, y: np.ndarray,
 
     Notes
     -----
-    One compiled pass over the rows (:func:`._kernels.accumulate_cross_products`), cost
-    O(n Σ p_k²); nothing of size n × q is formed. Bz is accumulated densely when q_r · q_0 is
-    small enough (then stored sparse), otherwise through scipy's coordinate format.
+    One compiled pass over the rows (:class:`CrossProductsAccumulator`), cost O(n Σ p_k²);
+    nothing of size n × q is formed.
     """
-    W = np.empty((len(y), X.shape[1] + 1))
-    W[:, :-1] = X
-    W[:, -1] = y if offset is None else y - offset
-    first, rest = terms[0], terms[1:]
-    z0 = first.z
-    if weights is not None:
-        root = np.sqrt(weights)
-        W *= root[:, None]
-        z0 = z0 * root[:, None]
-        rest = [TermData(t.codes, t.z * root[:, None], t.n_levels) for t in rest]
-    p0, l0 = z0.shape[1], first.n_levels
-    q0 = l0 * p0
-    sizes = [t.z.shape[1] for t in rest]
-    q_r = sum(t.n_levels * size for t, size in zip(rest, sizes))
-    # each row's rest-term entries: position in Z_r's columns and value
-    starts = np.concatenate([[0], np.cumsum([t.n_levels * size for t, size in zip(rest, sizes)])]).astype(np.int64)
-    rest_index = np.empty((len(y), sum(sizes)), dtype=np.int64)
-    rest_z = np.empty((len(y), sum(sizes)))
-    column = 0
-    for t, size, start in zip(rest, sizes, starts):
-        rest_index[:, column:column + size] = start + t.codes[:, None] * size + np.arange(size)
-        rest_z[:, column:column + size] = t.z
-        column += size
-    D0 = np.zeros((l0, p0, p0))
-    Bw = np.zeros((W.shape[1], l0, p0))
-    C = np.zeros((q_r + W.shape[1],) * 2)
-    dense_bz = 0 < q_r * q0 <= _MAX_DENSE_BZ_ACCUMULATOR
-    Bz_dense = np.zeros((q_r, q0) if dense_bz else (0, 0))
-    accumulate_cross_products(np.ascontiguousarray(first.codes, dtype=np.int64), np.ascontiguousarray(z0),
-                              rest_index, rest_z, W, D0, Bw, C, Bz_dense, dense_bz)
-    D0 = D0 + np.triu(np.swapaxes(D0, 1, 2), 1)
-    C[q_r:, q_r:] = W.T @ W
-    C = np.tril(C) + np.tril(C, -1).T
-    if not q_r:
-        Bz = None
-    elif dense_bz:
-        Bz = sp.csr_matrix(Bz_dense)
-    else:  # too large to accumulate densely: coordinate form, duplicates summed by scipy
-        entries = [(rest_index[:, t], first.codes * p0 + b, rest_z[:, t] * z0[:, b])
-                   for t in range(rest_index.shape[1]) for b in range(p0)]
-        rows, cols, values = (np.concatenate(parts) for parts in zip(*entries))
-        Bz = sp.coo_matrix((values, (rows, cols)), shape=(q_r, q0)).tocsr()
-    sum_log_weights = 0.0 if weights is None else float(np.sum(np.log(weights[weights > 0])))
-    return CrossProducts(D0=D0, Bz=Bz, Bw=Bw, C=C, n=len(y), sum_log_weights=sum_log_weights)
+    accumulator = CrossProductsAccumulator.for_terms(terms, X.shape[1], len(y))
+    return accumulator.add(terms, X, y, weights, offset).result()

@@ -35,7 +35,7 @@ from scipy.linalg.blas import dsyrk
 from scipy.linalg.lapack import dpotrf
 
 from ._kernels import dense_factor, first_term_blocks, scaled_schur_rest_block, subtract_crossed_lower
-from .blocks import CrossProducts
+from .blocks import CrossProducts, level_major_bz
 
 __all__ = ["BlockedFactor", "BlockedCholesky", "RestLayout", "scale_rows", "scale_columns"]
 
@@ -44,6 +44,7 @@ _MAX_DENSE_BZ = 300_000_000  # doubles of a dense Bz (2.4 GB; the dense path nee
 _SECONDS_PER_PAIR = 2e-9
 _SECONDS_PER_FLOP = 3e-11
 _MAX_COMPILED_WORK = 2_000_000  # m² q_0 multiply-adds up to which one compiled loop beats BLAS calls
+_CHUNK_DOUBLES = 2**22  # temporaries of the dense crossed product (32 MB)
 
 
 @dataclass(frozen=True)
@@ -167,42 +168,56 @@ class BlockedCholesky:
         self.q_r = rest.q
         self.diag_rest = np.arange(self.q_r)
         self.scalar_rest = all(size == 1 for size in rest.sizes)
-        self.pairs = self.dense_Bz = self.upper_rest = None
+        self.pairs = self.dense_Bz = self.upper_rest = self.bz_csr = None
         if rest.q:
-            self._choose_crossed_product(cross.Bz)
+            self._choose_crossed_product(cross)
         # small enough for the compiled all-in-one factorisation (its C − FFᵀ loop is not BLAS)
         self.coupled = None
         m = cross.C.shape[0]
         if m * m * self.l0 * self.p0 <= _MAX_COMPILED_WORK and (not rest.q or (self.dense_Bz is not None
                                                                               and self.scalar_rest)):
-            parts = ([self.dense_Bz] if rest.q else []) + [cross.Bw]
+            parts = ([self.dense_Bz.transpose(1, 0, 2)] if rest.q else []) + [cross.Bw]
             self.coupled = np.ascontiguousarray(np.concatenate(parts, axis=0))
 
-    def _choose_crossed_product(self, Bz: sp.csr_matrix) -> None:
+    def _choose_crossed_product(self, cross: CrossProducts) -> None:
         """Pick the cheapest way to form Bz 𝒲 Bzᵀ (see module docstring)."""
-        Bz_csc = Bz.tocsc()
-        Bz_csc.sort_indices()
-        group_counts = np.diff(Bz_csc.indptr[::self.p0])
-        n_pairs = int(np.sum(group_counts.astype(np.int64) ** 2) // 2 + Bz_csc.nnz)
-        q_r, q0 = Bz.shape
+        q_r, q0 = cross.C.shape[0] - self.n_w, self.l0 * self.p0
+        if cross.bz_dense:
+            group_counts = np.count_nonzero(cross.Bz.reshape(self.l0, -1), axis=1)
+        else:
+            group_counts = np.diff(cross.Bz.tocsc().indptr[::self.p0])
+        n_pairs = int(np.sum(group_counts.astype(np.int64) ** 2) // 2 + group_counts.sum())
         dense_flops = 1.0 * q_r * q_r * q0  # a symmetric rank-k update
-        dense_ok = q_r * q0 <= _MAX_DENSE_BZ
+        dense_ok = cross.bz_dense or q_r * q0 <= _MAX_DENSE_BZ
         if not dense_ok or n_pairs * _SECONDS_PER_PAIR <= dense_flops * _SECONDS_PER_FLOP:
+            self.bz_csr = cross.bz_sparse()
+            Bz_csc = self.bz_csr.tocsc()
+            Bz_csc.sort_indices()
             self.pairs = _PairProduct(Bz_csc, self.p0)
         else:
-            self.dense_Bz2 = Bz.toarray()
-            self.dense_Bz = self.dense_Bz2.reshape(q_r, self.l0, self.p0)
+            self.dense_Bz = cross.Bz if cross.bz_dense else level_major_bz(cross.Bz, self.p0)
         if (self.pairs is not None or self.dense_Bz is not None) and max(self.rest.sizes) > 1:
             self.upper_rest = np.triu_indices(q_r, 1)
 
-    def _dense_crossed_product(self, V: np.ndarray) -> np.ndarray:
-        """Bz 𝒲 Bzᵀ = F Fᵀ with F = Bz V (V block diagonal), lower triangle by a rank-k update."""
-        Bz = self.dense_Bz  # (q_r, ℓ_0, p_0)
-        if self.p0 == 1:
-            F = Bz[:, :, 0] * V[:, 0, 0]
-        else:
-            F = np.einsum("rja,jab->rjb", Bz, V, optimize=True).reshape(Bz.shape[0], -1)
-        return dsyrk(1.0, F, lower=1)
+    def _dense_crossed_terms(self, V: np.ndarray, F: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Bz 𝒲 Bzᵀ (lower triangle) and Bz 𝒲 Bwᵀ from the dense level-major Bz, levels in chunks.
+
+        With F_j = Bz_j V_j (q_r × p_0) and F^w_j = Bw_j V_j, Bz 𝒲 Bzᵀ = Σ_j F_j F_jᵀ (a rank-k
+        update per chunk of levels) and Bz 𝒲 Bwᵀ = Σ_j F_j F^w_jᵀ; no temporary is larger than
+        :data:`_CHUNK_DOUBLES`, so a Bz of gigabytes is never copied.
+        """
+        Bz = self.dense_Bz
+        l0, q_r, p0 = Bz.shape
+        Fw = F.reshape(self.n_w, l0, p0)
+        crossed = np.zeros((q_r, q_r), order="F")
+        coupled = np.zeros((q_r, self.n_w))
+        step = max(1, _CHUNK_DOUBLES // max(1, q_r * p0))
+        for start in range(0, l0, step):
+            stop = min(l0, start + step)
+            M = (Bz[start:stop] @ V[start:stop]).transpose(0, 2, 1).reshape(-1, q_r)  # rows (j, b)
+            crossed = dsyrk(1.0, M.T, beta=1.0, c=crossed, lower=1, overwrite_c=1)
+            coupled += M.T @ Fw[:, start:stop, :].transpose(1, 2, 0).reshape(-1, self.n_w)
+        return crossed, coupled
 
     def _G(self, V: np.ndarray, F: np.ndarray) -> np.ndarray:
         """G = Bw 𝒲 = F Vᵀ level by level, laid out like Bz's columns (n_w × q_0)."""
@@ -220,7 +235,7 @@ class BlockedCholesky:
         scale = np.repeat([T[0, 0] for T in rest_templates], self.rest.n_levels)
         S = np.empty_like(C)
         self.pairs.scaled_block(S, C, V * V if self.p0 == 1 else V @ np.swapaxes(V, 1, 2), scale)
-        S[q_r:, :q_r] = (C[q_r:, :q_r] - (self.cross.Bz @ self._G(V, F).T).T) * scale
+        S[q_r:, :q_r] = (C[q_r:, :q_r] - (self.bz_csr @ self._G(V, F).T).T) * scale
         S[q_r:, q_r:] = C[q_r:, q_r:] - F @ F.T
         return S
 
@@ -229,14 +244,14 @@ class BlockedCholesky:
         q_r = self.rest.q
         S = self.cross.C.copy()
         S[q_r:, q_r:] -= F @ F.T
-        G = self._G(V, F)
-        BzW = (self.dense_Bz2 @ G.T) if self.dense_Bz is not None else self.cross.Bz @ G.T  # Bz 𝒲 Bwᵀ
-        S[:q_r, q_r:] -= BzW
-        S[q_r:, :q_r] -= BzW.T
         if self.pairs is not None:
+            BzW = self.bz_csr @ self._G(V, F).T  # Bz 𝒲 Bwᵀ
             self.pairs.subtract_from(S, V @ np.swapaxes(V, 1, 2))
         else:
-            S[:q_r, :q_r] -= self._dense_crossed_product(V)
+            crossed, BzW = self._dense_crossed_terms(V, F)
+            S[:q_r, :q_r] -= crossed
+        S[:q_r, q_r:] -= BzW
+        S[q_r:, :q_r] -= BzW.T
         if self.upper_rest is not None:  # Λ_r of a vector term mixes both triangles of a block
             S[self.upper_rest] = S.T[self.upper_rest]
         if self.scalar_rest:

@@ -116,7 +116,7 @@ class DevianceProblem:
         Bw2 = self.cross.Bw.reshape(p + 1, l0 * p0)
         v = Bw2[p] - Bw2[:p].T @ beta
         if q_r:
-            v = v - self.cross.Bz.T @ b_rest
+            v = v - self.cross.bz_transpose_times(b_rest)
         rhs = (v.reshape(l0, p0) @ T[0])  # T_0ᵀ v_j as rows
         u0 = np.linalg.solve(factor.P, rhs[..., None])[..., 0] if p0 > 1 else rhs / factor.P[:, :, 0]
         u = [u0] + [u_rest[sl].reshape(-1, s) for sl, s in zip(self.rest.slices, self.rest.sizes)]
@@ -155,7 +155,7 @@ class DevianceProblem:
             right = T[0] @ P_inv  # Λ_0 P⁻¹ per level, (ℓ_0, p_0, p_0)
             for start in range(0, l0, chunk):
                 stop = min(l0, start + chunk)
-                H = self.cross.Bz[:, start * p0:stop * p0].toarray().reshape(q_r, stop - start, p0)
+                H = self.cross.bz_levels(start, stop)
                 H = np.einsum("rja,jab->rjb", H, right[start:stop]).reshape(q_r, (stop - start) * p0)
                 scale_rows(H, self.rest, T[1:])
                 G = la.solve_triangular(L_r, H, lower=True, check_finite=False).reshape(q_r, stop - start, p0)

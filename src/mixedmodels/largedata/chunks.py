@@ -1,30 +1,41 @@
 """Second pass: each chunk's share of A = [Z X y]ᵀ[Z X y], against the levels of the whole data.
 
 A :class:`ChunkPlan` is built once from the first pass and sent to every worker. For a chunk it
-applies lme4's ``na.omit``, builds y, X (all columns of the global design: same levels and
+applies lme4's ``na.omit`` and builds y, X (all columns of the global design: same levels and
 contrasts in every chunk, the rank is checked later on XᵀX) and each term's level codes and
-columns, and calls :func:`mixedmodels.blocks.build_cross_products`. The same plan evaluates the
-linear predictor Xβ̂ + Zb̂ of a chunk (fitted values, residuals, predictions).
+columns (:class:`ChunkRows`), which a :class:`mixedmodels.blocks.CrossProductsAccumulator` adds
+to A. The same plan evaluates the linear predictor Xβ̂ + Zb̂ of a chunk (fitted values,
+residuals, predictions).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
-from ..blocks import CrossProducts, TermData, build_cross_products
+from ..blocks import CrossProducts, CrossProductsAccumulator, TermData
 from ..design.fixed import FixedDesign, build_fixed_design, evaluate_response
 from ..errors import DesignError, FormulaError
 from ..formula import ParsedFormula, RandomTermSpec
 from .levels import ChunkSummary, GroupLevels, ModelColumns, complete_rows, split_group
 
-__all__ = ["TermPlan", "ChunkPlan", "make_plan", "add_cross_products", "CrossProductsSum"]
+__all__ = ["TermPlan", "ChunkPlan", "ChunkRows", "make_plan", "add_cross_products"]
 
-DENSE_BZ_SUM_BYTES = 2 * 2**30
-"""Largest Bz that :class:`CrossProductsSum` sums in a dense array."""
+
+@dataclass(frozen=True)
+class ChunkRows:
+    """A chunk's rows kept by ``na.omit``, in the form :meth:`CrossProductsAccumulator.add` takes."""
+
+    terms: list[TermData]
+    X: np.ndarray
+    y: np.ndarray
+    weights: np.ndarray | None
+    offset: np.ndarray | None
+
+    def add_to(self, accumulator: CrossProductsAccumulator) -> CrossProductsAccumulator:
+        return accumulator.add(self.terms, self.X, self.y, self.weights, self.offset)
 
 
 @dataclass(frozen=True)
@@ -64,8 +75,8 @@ class ChunkPlan:
     def _vector(self, frame: pd.DataFrame, name: str | None) -> np.ndarray | None:
         return None if name is None else frame[name].to_numpy(dtype=np.float64)
 
-    def cross_products(self, frame: pd.DataFrame, where: str) -> CrossProducts | None:
-        """This chunk's blocks of A (None when no row survives ``na.omit``)."""
+    def rows(self, frame: pd.DataFrame, where: str) -> ChunkRows | None:
+        """The chunk's rows for the accumulator (None when no row survives ``na.omit``)."""
         frame = complete_rows(frame, self.cols)
         if not len(frame):
             return None
@@ -79,7 +90,18 @@ class ChunkPlan:
         X = self._X(frame, where)
         terms = [TermData(t.codes(frame, where), np.ascontiguousarray(t.z_design.transform(frame)), len(t.labels))
                  for t in self.terms]
-        return build_cross_products(terms, X, y, weights, self._vector(frame, self.cols.offset))
+        return ChunkRows(terms, X, y, weights, self._vector(frame, self.cols.offset))
+
+    def accumulator(self, expected_rows: int) -> CrossProductsAccumulator:
+        """An empty running sum of A for this model's columns."""
+        return CrossProductsAccumulator([len(t.labels) for t in self.terms],
+                                        [t.z_design.X.shape[1] for t in self.terms], self.fixed.X.shape[1] + 1,
+                                        expected_rows)
+
+    def cross_products(self, frame: pd.DataFrame, where: str) -> CrossProducts | None:
+        """This chunk's blocks of A (None when no row survives ``na.omit``)."""
+        rows = self.rows(frame, where)
+        return None if rows is None else rows.add_to(self.accumulator(len(rows.y))).result()
 
     def linear_predictor(self, frame: pd.DataFrame, beta: np.ndarray, b: list[np.ndarray] | None,
                          drop_missing: bool, allow_new_levels: bool = False, where: str = "the data") -> pd.Series:
@@ -113,41 +135,6 @@ def add_cross_products(a: CrossProducts | None, b: CrossProducts | None) -> Cros
     if a is None or b is None:
         return a if b is None else b
     return a + b
-
-
-class CrossProductsSum:
-    """A running sum of chunks' :class:`CrossProducts` that keeps Bz = Z_rᵀZ_0 dense while summing.
-
-    ``a + b`` of two sparse Bz costs O(nnz(a) + nnz(b)); summed chunk after chunk into a Bz that
-    fills up (10⁵ × 10³ crossed levels) that is O(chunks × q_r q_0). Added into a dense q_r × q_0
-    array (at most :data:`DENSE_BZ_SUM_BYTES`) each chunk costs O(nnz of its Bz), in row-major
-    order. The sum is the same as ``add_cross_products`` of the chunks in the same order.
-    """
-
-    def __init__(self):
-        self.total: CrossProducts | None = None
-        self.bz: np.ndarray | None = None
-
-    def add(self, value: CrossProducts | None) -> "CrossProductsSum":
-        if value is None:
-            return self
-        if self.total is None and value.Bz is not None and value.Bz.shape[0] * value.Bz.shape[1] * 8 <= DENSE_BZ_SUM_BYTES:
-            self.bz = np.zeros(value.Bz.shape)
-        if self.bz is None:
-            self.total = add_cross_products(self.total, value)
-            return self
-        bz = value.Bz.tocsr()
-        bz.sum_duplicates()
-        flat = np.repeat(np.arange(bz.shape[0]) * bz.shape[1], np.diff(bz.indptr)) + bz.indices  # ascending
-        self.bz.reshape(-1)[flat] += bz.data
-        self.total = add_cross_products(self.total, replace(value, Bz=None))
-        return self
-
-    def result(self) -> CrossProducts | None:
-        """The sum, Bz in CSR form."""
-        if self.bz is None or self.total is None:
-            return self.total
-        return replace(self.total, Bz=sp.csr_matrix(self.bz))
 
 
 def _prototype(summary: ChunkSummary, levels: dict, ordered: dict) -> pd.DataFrame:

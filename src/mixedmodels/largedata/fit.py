@@ -28,7 +28,7 @@ from ..errors import DesignError, FormulaError
 from ..formula import parse_formula
 from ..lmm import fit_problem
 from ..objective import DevianceProblem
-from .chunks import ChunkPlan, CrossProductsSum, add_cross_products, make_plan
+from .chunks import ChunkPlan, ChunkRows, add_cross_products, make_plan
 from .levels import ChunkSummary, ModelColumns, global_levels, summarise_chunk
 from .results import LargeDataDesign, LargeLmerFit
 from .runners import DaskRunner, LocalRunner, active_client
@@ -137,9 +137,9 @@ def fit_large(formula: str, data, reml: bool = True, weights=None, offset=None, 
                               f"term {term.spec}; the random-effects parameters and the residual variance are "
                               "probably unidentifiable")
 
-    if isinstance(runner, LocalRunner):  # a running sum in this process: Bz summed densely
-        cross = runner.reduce(_chunk_cross_products, plan, cols.read, CrossProductsSum.add, "forming A",
-                              initial=CrossProductsSum()).result()
+    if isinstance(runner, LocalRunner):  # one running sum in this process, row groups added in order
+        cross = runner.reduce(_chunk_rows, plan, cols.read, _add_rows, "forming A",
+                              initial=plan.accumulator(n)).result()
     else:
         cross = runner.reduce(_chunk_cross_products, plan, cols.read, add_cross_products, "forming A")
     sizes = [t.z_design.X.shape[1] for t in plan.terms]
@@ -169,3 +169,11 @@ def fit_large(formula: str, data, reml: bool = True, weights=None, offset=None, 
 
 def _chunk_cross_products(frame, plan: ChunkPlan, where: str):
     return plan.cross_products(frame, where)
+
+
+def _chunk_rows(frame, plan: ChunkPlan, where: str):
+    return plan.rows(frame, where)
+
+
+def _add_rows(accumulator, rows: ChunkRows | None):
+    return accumulator if rows is None else rows.add_to(accumulator)
