@@ -220,7 +220,18 @@ def level_codes(series: pd.Series, levels: pd.Index) -> np.ndarray:
     if isinstance(series.dtype, pd.CategoricalDtype):
         table = np.append(levels.get_indexer(series.cat.categories), -1)
         return table[series.cat.codes.to_numpy()]
-    return levels.get_indexer(series.to_numpy())
+    values = series.to_numpy()
+    if values.dtype.kind in "iu" and _consecutive_integers(levels):  # integer ids 0…ℓ-1 (or a…a+ℓ-1)
+        codes = values.astype(np.int64) - int(levels[0])
+        codes[(codes < 0) | (codes >= len(levels))] = -1
+        return codes
+    return levels.get_indexer(values)
+
+
+def _consecutive_integers(levels: pd.Index) -> bool:
+    """The levels are the integers a, a + 1, …, a + ℓ − 1 in order (then a code is a subtraction)."""
+    return (len(levels) > 0 and levels.dtype.kind in "iu" and levels.is_monotonic_increasing and levels.is_unique
+            and int(levels[-1]) - int(levels[0]) == len(levels) - 1)
 
 
 def global_levels(summary: ChunkSummary, cols: ModelColumns, declared: dict) -> tuple[dict, dict, dict]:
