@@ -1,9 +1,10 @@
 """lmer on data larger than memory (Parquet files, Dask DataFrames) against the in-memory fit.
 
-A is summed over chunks in another order than the in-memory pass, so it equals the in-memory A
-to rounding (~1e-15); everything evaluated at one θ (criterion, β̂, σ̂, ranef) agrees to 1e-10.
-BOBYQA's path reacts to differences of 1e-13 in the criterion, so the optimised θ̂ agree to the
-optimiser's own tolerance (1e-6 relative here) while the criterion at the optimum agrees to 1e-10.
+Parquet row groups are added to one running sum in row order, as the in-memory pass adds the
+rows, so A — and with it θ̂, β̂, σ̂, the criterion — is the in-memory one to the last bit. A Dask
+reduction adds partitions in a tree: A agrees to rounding (~1e-16), which moves the optimum
+itself by ~1e-10 (θ̂ is refined to ∇f = 0, see ``optimize._refine``); β̂, σ̂ and the criterion
+agree to 1e-10 relative and better.
 """
 
 from __future__ import annotations
@@ -56,13 +57,15 @@ def quiet_fit(formula, data, **kwargs):
         return lmer(formula, data, **kwargs)
 
 
-def assert_same_fit(large, memory):
+def assert_same_fit(large, memory, tree_sum: bool = False):
+    """θ̂, β̂, σ̂ and the criterion of two fits of the same rows; ``tree_sum``: A summed by Dask."""
     assert large.nobs == memory.nobs
     assert large.design.n_dropped == memory.design.n_dropped
-    np.testing.assert_allclose(large.objective, memory.objective, rtol=1e-10)
-    np.testing.assert_allclose(large.theta, memory.theta, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(large.fixef, memory.fixef, rtol=1e-6)
-    np.testing.assert_allclose(large.sigma, memory.sigma, rtol=1e-6)
+    tol = 1e-10 if tree_sum else 1e-14
+    np.testing.assert_allclose(large.objective, memory.objective, rtol=tol)
+    assert np.linalg.norm(large.theta - memory.theta) <= (1e-9 if tree_sum else 1e-14) * np.linalg.norm(memory.theta)
+    np.testing.assert_allclose(large.fixef, memory.fixef, rtol=tol)
+    np.testing.assert_allclose(large.sigma, memory.sigma, rtol=tol)
     assert list(large.fixef.index) == list(memory.fixef.index)
     assert large.ngroups == memory.ngroups
     for name, modes in memory.ranef.items():
@@ -137,7 +140,7 @@ def test_crossed_from_parquet_drops_na_rows(tmp_path, crossed_memory):
 def test_crossed_from_dask_on_local_cluster(cluster_client, crossed_memory):
     frame = dd.from_pandas(simulated(), npartitions=7)
     large = quiet_fit(CROSSED, frame)
-    assert_same_fit(large, crossed_memory)
+    assert_same_fit(large, crossed_memory, tree_sum=True)
     fitted = large.fitted()
     assert isinstance(fitted, dd.Series)
     values = fitted.compute()
@@ -153,9 +156,9 @@ def test_crossed_from_dask_on_local_cluster(cluster_client, crossed_memory):
 def test_client_passed_and_parquet_on_cluster(tmp_path, cluster_client, sleep_memory):
     path = write_parquet(datasets.load("sleepstudy"), tmp_path / "s", n_files=3, row_group_size=30)
     large = quiet_fit(SLEEP, path, client=cluster_client)
-    assert_same_fit(large, sleep_memory)
+    assert_same_fit(large, sleep_memory, tree_sum=True)
     frame = dd.from_pandas(datasets.load("sleepstudy"), npartitions=5)
-    assert_same_fit(quiet_fit(SLEEP, frame, client=cluster_client), sleep_memory)
+    assert_same_fit(quiet_fit(SLEEP, frame, client=cluster_client), sleep_memory, tree_sum=True)
 
 
 @pytest.mark.parametrize("second, expected", [(["high", "ctl", "low"], ["trthigh", "trtctl"]),
