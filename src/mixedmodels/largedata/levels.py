@@ -201,6 +201,8 @@ class GroupLevels:
 
     def codes(self, frame: pd.DataFrame, names: list[str]) -> np.ndarray:
         """Level index of each row, -1 where the combination was not seen in the first pass."""
+        if len(names) == 1 and self.present is None:
+            return level_codes(frame[names[0]], self.parts[0])
         combined = np.zeros(len(frame), dtype=np.int64)
         unseen = np.zeros(len(frame), dtype=bool)
         for name, levels in zip(names, self.parts):

