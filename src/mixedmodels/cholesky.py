@@ -18,8 +18,9 @@ residual sum of squares is r²_θ = M_{m,m}². An evaluation costs nothing in n.
 
 The product Bz 𝒲 Bzᵀ (crossed terms) is the costly part; :class:`BlockedCholesky` picks, once,
 the cheaper of two ways to form it: a compiled loop over the pairs of non-zeros that share a
-level of term 0 (cost Σ_j nnz_j², nothing to precompute — InstEval), or a dense rank-k update
-when Bz is small and dense-ish (many rows per level — 10⁶ rows crossed with 200 levels).
+level of term 0 (cost Σ_j nnz_j², nothing to precompute — InstEval), or rank-k updates from the
+dense level-major Bz, a chunk of levels at a time, when it is filled (many rows per pair of
+levels — 10⁶ rows crossed with 200 levels, 10⁸ rows crossed 10⁵ × 10³).
 Small models (one term, or scalar crossed terms whose m² q_0 is small) skip all of this: one
 compiled call (:func:`._kernels.dense_factor`) does both steps, which is what makes an evaluation
 of sleepstudy cost 8 µs.
