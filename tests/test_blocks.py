@@ -46,3 +46,24 @@ def test_blocks_match_brute_force(monkeypatch, dense_limit):
     np.testing.assert_allclose(cross.Bw.reshape(3, q0), A[q0 + q_r:, :q0], atol=1e-9)
     np.testing.assert_allclose(cross.C, A[q0:, q0:], atol=1e-9)
     assert cross.sum_log_weights == pytest.approx(np.log(w).sum())
+
+
+@pytest.mark.parametrize("concurrent_rows", [0, 10**9])
+def test_accumulator_blocks_in_order_equal_one_pass(monkeypatch, concurrent_rows):
+    """Rows added in blocks, in order (Bz on its own thread or not), give one pass's sums to the last bit."""
+    monkeypatch.setattr(blocks, "CONCURRENT_BZ_ROWS", concurrent_rows)
+    rng = np.random.default_rng(11)
+    n = 5000
+    g, h = rng.integers(0, 300, n), rng.integers(0, 20, n)
+    z_g = np.column_stack([np.ones(n), rng.normal(size=n)])
+    terms = [TermData(g, z_g, 300), TermData(h, np.ones((n, 1)), 20)]
+    X = np.column_stack([np.ones(n), rng.normal(size=n)])
+    y = rng.normal(size=n) * 1e3 + 1e4  # large values: any change of summation order shows
+    whole = build_cross_products(terms, X, y)
+    accumulator = blocks.CrossProductsAccumulator.for_terms(terms, 2, n)
+    assert accumulator.concurrent == (concurrent_rows == 0) and accumulator.dense_bz
+    for rows in np.array_split(np.arange(n), 7):
+        accumulator.add([TermData(t.codes[rows], t.z[rows], t.n_levels) for t in terms], X[rows], y[rows])
+    blocked = accumulator.result()
+    for name in ("D0", "Bz", "Bw", "C", "n"):
+        np.testing.assert_array_equal(getattr(blocked, name), getattr(whole, name))

@@ -18,7 +18,8 @@ reduction). Prior weights w enter as √w times every row; an offset is subtract
 from __future__ import annotations
 
 import functools
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,7 +37,10 @@ DENSE_BZ_MAX = 2**28
 """Doubles (2 GiB) above which Bz is never dense."""
 
 CONCURRENT_BZ_ROWS = 65_536
-"""Blocks of at least this many rows add their dense Bz on a second thread."""
+"""From this many expected rows on, dense Bz is allocated and added on a second thread."""
+
+MAX_PENDING_BZ = 3
+"""Blocks whose Bz may still be being added when :meth:`CrossProductsAccumulator.add` returns."""
 
 
 @functools.lru_cache(maxsize=1)
@@ -169,7 +173,11 @@ class CrossProductsAccumulator:
         self.rest_rest = np.zeros((self.q_r, self.q_r))
         self.rest_w = np.zeros((self.q_r, self.n_w))
         self.ww = np.zeros((self.n_w, self.n_w))
-        self.bz = _zeros_faulted_in((self.l0, self.q_r, self.p0) if self.dense_bz else (0, 0, 0))
+        shape = (self.l0, self.q_r, self.p0) if self.dense_bz else (0, 0, 0)
+        # a large Bz is faulted in on the Bz thread while the first blocks are read and added
+        self.concurrent = self.dense_bz and expected_rows >= CONCURRENT_BZ_ROWS
+        self._bz = _bz_thread().submit(_zeros_faulted_in, shape) if self.concurrent else np.zeros(shape)
+        self._pending: deque[Future] = deque()
         self.bz_sparse: sp.csr_matrix | None = None
         self.n = 0
         self.sum_log_weights = 0.0
@@ -201,15 +209,14 @@ class CrossProductsAccumulator:
         z0 = np.ascontiguousarray(z0, dtype=np.float64)
         rest = (np.ascontiguousarray(rest_codes, dtype=np.int64), np.ascontiguousarray(rest_z, dtype=np.float64),
                 *self.entries)
-        bz_pass = None
-        if self.dense_bz and n >= CONCURRENT_BZ_ROWS:  # the two kernels share no sum: run them side by side
-            bz_pass = _bz_thread().submit(self.bz_kernel, codes0, z0, *rest, self.bz)
+        if self.concurrent:  # the two kernels share no sum: Bz is added on its thread, blocks in order
+            self._pending.append(_bz_thread().submit(lambda: self.bz_kernel(codes0, z0, *rest, self.bz)))
         elif self.dense_bz:
             self.bz_kernel(codes0, z0, *rest, self.bz)
         self.rows_kernel(codes0, z0, *rest, np.asfortranarray(X, dtype=np.float64),
                          np.ascontiguousarray(y, dtype=np.float64), self.records, self.rest_rest, self.rest_w, self.ww)
-        if bz_pass is not None:
-            bz_pass.result()
+        while len(self._pending) > MAX_PENDING_BZ:  # bounds the blocks held for the Bz thread
+            self._pending.popleft().result()
         if self.q_r and not self.dense_bz:
             term_of, base, size = self.entries
             rest_index = base + rest_codes[:, term_of] * size
@@ -221,8 +228,15 @@ class CrossProductsAccumulator:
         self.n += n
         return self
 
+    @property
+    def bz(self) -> np.ndarray:
+        """The dense level-major Bz (once it is allocated, on the Bz thread for large ones)."""
+        return self._bz.result() if isinstance(self._bz, Future) else self._bz
+
     def result(self) -> CrossProducts:
         """The sums as :class:`CrossProducts` (symmetric blocks filled; Bz shared, not copied)."""
+        while self._pending:
+            self._pending.popleft().result()
         l0, p0, q_r, n_w = self.l0, self.p0, self.q_r, self.n_w
         D0 = self.records[:, :p0 * p0].reshape(l0, p0, p0)
         D0 = D0 + np.triu(np.swapaxes(D0, 1, 2), 1)
