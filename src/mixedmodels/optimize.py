@@ -12,7 +12,7 @@ tolerances, started at T_k = I, with lower bound 0 on the diagonal of every T_k.
   eigenvalues at an interior optimum;
 * one Newton step from those derivatives then moves θ̂ to the optimum within ~1e-8 (kept only if
   the criterion falls), so the result no longer depends on where BOBYQA happened to stop;
-* refinement steps with the same Hessian and a fourth-order gradient then solve ∇f(θ) = 0 to
+* one more step with the same Hessian and a fourth-order gradient then solves ∇f(θ) = 0 to
   ~1e-11, so that A summed in another order (a Dask reduction) gives θ̂ equal to 1e-10.
 """
 
@@ -188,15 +188,16 @@ def _fourth_order_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, free
     return grad
 
 
-def _refine(deviance, theta, value, hess, lower, max_steps: int = 2):
-    """Newton steps θ − H⁻¹∇f(θ) with the Hessian at hand, until the step is below 1e-10 (1 + |θ|).
+def _refine(deviance, theta, value, hess, lower):
+    """One more Newton step θ − H⁻¹∇f(θ), with the Hessian at hand and a fourth-order gradient.
 
     The criterion carries rounding of ~1e-13 relative: a minimiser that compares values stops
     anywhere in a flat region of width ~1e-7 around the optimum, and two sums of the same A
     (other row order, other partitions) stop at different places. The gradient changes sign at
-    one point; with a step δ = 1e-3 (away from the bounds) its rounding error moves that point
-    by ~1e-12 and its truncation error is O(δ⁴), so refits of the same data agree to ~1e-11.
-    Steps are kept when the criterion does not rise by more than its rounding.
+    one point; with a step δ = 1e-3 (components at least 2δ from their bound) its rounding moves
+    that point by ~1e-12 and its truncation error is O(δ⁴), so after the Newton step from
+    BOBYQA's point (within ~1e-8) this step leaves refits of the same data ~1e-11 apart. The
+    step is kept unless the criterion rises by more than its rounding.
     """
     free = ~((lower == 0) & (theta < SINGULAR_TOL)) & (theta - 2 * REFINE_DELTA >= lower)
     if not free.any() or not np.all(np.isfinite(hess)):
@@ -206,18 +207,10 @@ def _refine(deviance, theta, value, hess, lower, max_steps: int = 2):
         np.linalg.cholesky(H)
     except np.linalg.LinAlgError:
         return theta, value
-    for _ in range(max_steps):
-        grad = _fourth_order_gradient(deviance, theta, free)
-        step = np.linalg.solve(H, grad[free])
-        trial = theta.copy()
-        trial[free] -= step
-        trial_value = deviance(trial)
-        if not trial_value <= value + 1e-12 * (1.0 + abs(value)):
-            break
-        theta, value = trial, trial_value
-        if np.max(np.abs(step) / (1.0 + np.abs(theta[free]))) < 1e-10:
-            break
-    return theta, value
+    trial = theta.copy()
+    trial[free] -= np.linalg.solve(H, _fourth_order_gradient(deviance, theta, free)[free])
+    trial_value = deviance(trial)
+    return (trial, trial_value) if trial_value <= value + 1e-12 * (1.0 + abs(value)) else (theta, value)
 
 
 def optimize_theta(deviance: Callable[[np.ndarray], float], theta0: np.ndarray, lower: np.ndarray, *,
