@@ -12,6 +12,7 @@ optimisation, and the peak resident memory of the process (ru_maxrss) against th
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import shutil
 import time
@@ -68,18 +69,24 @@ def peak_memory() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
+def cpu_seconds() -> float:
+    """User + system CPU time of this process so far (all threads)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def timed_passes(rows: int, t_scan: float) -> list[tuple[str, float]]:
     """Time each pass of LocalRunner.reduce and print it as it ends (benchmark instrumentation only)."""
     record = []
     original = runners.LocalRunner.reduce
 
     def reduce(self, func, context, columns, combine, what, **kwargs):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), cpu_seconds()
         out = original(self, func, context, columns, combine, what, **kwargs)
-        elapsed = time.perf_counter() - start
+        elapsed, cpu = time.perf_counter() - start, cpu_seconds() - cpu
         record.append((what, elapsed))
-        print(f"{what + ':':16s}{rows / elapsed:,.0f} rows/s ({elapsed:.1f} s) = {elapsed / t_scan:.1f}x the scan time; "
-              f"peak memory so far {peak_memory():.2f} GiB", flush=True)
+        print(f"{what + ':':16s}{rows / elapsed:,.0f} rows/s ({elapsed:.1f} s, {cpu:.1f} s of CPU) = "
+              f"{elapsed / t_scan:.1f}x the scan time; peak memory so far {peak_memory():.2f} GiB", flush=True)
         return out
 
     runners.LocalRunner.reduce = reduce
@@ -99,8 +106,10 @@ def main() -> None:
     print(f"data: {rows:,} rows, g {args.g_levels:,} levels, h {args.h_levels:,} levels", flush=True)
     directory = write_data(rows, args.row_group, args.per_file, args.g_levels, args.h_levels)
     size = sum(p.stat().st_size for p in directory.glob("*.parquet"))
+    cpu = cpu_seconds()
     n_scanned, t_scan = scan(directory)
-    print(f"pyarrow scan: {n_scanned / t_scan:,.0f} rows/s ({t_scan:.1f} s)", flush=True)
+    print(f"pyarrow scan: {n_scanned / t_scan:,.0f} rows/s ({t_scan:.1f} s, {cpu_seconds() - cpu:.1f} s of CPU)",
+          flush=True)
     record = timed_passes(rows, t_scan)
     start = time.perf_counter()
     with warnings.catch_warnings():
@@ -110,8 +119,11 @@ def main() -> None:
     t_passes = sum(t for _, t in record)
     in_memory = rows * 4 * 8  # y, x, g, h as float64/int64 columns, before any design matrix
     print(f"optimisation: {total - t_passes:.1f} s; total {total:.1f} s")
-    print(f"peak memory:  {peak_memory():.2f} GiB (ru_maxrss); data {in_memory / 2**30:.1f} GiB in memory, "
-          f"{size / 2**30:.1f} GiB on disk")
+    cross = fit.problem.cross
+    a_bytes = sum(np.asarray(part).nbytes for part in (cross.D0, cross.Bw, cross.C)) + (
+        cross.Bz.nbytes if cross.bz_dense else cross.Bz.data.nbytes + cross.Bz.indices.nbytes)
+    print(f"peak memory:  {peak_memory():.2f} GiB (ru_maxrss); A {a_bytes / 2**30:.2f} GiB; data "
+          f"{in_memory / 2**30:.1f} GiB in memory, {size / 2**30:.1f} GiB on disk; load average {os.getloadavg()}")
     print(f"objective {fit.objective:.4f}; theta {np.round(fit.theta, 4)}; fixef {np.round(fit.fixef.to_numpy(), 4)}; "
           f"sigma {fit.sigma:.4f}")
 
