@@ -35,7 +35,8 @@ import scipy.sparse as sp
 from scipy.linalg.blas import dsyrk
 from scipy.linalg.lapack import dpotrf
 
-from ._kernels import dense_factor, first_term_blocks, scaled_schur_rest_block, subtract_crossed_lower
+from ._kernels import (dense_factor, first_term_blocks, level_rows_times_v, scaled_schur_rest_block,
+                       subtract_crossed_lower)
 from .blocks import CrossProducts, level_major_bz
 
 __all__ = ["BlockedFactor", "BlockedCholesky", "RestLayout", "scale_rows", "scale_columns"]
@@ -213,9 +214,11 @@ class BlockedCholesky:
         crossed = np.zeros((q_r, q_r), order="F")
         coupled = np.zeros((q_r, self.n_w))
         step = max(1, _CHUNK_DOUBLES // max(1, q_r * p0))
+        buffer = np.empty((min(step, l0) * p0, q_r))
         for start in range(0, l0, step):
             stop = min(l0, start + step)
-            M = (Bz[start:stop] @ V[start:stop]).transpose(0, 2, 1).reshape(-1, q_r)  # rows (j, b)
+            M = buffer[:(stop - start) * p0]  # rows (j, b): F_jᵀ
+            level_rows_times_v(Bz, V, start, stop, M)
             crossed = dsyrk(1.0, M.T, beta=1.0, c=crossed, lower=1, overwrite_c=1)
             coupled += M.T @ Fw[:, start:stop, :].transpose(1, 2, 0).reshape(-1, self.n_w)
         return crossed, coupled
