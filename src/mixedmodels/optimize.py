@@ -127,15 +127,30 @@ def _check_convergence(grad: np.ndarray, hess: np.ndarray, theta: np.ndarray, lo
 
 
 def _bobyqa(objective, theta0, lower, ftol_abs, xtol_abs, maxeval, initial_step):
-    """One nlopt BOBYQA run; returns (θ, objective, return-code name)."""
+    """One nlopt BOBYQA run; returns (θ, objective, return-code name).
+
+    nlopt raises ``RoundoffLimited`` when rounding stops progress near the optimum, and the point
+    is lost with the exception: the best point evaluated is kept here and returned instead.
+    """
+    best = [np.inf, np.array(theta0, dtype=float)]
+
+    def tracked(x, grad):
+        value = objective(x, grad)
+        if value < best[0]:
+            best[0], best[1] = value, np.array(x, dtype=float)
+        return value
+
     opt = nlopt.opt(nlopt.LN_BOBYQA, len(theta0))
-    opt.set_min_objective(objective)
+    opt.set_min_objective(tracked)
     opt.set_lower_bounds(lower)
     opt.set_ftol_abs(ftol_abs)
     opt.set_xtol_abs(xtol_abs)
     opt.set_maxeval(maxeval)
     opt.set_initial_step(initial_step)
-    theta = opt.optimize(np.array(theta0, dtype=float))
+    try:
+        theta = opt.optimize(np.array(theta0, dtype=float))
+    except nlopt.RoundoffLimited:
+        return best[1], float(best[0]), "ROUNDOFF_LIMITED"
     code = _RETURN_CODES.get(opt.last_optimize_result(), str(opt.last_optimize_result()))
     return theta, float(opt.last_optimum_value()), code
 
