@@ -206,13 +206,13 @@ class CrossProductsAccumulator:
             self.sum_log_weights += float(np.sum(np.log(weights[weights > 0])))
         codes0 = np.ascontiguousarray(terms[0].codes, dtype=np.int64)
         z0 = np.ascontiguousarray(z0, dtype=np.float64)
-        rest = (np.ascontiguousarray(rest_codes, dtype=np.int64), np.ascontiguousarray(rest_z, dtype=np.float64),
+        rest_args = (np.ascontiguousarray(rest_codes, dtype=np.int64), np.ascontiguousarray(rest_z, dtype=np.float64),
                 *self.entries)
         if self.concurrent:  # the two kernels share no sum: Bz is added on its thread, blocks in order
-            self._pending.append(_bz_thread().submit(lambda: self.bz_kernel(codes0, z0, *rest, self.bz)))
+            self._pending.append(_bz_thread().submit(lambda: self.bz_kernel(codes0, z0, *rest_args, self.bz)))
         elif self.dense_bz:
-            self.bz_kernel(codes0, z0, *rest, self.bz)
-        self.rows_kernel(codes0, z0, *rest, np.asfortranarray(X, dtype=np.float64),
+            self.bz_kernel(codes0, z0, *rest_args, self.bz)
+        self.rows_kernel(codes0, z0, *rest_args, np.asfortranarray(X, dtype=np.float64),
                          np.ascontiguousarray(y, dtype=np.float64), self.records, self.rest_rest, self.rest_w, self.ww)
         while len(self._pending) > MAX_PENDING_BZ:  # bounds the blocks held for the Bz thread
             self._pending.popleft().result()
