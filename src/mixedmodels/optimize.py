@@ -29,6 +29,11 @@ __all__ = ["OptSummary", "optimize_theta", "finite_difference_derivatives", "SIN
 SINGULAR_TOL = 1e-4
 GRADIENT_TOL = 2e-3
 REFINE_DELTA = 1e-3
+FTOL_REL = 1e-15
+"""BOBYQA also stops when the criterion changes by less than this share of its value: a few units
+in its last place. lme4's absolute 1e-8 alone is below the resolution of the criteria of 10⁸ rows
+(≈ 2.8e8, spaced 6e-8 apart), where BOBYQA went on to several hundred evaluations; below
+|f| = 1e7 the absolute tolerance is the larger one and nothing changes."""
 
 
 @dataclass(frozen=True)
@@ -144,6 +149,7 @@ def _bobyqa(objective, theta0, lower, ftol_abs, xtol_abs, maxeval, initial_step)
     opt.set_min_objective(tracked)
     opt.set_lower_bounds(lower)
     opt.set_ftol_abs(ftol_abs)
+    opt.set_ftol_rel(FTOL_REL)
     opt.set_xtol_abs(xtol_abs)
     opt.set_maxeval(maxeval)
     opt.set_initial_step(initial_step)
