@@ -42,7 +42,7 @@ from .blocks import CrossProducts, level_major_bz
 __all__ = ["BlockedFactor", "BlockedCholesky", "RestLayout", "scale_rows", "scale_columns"]
 
 # budgets for the one-off choice of how to form Bz 𝒲 Bzᵀ
-_MAX_DENSE_BZ = 300_000_000  # doubles of a dense Bz (2.4 GB; the dense path needs it and F of the same size)
+_MAX_DENSE_BZ = 300_000_000  # doubles (2.4 GB) up to which a sparse Bz may be made dense for the rank-k updates
 _SECONDS_PER_PAIR = 2e-9
 _SECONDS_PER_FLOP = 3e-11
 _MAX_COMPILED_WORK = 2_000_000  # m² q_0 multiply-adds up to which one compiled loop beats BLAS calls
