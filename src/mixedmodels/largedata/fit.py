@@ -95,7 +95,8 @@ def fit_large(formula: str, data, reml: bool = True, weights=None, offset=None, 
     -------
     LargeLmerFit
         θ̂, β̂, σ̂, the criterion and everything computed from A equal the in-memory fit of the
-        same rows up to rounding of the sums of A.
+        same rows: to the last bit from Parquet without Dask (row groups added in row order), up
+        to the rounding of A's sums from a Dask reduction.
 
     Raises
     ------
