@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.linalg as la
+import scipy.sparse as sp
 
 from mixedmodels import blocks
 from mixedmodels.blocks import TermData, build_cross_products
@@ -67,3 +68,10 @@ def test_accumulator_blocks_in_order_equal_one_pass(monkeypatch, concurrent_rows
     blocked = accumulator.result()
     for name in ("D0", "Bz", "Bw", "C", "n"):
         np.testing.assert_array_equal(getattr(blocked, name), getattr(whole, name))
+
+
+def test_level_major_from_sparse_sums_duplicates_and_leaves_input():
+    coo = sp.coo_matrix((np.array([1.0, 2.0, 3.0, 4.0]), ([1, 1, 2, 3], [5, 5, 0, 7])), shape=(4, 8))
+    out = blocks.level_major_bz(coo, 2)
+    np.testing.assert_array_equal(out, coo.toarray().reshape(4, 4, 2).transpose(1, 0, 2))
+    assert out[2, 1, 1] == 3.0 and coo.nnz == 4  # 1 + 2 at row 1, column 5 = level 2, column 1
