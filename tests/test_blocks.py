@@ -75,3 +75,19 @@ def test_level_major_from_sparse_sums_duplicates_and_leaves_input():
     out = blocks.level_major_bz(coo, 2)
     np.testing.assert_array_equal(out, coo.toarray().reshape(4, 4, 2).transpose(1, 0, 2))
     assert out[2, 1, 1] == 3.0 and coo.nnz == 4  # 1 + 2 at row 1, column 5 = level 2, column 1
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_accumulator_in_a_forked_child_after_the_parent_used_the_bz_thread(monkeypatch):
+    """The Bz thread of the parent does not exist in a forked child; the child must not wait on it."""
+    import multiprocessing as mp
+
+    monkeypatch.setattr(blocks, "CONCURRENT_BZ_ROWS", 0)
+    rng = np.random.default_rng(5)
+    n = 400
+    terms = [TermData(rng.integers(0, 30, n), np.ones((n, 1)), 30), TermData(rng.integers(0, 6, n), np.ones((n, 1)), 6)]
+    X, y = np.ones((n, 1)), rng.normal(size=n)
+    expected = build_cross_products(terms, X, y).Bz  # the parent's Bz thread now exists
+    with mp.get_context("fork").Pool(1) as pool:
+        result = pool.apply_async(build_cross_products, (terms, X, y)).get(timeout=60)
+    np.testing.assert_array_equal(result.Bz, expected)

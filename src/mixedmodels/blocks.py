@@ -18,6 +18,7 @@ reduction). Prior weights w enter as √w times every row; an offset is subtract
 from __future__ import annotations
 
 import functools
+import os
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -47,6 +48,10 @@ MAX_PENDING_BZ = 3
 def _bz_thread() -> ThreadPoolExecutor:
     """The one worker thread that adds dense Bz while the calling thread adds the other sums."""
     return ThreadPoolExecutor(1, thread_name_prefix="mixedmodels-bz")
+
+
+if hasattr(os, "register_at_fork"):  # a forked child has none of the parent's threads: it makes its own
+    os.register_at_fork(after_in_child=_bz_thread.cache_clear)
 
 
 def _zeros_faulted_in(shape: tuple[int, ...], threads: int = 2) -> np.ndarray:
