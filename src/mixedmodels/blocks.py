@@ -189,7 +189,7 @@ class CrossProductsAccumulator:
         self.concurrent = self.dense_bz and expected_rows >= CONCURRENT_BZ_ROWS
         self._bz = _bz_thread().submit(_zeros_faulted_in, shape) if self.concurrent else np.zeros(shape)
         self._pending: deque[Future] = deque()
-        self.bz_sparse: sp.csr_matrix | None = None
+        self._sparse_bz: sp.csr_matrix | None = None  # the blocks' Bz summed, when Bz is not dense
         self.n = 0
         self.sum_log_weights = 0.0
         self.rows_kernel, self.bz_kernel = row_accumulator(self.p0, self.n_w, self.s)
@@ -235,7 +235,7 @@ class CrossProductsAccumulator:
             cols = (codes0[:, None, None] * self.p0 + np.arange(self.p0)).repeat(self.s, axis=1).ravel()
             values = (rest_z[:, :, None] * z0[:, None, :]).ravel()
             block = sp.coo_matrix((values, (rows, cols)), shape=(self.q_r, self.l0 * self.p0)).tocsr()
-            self.bz_sparse = block if self.bz_sparse is None else (self.bz_sparse + block).tocsr()
+            self._sparse_bz = block if self._sparse_bz is None else (self._sparse_bz + block).tocsr()
         self.n += n
         return self
 
@@ -262,7 +262,7 @@ class CrossProductsAccumulator:
         elif self.dense_bz:
             Bz = self.bz
         else:
-            Bz = self.bz_sparse if self.bz_sparse is not None else sp.csr_matrix((q_r, l0 * p0))
+            Bz = self._sparse_bz if self._sparse_bz is not None else sp.csr_matrix((q_r, l0 * p0))
         return CrossProducts(D0=D0, Bz=Bz, Bw=Bw, C=C, n=self.n, sum_log_weights=self.sum_log_weights)
 
 
