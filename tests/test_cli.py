@@ -14,7 +14,7 @@ import pytest
 
 import mixedmodels
 from mixedmodels.cli import main
-from conftest import REFERENCE, reference, reference_data
+from conftest import reference, reference_data, reference_data_path
 
 
 def _command() -> str:
@@ -53,14 +53,14 @@ def assert_matches(out: dict, model_id: str) -> None:
 def test_fit_csv_with_schema_beside_it():
     # seed_petri's group levels are Control, AntibioticA, AntibioticB (not alphabetical): only the
     # schema beside the CSV gives the reference level, so the fixed effects match only if it is applied
-    out = fit_json(str(REFERENCE / "data" / "seed_petri.csv"), reference("seed_petri")["formula"])
+    out = fit_json(str(reference_data_path("seed_petri.csv")), reference("seed_petri")["formula"])
     assert list(out["fixef"]) == list(reference("seed_petri")["beta"])
     assert_matches(out, "seed_petri")
 
 
 def test_fit_csv_without_schema(tmp_path):
     path = tmp_path / "sleep.csv"
-    shutil.copy(REFERENCE / "data" / "sleepstudy.csv", path)
+    shutil.copy(reference_data_path("sleepstudy.csv"), path)
     assert_matches(fit_json(str(path), "Reaction ~ Days + (Days | Subject)"), "sleepstudy_slope_reml")
 
 

@@ -1,4 +1,4 @@
-"""glmer against lme4's glmer (shared/reference fits cbpp_binomial, cbpp_binomial_agq25,
+"""glmer against lme4's glmer (tests/reference fits cbpp_binomial, cbpp_binomial_agq25,
 grouseticks_poisson), simulated GLMMs with known parameters, and bad input."""
 
 from __future__ import annotations
