@@ -47,8 +47,8 @@ def fit_problem(design: ModelDesign, problem: DevianceProblem, data_name: str = 
     return fit
 
 
-def lmer(formula: str, data, reml: bool = True, weights=None, offset=None, *, data_name: str | None = None,
-         **large_options) -> LmerFit:
+def lmer(formula: str, data, reml: bool | None = None, weights=None, offset=None, *, REML: bool | None = None,
+         data_name: str | None = None, client=None, progress: bool | None = None) -> LmerFit:
     """Fit a linear mixed model by REML (default) or maximum likelihood, as lme4's ``lmer``.
 
     Parameters
@@ -59,18 +59,28 @@ def lmer(formula: str, data, reml: bool = True, weights=None, offset=None, *, da
     data : pandas or polars DataFrame, Dask DataFrame, or Parquet path(s)
         Not modified. Rows with NA in a used column are dropped (counted in a warning). A Dask
         DataFrame, a ``.parquet``/``.pq`` path, a directory or glob of them is fitted without
-        loading it (:func:`mixedmodels.largedata.fit.fit_large`; ``large_options``: ``client``,
-        ``progress``).
-    reml : bool
+        loading it (:func:`mixedmodels.largedata.fit.fit_large`).
+    reml : bool, default True
         REML criterion (True) or ML deviance (False).
+    REML : bool, optional
+        lme4's spelling of ``reml`` (give one of the two, not both).
     weights, offset : array-like or column name, optional
         Prior weights (residual variance σ²/wᵢ) and a known offset.
     data_name : str, optional
         Shown as "Data:" in the summary (the data set's name when loaded from ``datasets``).
+    client : dask.distributed.Client, optional
+        Dask/Parquet data only: where the reduction runs.
+    progress : bool, default True
+        Dask/Parquet data only: show a progress bar over the chunks.
 
     Returns
     -------
     LmerFit
+
+    Raises
+    ------
+    TypeError
+        Both ``reml`` and ``REML`` given, or ``client``/``progress`` given with in-memory data.
 
     Examples
     --------
@@ -79,10 +89,17 @@ def lmer(formula: str, data, reml: bool = True, weights=None, offset=None, *, da
     >>> round(fit.objective, 4)
     1743.6283
     """
+    if reml is not None and REML is not None:
+        raise TypeError("lmer() got both reml= and REML= (the same argument); give one")
+    reml = True if reml is None and REML is None else bool(REML if reml is None else reml)
     if is_large_data(data):
         from .largedata.fit import fit_large
 
-        return fit_large(formula, data, reml, weights, offset, data_name=data_name, **large_options)
+        return fit_large(formula, data, reml, weights, offset, data_name=data_name, client=client,
+                         progress=True if progress is None else progress)
+    if client is not None or progress is not None:
+        raise TypeError("lmer(): client= and progress= apply to Dask DataFrames and Parquet files only, "
+                        f"not to in-memory data ({type(data).__name__})")
     design = build_design(formula, data, weights=weights, offset=offset)
     name = data_name if data_name is not None else str(getattr(data, "attrs", {}).get("name", "data"))
     return fit_problem(design, build_problem(design, reml), name)
