@@ -192,3 +192,10 @@ def test_fit_glmm_with_family():
     assert [r["std_error"] for r in out["coef_table"]] == pytest.approx(list(ref["se_beta"].values()), rel=2e-2)
     assert all(r["p_value"] is not None and r["df"] is None for r in out["coef_table"])  # z tests
     assert list(out["theta"].values()) == pytest.approx(list(ref["theta"].values()), rel=2e-3)
+
+
+def test_formula_injection_is_refused_by_the_command(tmp_path):
+    result = run("fit", "sleepstudy", "Reaction ~ Days + I(__import__('os').system('touch pwned')) + (1 | Subject)",
+                 cwd=tmp_path)
+    assert result.returncode == 1 and "__import__" in result.stderr and "allowed" in result.stderr
+    assert not (tmp_path / "pwned").exists()

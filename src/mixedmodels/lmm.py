@@ -48,7 +48,8 @@ def fit_problem(design: ModelDesign, problem: DevianceProblem, data_name: str = 
 
 
 def lmer(formula: str, data, reml: bool | None = None, weights=None, offset=None, *, REML: bool | None = None,
-         data_name: str | None = None, client=None, progress: bool | None = None) -> LmerFit:
+         data_name: str | None = None, client=None, progress: bool | None = None,
+         functions: dict | None = None) -> LmerFit:
     """Fit a linear mixed model by REML (default) or maximum likelihood, as lme4's ``lmer``.
 
     Parameters
@@ -68,6 +69,10 @@ def lmer(formula: str, data, reml: bool | None = None, weights=None, offset=None
         Prior weights (residual variance σ²/wᵢ) and a known offset.
     data_name : str, optional
         Shown as "Data:" in the summary (the data set's name when loaded from ``datasets``).
+    functions : dict, optional
+        Functions the formula may call besides column names, arithmetic, ``I``, ``log``, ``exp``,
+        ``sqrt``, ``scale``, ``center``, NumPy ufuncs ... (:mod:`mixedmodels.design.expressions`):
+        ``functions={"logit": logit}``. A formula never runs any other code. In-memory data only.
     client : dask.distributed.Client, optional
         Dask/Parquet data only: where the reduction runs.
     progress : bool, default True
@@ -95,11 +100,14 @@ def lmer(formula: str, data, reml: bool | None = None, weights=None, offset=None
     if is_large_data(data):
         from .largedata.fit import fit_large
 
+        if functions is not None:
+            raise TypeError("lmer(): functions= applies to in-memory data only, not to Dask DataFrames or Parquet files")
+
         return fit_large(formula, data, reml, weights, offset, data_name=data_name, client=client,
                          progress=True if progress is None else progress)
     if client is not None or progress is not None:
         raise TypeError("lmer(): client= and progress= apply to Dask DataFrames and Parquet files only, "
                         f"not to in-memory data ({type(data).__name__})")
-    design = build_design(formula, data, weights=weights, offset=offset)
+    design = build_design(formula, data, weights=weights, offset=offset, functions=functions)
     name = data_name if data_name is not None else str(getattr(data, "attrs", {}).get("name", "data"))
     return fit_problem(design, build_problem(design, reml), name)

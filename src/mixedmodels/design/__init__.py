@@ -126,7 +126,7 @@ def _drop_missing(frame: pd.DataFrame, columns: list[str], extra: list[np.ndarra
 
 
 def build_design(formula: str, data, weights=None, offset=None, *, require_random: bool = True,
-                 check_levels: bool = True) -> ModelDesign:
+                 check_levels: bool = True, functions: dict | None = None) -> ModelDesign:
     """Parse ``formula`` and build y, X and the random-effects terms from ``data``.
 
     Parameters
@@ -139,6 +139,8 @@ def build_design(formula: str, data, weights=None, offset=None, *, require_rando
         Prior weights and offset, one per row of ``data``.
     check_levels : bool
         lmer's checks that each grouping factor has fewer levels than rows (off for glmer).
+    functions : dict, optional
+        Functions the formula may call besides the allowed ones (:mod:`.expressions`), by name.
 
     Raises
     ------
@@ -176,10 +178,10 @@ def build_design(formula: str, data, weights=None, offset=None, *, require_rando
         raise DesignError(f"weights must be finite and non-negative; {n_bad} are negative or infinite")
     if offset_v is not None and not np.isfinite(offset_v).all():
         raise DesignError("offset has non-finite values (inf)")
-    y = evaluate_response(parsed.response, frame)
+    y = evaluate_response(parsed.response, frame, functions)
     if not np.isfinite(y).all():
         raise DesignError(f"response {parsed.response!r} has non-finite values")
-    fixed = build_fixed_design(parsed.fixed, frame)
-    terms = order_terms([build_random_term(spec, frame, check_levels) for spec in parsed.random])
+    fixed = build_fixed_design(parsed.fixed, frame, functions=functions)
+    terms = order_terms([build_random_term(spec, frame, check_levels, functions) for spec in parsed.random])
     return ModelDesign(formula=parsed, y=y, fixed=fixed, terms=terms, weights=weights_v, offset=offset_v,
                        rows=frame.index, n_dropped=n_dropped, frame=frame)
