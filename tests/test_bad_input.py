@@ -85,6 +85,18 @@ CASES = {
     "weights column missing": (FORMULA, None, {"weights": "w"}, DesignError, "weights: no column named 'w'"),
     "infinite offset": (FORMULA, None, {"offset": np.r_[np.inf, np.zeros(179)]}, DesignError,
                         "offset has non-finite values"),
+    # degenerate data (issue 11, items 1 and 13): clear errors, not AttributeError / LinAlgError
+    "constant response": (FORMULA, lambda d: _with(d, Reaction=250.0), {}, DesignError,
+                          "the response 'Reaction' is constant (every value is 250)"),
+    "response a linear function of X": (FORMULA, lambda d: _with(d, Reaction=3 + 2 * d["Days"]), {}, DesignError,
+                                        "the fixed effects reproduce the response 'Reaction' exactly"),
+    "zero residual variance": ("Reaction ~ 1 + (1 | Subject)",
+                               lambda d: _with(d, Reaction=d.groupby("Subject", observed=True)["Reaction"].transform("mean")),
+                               {}, DesignError, "the fixed and random effects reproduce the response 'Reaction' exactly"),
+    "all weights zero": (FORMULA, None, {"weights": np.zeros(180)}, DesignError, "all 180 weights are zero"),
+    "duplicated column names": (FORMULA, lambda d: d.set_axis(["Reaction", "Days", "Reaction"], axis=1).assign(
+                                    Subject=d["Subject"]), {}, DesignError,
+                                "more than one column named 'Reaction'"),
 }
 
 

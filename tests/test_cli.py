@@ -199,3 +199,11 @@ def test_formula_injection_is_refused_by_the_command(tmp_path):
                  cwd=tmp_path)
     assert result.returncode == 1 and "__import__" in result.stderr and "allowed" in result.stderr
     assert not (tmp_path / "pwned").exists()
+
+
+def test_constant_response_is_one_clear_error(tmp_path, capsys):
+    rats = mixedmodels.datasets.load("seed_rats").assign(BodyWeight=250.0)
+    rats.to_csv(tmp_path / "rats.csv", index=False)
+    assert main(["fit", str(tmp_path / "rats.csv"), "BodyWeight ~ FoodIntake + (1 | LitterID)"]) == 1
+    captured = capsys.readouterr()
+    assert "the response 'BodyWeight' is constant" in _assert_one_error_line(captured.err, captured.out)

@@ -12,7 +12,7 @@ import warnings
 
 from ._threads import blas_threads_for
 from .blocks import TermData, build_cross_products
-from .design import ModelDesign, build_design
+from .design import ModelDesign, build_design, check_response_variation
 from .errors import ConvergenceWarning, SingularFitWarning
 from .largedata import is_large_data
 from .objective import DevianceProblem
@@ -109,5 +109,6 @@ def lmer(formula: str, data, reml: bool | None = None, weights=None, offset=None
         raise TypeError("lmer(): client= and progress= apply to Dask DataFrames and Parquet files only, "
                         f"not to in-memory data ({type(data).__name__})")
     design = build_design(formula, data, weights=weights, offset=offset, functions=functions)
+    check_response_variation(design)
     name = data_name if data_name is not None else str(getattr(data, "attrs", {}).get("name", "data"))
     return fit_problem(design, build_problem(design, reml), name)
