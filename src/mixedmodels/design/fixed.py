@@ -24,6 +24,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 import itertools
+import os
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -43,6 +44,18 @@ __all__ = ["FixedDesign", "build_fixed_design", "evaluate_response", "contr_poly
 
 RANK_TOL = 1e-7
 """Relative tolerance of R's ``qr(X, tol = 1e-7)`` used by lme4 to find aliased columns."""
+
+
+def _memory_limit() -> int:
+    """A quarter of the machine's physical memory (4 GiB when it cannot be read): X and its QR copy fit in half."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 4
+    except (ValueError, OSError, AttributeError):
+        return 4 * 2**30
+
+
+MAX_X_BYTES = _memory_limit()
+"""Largest model matrix (n × p × 8 bytes) built; a larger one stops with a DesignError first."""
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m|[\u29da\u29db]")
 _CALL = re.compile(r"[A-Za-z_.][A-Za-z0-9_.]*\s*\(")
@@ -443,6 +456,25 @@ def _terms(rhs: str, data: pd.DataFrame, context: str = FIXED_CONTEXT, functions
     return tuple(terms)
 
 
+def _width(var: _Variable, coding: str) -> int:
+    return 1 if coding == "numeric" else len(var.levels) - (coding == "contrast")
+
+
+def _check_size(terms: tuple[_Term, ...], n: int, context: str) -> None:
+    """Stop before building an X of more than :data:`MAX_X_BYTES` (n × p × 8 bytes), naming the widest factor."""
+    p = sum(int(np.prod([_width(v, c) for v, c in zip(t.variables, t.codings)])) for t in terms)
+    size = n * p * 8
+    if size <= MAX_X_BYTES:
+        return
+    factors = [v for t in terms for v in t.variables if v.levels is not None]
+    widest = max(factors, key=lambda v: len(v.levels), default=None)
+    culprit = "" if widest is None else (
+        f"; factor {widest.name!r} has {len(widest.levels):,} levels — as a random effect, "
+        f"(1 | {widest.name}), it costs one column per level in a sparse Z instead")
+    raise DesignError(f"{context} would need a dense {n:,} × {p:,} model matrix ({size / 2**30:.1f} GiB, more "
+                      f"than the {MAX_X_BYTES / 2**30:.1f} GiB allowed){culprit}")
+
+
 def build_fixed_design(rhs: str, data: pd.DataFrame, *, check_rank: bool = True,
                        context: str = FIXED_CONTEXT, functions: dict | None = None) -> FixedDesign:
     """Build the fixed-effects model matrix X from the right-hand side of an R formula.
@@ -488,6 +520,7 @@ def build_fixed_design(rhs: str, data: pd.DataFrame, *, check_rank: bool = True,
     if not rhs.strip():
         raise FormulaError("the fixed-effects formula is empty; use '1' for an intercept only")
     terms = _terms(rhs, data, context, tuple(sorted((functions or {}).items())))
+    _check_size(terms, len(data), context)
     X, names, assign = _materialize(terms, data, context=context)
     aliased = _aliased_columns(X) if check_rank else np.empty(0, dtype=np.intp)
     kept = np.setdiff1d(np.arange(X.shape[1]), aliased)
