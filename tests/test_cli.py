@@ -90,7 +90,10 @@ def test_fit_builtin_dataset_text_csv_and_output_file(tmp_path):
     table = pd.read_csv(target).set_index("term")
     ref = reference("sleepstudy_slope_reml")
     assert table.loc["Days", "estimate"] == pytest.approx(ref["beta"]["Days"], rel=1e-6)
-    assert table.loc["Days", "conf_low"] == pytest.approx(ref["confint_wald"]["Days"]["lower"], rel=1e-6)
+    sat = ref["satterthwaite"]["Days"]  # Satterthwaite by default, as the text summary
+    from scipy import stats
+    assert table.loc["Days", "conf_low"] == pytest.approx(sat["estimate"] - stats.t.ppf(0.975, sat["df"]) * sat["se"],
+                                                          rel=1e-5)
     assert table.loc["sd__Observation", "estimate"] == pytest.approx(ref["sigma"], rel=1e-6)
 
 
@@ -207,3 +210,12 @@ def test_constant_response_is_one_clear_error(tmp_path, capsys):
     assert main(["fit", str(tmp_path / "rats.csv"), "BodyWeight ~ FoodIntake + (1 | LitterID)"]) == 1
     captured = capsys.readouterr()
     assert "the response 'BodyWeight' is constant" in _assert_one_error_line(captured.err, captured.out)
+
+
+def test_csv_and_json_exports_have_the_summarys_p_values(capsys):
+    assert main(["fit", "sleepstudy", "Reaction ~ Days + (Days | Subject)", "--format", "csv"]) == 0
+    table = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert table.loc[table["term"] == "Days", "p_value"].notna().all()
+    assert main(["fit", "sleepstudy", "Reaction ~ Days + (Days | Subject)", "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["ddf"] == "satterthwaite" and out["coef_table"][1]["df"] == pytest.approx(17.0, rel=1e-3)

@@ -101,7 +101,7 @@ def _write(text: str, output: str | None) -> None:
 
 def _cmd_fit(args) -> None:
     fit = _fit(load_data(args.data), args.formula, args.ml, args.family)
-    ddf = {} if args.ddf is None else {"ddf": args.ddf}
+    ddf = {} if args.ddf is None else {"ddf": args.ddf}  # the fit's default: Satterthwaite for lmer, z for glmer
     if args.format == "json":
         text = fit.to_json(**ddf)
     elif args.format == "csv":
