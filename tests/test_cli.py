@@ -219,3 +219,21 @@ def test_csv_and_json_exports_have_the_summarys_p_values(capsys):
     assert main(["fit", "sleepstudy", "Reaction ~ Days + (Days | Subject)", "--format", "json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["ddf"] == "satterthwaite" and out["coef_table"][1]["df"] == pytest.approx(17.0, rel=1e-3)
+
+
+def test_anova_of_one_model_gives_the_type_iii_table(capsys):
+    # the lecture's group effect: `mixedmodels anova seed_petri "y ~ group + (1 | dish_id)"` (issue 11, item 4)
+    assert main(["anova", "seed_petri", "y ~ group + (1 | dish_id)"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("Type III Analysis of Variance Table with Satterthwaite's method")
+    ref = reference("seed_petri")["anova_type3_satterthwaite"]["group"]
+    assert main(["anova", "seed_petri", "y ~ group + (1 | dish_id)", "--type", "1", "--ddf", "kenward-roger",
+                 "--format", "csv"]) == 0
+    table = pd.read_csv(io.StringIO(capsys.readouterr().out)).set_index("term")
+    assert table.loc["group", "F value"] == pytest.approx(ref["F"], rel=1e-4)  # one term: type 1 = type 3
+
+
+def test_anova_type_with_two_models_is_a_usage_error(capsys):
+    assert main(["anova", "sleepstudy", "Reaction ~ Days + (1 | Subject)", "Reaction ~ Days + (Days | Subject)",
+                 "--type", "3"]) == 2
+    assert "--type and --ddf apply to the F tests of one model" in capsys.readouterr().err
