@@ -7,10 +7,13 @@ Two or more models: ``mixedmodels.inference.lrt.likelihood_ratio_test`` (lme4 ``
 
 from __future__ import annotations
 
+import warnings
+
 import pandas as pd
 
+from ..rformat import RTable
 from .contrasts import term_contrasts
-from .ddf import f_test
+from .ddf import ddf_method, f_test
 from .varpar import require_linear_fit
 
 __all__ = ["anova"]
@@ -33,16 +36,25 @@ def anova(fit, *others, type=3, ddf: str = "satterthwaite") -> pd.DataFrame:
 
     Returns
     -------
-    DataFrame
-        Indexed by term (R's labels), columns Sum Sq, Mean Sq, NumDF, DenDF, F value, Pr(>F);
-        Mean Sq = F σ̂² and Sum Sq = NumDF · Mean Sq, as lmerTest reports them.
+    RTable
+        A DataFrame indexed by term (R's labels), columns Sum Sq, Mean Sq, NumDF, DenDF, F value,
+        Pr(>F); Mean Sq = F σ̂² and Sum Sq = NumDF · Mean Sq, as lmerTest reports them. It prints
+        as lmerTest's table ("Type III Analysis of Variance Table with Satterthwaite's method",
+        R's rounding, stars). With ``others``: :func:`.lrt.likelihood_ratio_test`'s table.
     """
     if others:
         from .lrt import likelihood_ratio_test
 
-        return likelihood_ratio_test(fit, *others)
+        with warnings.catch_warnings(record=True) as caught:  # the ML-refit warning, at the caller's line
+            warnings.simplefilter("always")
+            table = likelihood_ratio_test(fit, *others)
+        for warning in caught:
+            warnings.warn(warning.message, warning.category, stacklevel=2)
+        return table
     require_linear_fit(fit, "ANOVA F tests")
     if type not in _TYPES:
         raise ValueError(f"type must be 1, 2, 3, 'I', 'II' or 'III', not {type!r}")
     rows = {term: f_test(fit, L, ddf) for term, L in term_contrasts(fit, _TYPES[type]).items() if len(L)}
-    return pd.DataFrame.from_dict(rows, orient="index", columns=COLUMNS)
+    method = "Satterthwaite's" if ddf_method(ddf) == "satterthwaite" else "Kenward-Roger's"
+    heading = f"Type {'I' * _TYPES[type]} Analysis of Variance Table with {method} method"
+    return RTable(pd.DataFrame.from_dict(rows, orient="index", columns=COLUMNS), heading=heading)
