@@ -122,6 +122,24 @@ class MmrmFit:
         """F test of Lβ = 0 with the fit's df method (mmrm ``df_md``): NumDF, DenDF, F value, Pr(>F)."""
         return self._inference.f_test(self._contrast(contrast))
 
+    def anova(self, type=3) -> pd.DataFrame:
+        """F test of each fixed-effect term with the fit's df method (``mm.anova(fit)`` calls it).
+
+        The hypothesis matrices of type 1, 2 or 3 are lmerTest's
+        (:func:`mixedmodels.inference.contrasts.term_contrasts`); each F test is mmrm's ``df_md``.
+
+        Returns
+        -------
+        DataFrame indexed by term: NumDF, DenDF, F value, Pr(>F).
+        """
+        from ..inference.anova import TYPES
+        from ..inference.contrasts import term_contrasts
+
+        if type not in TYPES:
+            raise ValueError(f"type must be 1, 2, 3, 'I', 'II' or 'III', not {type!r}")
+        rows = {term: self._inference.f_test(L) for term, L in term_contrasts(self, TYPES[type]).items() if len(L)}
+        return pd.DataFrame.from_dict(rows, orient="index", columns=["NumDF", "DenDF", "F value", "Pr(>F)"])
+
     def _contrast(self, contrast) -> np.ndarray:
         L = np.atleast_2d(np.asarray(contrast, dtype=float))
         p = len(self._state.beta)
