@@ -6,6 +6,7 @@ from .glmm import GlmerFit, glmer
 from .results import LmerFit
 from .inference import anova
 from .inference.bootstrap import bootstrap
+from .postfit.r2 import r2
 from .errors import ConvergenceWarning, DesignError, FormulaError, MixedModelsError, SingularFitWarning
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "LmerFit",
     "anova",
     "bootstrap",
+    "r2",
     "datasets",
     "ConvergenceWarning",
     "DesignError",

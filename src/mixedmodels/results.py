@@ -286,29 +286,18 @@ class LmerFit:
         return pd.Series(eta, index=frame.index, name="predicted")
 
     # ------------------------------------------------------------------ summaries
-    def icc(self) -> pd.Series:
-        """Intra-class correlation of each term and the adjusted ICC of all together.
+    def icc(self, tolerance: float | None = None) -> pd.Series:
+        """Intra-class correlations per term, ``adjusted`` and ``conditional``, as performance's ``icc``.
 
-        For a random-intercept term ICC_k = τ_k² / (τ_k² + σ²). For a term with slopes the
-        variance it adds to an observation is averaged over the data, v_k = mean_i z_iᵀ Σ_k z_i
-        (Nakagawa, Johnson & Schielzeth 2017), and ICC_k = v_k / (v_k + σ²). ``adjusted`` is
-        Σ v_k / (Σ v_k + σ²).
+        Per term σ²_k / (σ²_k + σ²_ε); ``adjusted`` = σ²_r / (σ²_r + σ²_ε); ``conditional`` =
+        σ²_r / (σ²_f + σ²_r + σ²_ε), with σ²_k = mean_i z_iᵀ Σ_k z_i (random slopes averaged over
+        the data, Johnson 2014), σ²_r their sum, σ²_f = var(Xβ̂) and σ²_ε = σ̂² (lmer) or the
+        latent-scale variance of a GLMM. See :func:`mixedmodels.postfit.r2.icc` for the
+        definitions and ``tolerance`` (singular fits).
         """
-        sigma2 = self._icc_residual_variance()
-        values = self._random_variances()
-        out = {name: v / (v + sigma2) for name, v in values.items()}
-        total = sum(values.values())
-        out["adjusted"] = total / (total + sigma2)
-        return pd.Series(out, name="ICC")
+        from .postfit.r2 import icc
 
-    def _random_variances(self) -> dict[str, float]:
-        """v_k = mean_i z_iᵀ Σ_k z_i, the variance each random term adds to an observation."""
-        return {name: float(np.mean(np.einsum("ij,jk,ik->i", term.z, cov, term.z)))
-                for name, term, cov in zip(self.group_names, self.design.terms, self.covariance_matrices())}
-
-    def _icc_residual_variance(self) -> float:
-        """The observation-level variance in the ICC's denominator: σ̂² (a GLMM's latent-scale analogue)."""
-        return self.sigma**2
+        return icc(self, tolerance=tolerance)
 
     def coef_table(self, ddf: str | None = None) -> pd.DataFrame:
         """Estimate, Std. Error and t value; with ``ddf`` also df and Pr(>|t|).

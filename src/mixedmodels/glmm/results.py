@@ -10,7 +10,6 @@ overdispersion ratio Σ (Pearson residual)² / residual df.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -102,32 +101,6 @@ class GlmerFit(LmerFit):
     def overdispersion(self) -> float:
         """Pearson χ² / residual df; well above 1 suggests overdispersion (Poisson, binomial with trials)."""
         return float(np.sum(self.residuals("pearson").to_numpy() ** 2) / self.df_resid)
-
-    # ------------------------------------------------------------------ ICC
-    def icc(self) -> pd.Series:
-        """Latent-scale intra-class correlations (Nakagawa, Johnson & Schielzeth 2017).
-
-        ICC_k = v_k / (Σ_j v_j + σ²_d) per term and ``adjusted`` = Σ v_k / (Σ v_k + σ²_d), with v_k
-        the random-effect variance a term adds on the link scale (averaged over the data for
-        slopes, as :meth:`LmerFit.icc`) and σ²_d the distribution-specific variance:
-
-        * binomial: π²/3 (logit), 1 (probit), π²/6 (cloglog);
-        * Poisson, log link: the lognormal approximation σ²_d = ln(1 + 1/λ),
-          λ = exp(β̂₀ + Σ_k v_k / 2), β̂₀ the fitted intercept (performance::icc takes β₀ and the
-          variances from an intercept-only refit; the two agree for a model with intercept only).
-
-        Per-term values divide by v_k + σ²_d only, as the linear-model ICC does.
-        """
-        return super().icc()
-
-    def _icc_residual_variance(self) -> float:
-        if self.family.name == "binomial":
-            return {"logit": math.pi**2 / 3, "probit": 1.0, "cloglog": math.pi**2 / 6}[self.family.link_name]
-        fixef = self.fixef
-        if "(Intercept)" not in fixef.index:
-            raise ValueError("the latent-scale ICC of a Poisson model needs an intercept (lambda = exp(b0 + var/2))")
-        total = sum(self._random_variances().values())
-        return math.log1p(1.0 / math.exp(fixef["(Intercept)"] + total / 2))
 
     # ------------------------------------------------------------------ inference
     def coef_table(self, ddf: str | None = None) -> pd.DataFrame:
