@@ -252,8 +252,20 @@ class LmerFit:
             raise ValueError(f"type must be 'response', 'pearson' or 'scaled', not {type!r}")
         return pd.Series(raw, index=self.design.rows, name="residuals")
 
-    def predict(self, newdata=None, re_form=None, allow_new_levels: bool = False) -> pd.Series:
-        """Predictions on new data, with or without the random effects.
+    def _newdata_terms(self, frame: pd.DataFrame, allow_new_levels: bool) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(level codes, model columns) of each random-effects term for new rows; code −1 = unseen level."""
+        terms_data = []
+        for term in self.design.terms:
+            codes, _ = grouping_factor(term.spec.group, frame, known_levels=term.levels)
+            if (codes < 0).any() and not allow_new_levels:
+                raise DesignError(f"new levels of {term.name!r} in newdata; pass allow_new_levels=True "
+                                  "to predict them at the population level")
+            terms_data.append((codes, term.z_design.transform(frame)))
+        return terms_data
+
+    def predict(self, newdata=None, re_form=None, allow_new_levels: bool = False, *, se_fit: bool = False,
+                interval: str = "none", level: float = 0.95):
+        """Predictions on new data, with or without the random effects, optionally with uncertainty.
 
         Parameters
         ----------
@@ -264,7 +276,24 @@ class LmerFit:
         allow_new_levels : bool
             Levels not seen in the fit predict at the population level (their b = 0) when True;
             otherwise they raise a :class:`DesignError`.
+        se_fit : bool
+            Also return the standard error of each prediction.
+        interval : {"none", "confidence", "prediction"}
+            Normal-theory interval for the predicted mean or for a new observation.
+        level : float
+            Coverage of the interval.
+
+        Returns
+        -------
+        Series ``predicted``, or, with ``se_fit`` or an interval, a DataFrame with columns ``fit``,
+        ``se_fit`` and (with an interval) ``lwr``, ``upr``. The standard errors and intervals are
+        defined in :func:`mixedmodels.postfit.prediction.predict_interval`.
         """
+        if se_fit or interval != "none":
+            from .postfit.prediction import predict_interval
+
+            return predict_interval(self, newdata, re_form=re_form, allow_new_levels=allow_new_levels,
+                                    interval=interval, level=level)
         population = _is_population_level(re_form)
         if newdata is None:
             if not population:
@@ -275,14 +304,7 @@ class LmerFit:
         X = self.design.fixed.transform(frame)
         eta = X @ self.solution.beta
         if not population:
-            terms_data = []
-            for term in self.design.terms:
-                codes, _ = grouping_factor(term.spec.group, frame, known_levels=term.levels)
-                if (codes < 0).any() and not allow_new_levels:
-                    raise DesignError(f"new levels of {term.name!r} in newdata; pass allow_new_levels=True "
-                                      "to predict them at the population level")
-                terms_data.append((codes, term.z_design.transform(frame)))
-            eta = eta + self._random_part(terms_data)
+            eta = eta + self._random_part(self._newdata_terms(frame, allow_new_levels))
         return pd.Series(eta, index=frame.index, name="predicted")
 
     # ------------------------------------------------------------------ summaries

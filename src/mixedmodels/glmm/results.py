@@ -73,10 +73,21 @@ class GlmerFit(LmerFit):
         """Fitted means μ̂ = g⁻¹(η̂) on the response scale (lme4's ``fitted``)."""
         return pd.Series(self.state.mu, index=self.design.rows, name="fitted")
 
-    def predict(self, newdata=None, re_form=None, allow_new_levels: bool = False, type: str = "link") -> pd.Series:
-        """η (``type="link"``) or μ (``type="response"``), conditional on the random effects or not (``re_form``)."""
+    def predict(self, newdata=None, re_form=None, allow_new_levels: bool = False, type: str = "link", *,
+                se_fit: bool = False, interval: str = "none", level: float = 0.95):
+        """η (``type="link"``) or μ (``type="response"``), conditional on the random effects or not (``re_form``).
+
+        With ``se_fit=True`` or ``interval="confidence"`` a DataFrame (fit, se_fit[, lwr, upr]): on the
+        response scale by the delta method, the interval's ends mapped through g⁻¹ (see
+        :func:`mixedmodels.postfit.prediction.predict_interval`).
+        """
         if type not in ("link", "response"):
             raise ValueError(f"type must be 'link' or 'response', not {type!r}")
+        if se_fit or interval != "none":
+            from ..postfit.prediction import predict_interval
+
+            return predict_interval(self, newdata, re_form=re_form, allow_new_levels=allow_new_levels,
+                                    interval=interval, level=level, type=type)
         if newdata is None and not _is_population_level(re_form):
             eta = pd.Series(self.state.eta, index=self.design.rows, name="predicted")
         else:
