@@ -349,6 +349,13 @@ class LmerFit:
 
         return profile(self, which=which, level=level)
 
+    def influence(self, group: str | None = None, n_jobs: int = 1, progress: bool = True):
+        """Cook's distances and dfbetas by deleting each row or each level of ``group`` and refitting
+        (lme4's ``influence``; see :func:`mixedmodels.postfit.influence.influence`)."""
+        from .postfit.influence import influence
+
+        return influence(self, group=group, n_jobs=n_jobs, progress=progress)
+
     def simulate(self, nsim: int = 1, seed=None, use_re: bool = True) -> pd.DataFrame:
         """Responses simulated from the fit (see :func:`mixedmodels.simulate.simulate`)."""
         from .simulate import simulate
