@@ -7,6 +7,7 @@ from .results import LmerFit
 from .inference import anova
 from .inference.bootstrap import bootstrap
 from .postfit.r2 import r2
+from .postfit.repca import rePCA
 from .errors import ConvergenceWarning, DesignError, FormulaError, MixedModelsError, SingularFitWarning
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "anova",
     "bootstrap",
     "r2",
+    "rePCA",
     "datasets",
     "ConvergenceWarning",
     "DesignError",
