@@ -6,6 +6,7 @@ from .glmm import GlmerFit, glmer
 from .results import LmerFit
 from .inference import anova
 from .inference.bootstrap import bootstrap
+from .postfit.compare import compare
 from .postfit.r2 import r2
 from .postfit.repca import rePCA
 from .errors import ConvergenceWarning, DesignError, FormulaError, MixedModelsError, SingularFitWarning
@@ -17,6 +18,7 @@ __all__ = [
     "LmerFit",
     "anova",
     "bootstrap",
+    "compare",
     "r2",
     "rePCA",
     "datasets",
