@@ -9,6 +9,7 @@ from .inference.bootstrap import bootstrap
 from .postfit.compare import compare
 from .postfit.r2 import r2
 from .postfit.repca import rePCA
+from .postfit.residuals import simulate_residuals
 from .errors import ConvergenceWarning, DesignError, FormulaError, MixedModelsError, SingularFitWarning
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "compare",
     "r2",
     "rePCA",
+    "simulate_residuals",
     "datasets",
     "ConvergenceWarning",
     "DesignError",
