@@ -1,7 +1,8 @@
 """Deletion diagnostics: refit without each observation or each group (lme4's ``influence.merMod``).
 
 For each deleted unit i (a row, or all rows of one level of ``group``) the model is refitted to
-the remaining rows, by the same criterion (REML or ML), starting from θ̂ of the full fit. With
+the remaining rows, by the same criterion (REML or ML), starting from θ̂ of the full fit (glmer
+fits: by glmer's two stages from its own start). With
 β̂ the full fit's fixed effects, β̂₍₋ᵢ₎ the refit's, V̂ = Var(β̂) of the full fit, V̂₍₋ᵢ₎ the refit's,
 n the number of deleted units and p the number of fixed effects (lme4 1.1-27+, via ``car``):
 
@@ -15,6 +16,7 @@ The refits run in ``n_jobs`` worker processes with a tqdm progress bar.
 from __future__ import annotations
 
 import os
+import warnings
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
@@ -75,16 +77,25 @@ class _Refitter:
         self.formula, self.frame, self.reml = fit.formula, design.frame, fit.reml
         self.weights, self.offset, self.theta = design.weights, design.offset, fit.theta
         self.names = list(design.fixed.column_names)
+        self.family, self.n_agq = getattr(fit, "family", None), getattr(fit, "n_agq", 1)
 
     def refit(self, keep: np.ndarray):
         """(β̂, se(β̂), converged, evaluations) of the refit to the rows ``keep``, aligned to the full fit's names."""
         from ..design import build_design
+        from ..glmm import glmer
         from ..lmm import build_problem, fit_problem
 
-        design = build_design(self.formula, self.frame.loc[keep],
-                              weights=None if self.weights is None else self.weights[keep],
-                              offset=None if self.offset is None else self.offset[keep])
-        refit = fit_problem(design, build_problem(design, self.reml), theta0=self.theta, warn=False)
+        weights = None if self.weights is None else self.weights[keep]
+        offset = None if self.offset is None else self.offset[keep]
+        if self.family is not None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # lme4 suppresses the refits' warnings too
+                refit = glmer(self.formula, self.frame.loc[keep], family=self.family, nAGQ=self.n_agq,
+                              weights=weights, offset=offset)
+            design = refit.design
+        else:
+            design = build_design(self.formula, self.frame.loc[keep], weights=weights, offset=offset)
+            refit = fit_problem(design, build_problem(design, self.reml), theta0=self.theta, warn=False)
         beta = pd.Series(refit.solution.beta, index=design.fixed.column_names).reindex(self.names)
         se = pd.Series(np.sqrt(np.diag(refit.solution.vcov_beta)), index=design.fixed.column_names).reindex(self.names)
         return beta.to_numpy(), se.to_numpy(), refit.converged, refit.optimum.n_evaluations
@@ -117,7 +128,9 @@ def influence(fit, group: str | None = None, n_jobs: int = 1, progress: bool = T
 
     Parameters
     ----------
-    fit : LmerFit
+    fit : LmerFit or GlmerFit
+        lmer refits start from θ̂ (lme4's ``start``); glmer refits run glmer's two stages from
+        its default start (this package's glmer takes no start values), to the same optimum.
     group : str, optional
         A column of the data whose levels are deleted one at a time (lme4's ``groups``).
     n_jobs : int
@@ -133,12 +146,10 @@ def influence(fit, group: str | None = None, n_jobs: int = 1, progress: bool = T
     Raises
     ------
     ValueError
-        A glmer or out-of-memory (Parquet/Dask) fit, an unknown column, a group with one value.
+        An out-of-memory (Parquet/Dask) fit, an unknown column, a group with one value.
     """
     from tqdm.auto import tqdm
 
-    if getattr(fit, "family", None) is not None:
-        raise ValueError("influence() refits linear mixed models (lmer fits); glmer fits are not supported")
     if getattr(fit.design, "frame", None) is None:
         raise ValueError("influence() needs the data in memory; this fit (Parquet/Dask) does not hold them")
     labels, masks = _units(fit, group)

@@ -93,6 +93,7 @@ influence_json <- function(m, data, groups) {
   list(groups = if (is.null(groups)) "case" else groups,
        deleted = as.character(infl$deleted),
        cooks_distance = unname(cooks.distance(infl)),
+       vcov = lapply(seq_len(nrow(infl$vcov)), function(i) unname(as.numeric(infl$vcov[i, ]))),
        fixed_effects_deleted = lapply(seq_len(nrow(infl[[2]])), function(i) unname(infl[[2]][i, ])),
        dfbetas_columns = if (is.null(db)) NULL else colnames(db),
        dfbetas = if (is.null(db)) NULL else lapply(seq_len(nrow(db)), function(i) unname(db[i, ])),
@@ -102,7 +103,8 @@ influence_json <- function(m, data, groups) {
 influence_out <- list(
   sleepstudy_subject = influence_json(models$sleepstudy_slope, d_sleep, "Subject"),
   seed_petri_dish = influence_json(models$seed_petri, d_petri, "dish_id"),
-  dyestuff_case = influence_json(lmer(Yield ~ 1 + (1 | Batch), data = d_dye), d_dye, NULL)
+  dyestuff_case = influence_json(lmer(Yield ~ 1 + (1 | Batch), data = d_dye), d_dye, NULL),
+  cbpp_herd = influence_json(models$cbpp_logit, d_cbpp, "herd")
 )
 
 repca_json <- function(m) {
