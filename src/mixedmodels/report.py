@@ -161,7 +161,11 @@ def _r2_and_residuals_section(fit) -> str:
         if result.variances.singular:
             note += " Singular fit: the conditional R² is not defined (as performance)."
         parts.append(f'<p class="note">{note}</p>')
-    residuals = simulate_residuals(fit, nsim=RESIDUAL_SIMULATIONS, seed=RESIDUAL_SEED)
+    try:
+        residuals = simulate_residuals(fit, nsim=RESIDUAL_SIMULATIONS, seed=RESIDUAL_SEED)
+    except ValueError as error:
+        parts.append(f'<p class="note">Scaled residuals not available ({escape(" ".join(str(error).split()))}).</p>')
+        return "".join(parts)
     tests = [residuals.test_uniformity(), residuals.test_dispersion(), residuals.test_outliers()]
     rows = [[name, *_numbers([t.statistic]), format_pvalue(t.p_value)]
             for name, t in zip(["uniformity (KS)", "dispersion", "outliers"], tests)]

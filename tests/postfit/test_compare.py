@@ -60,3 +60,20 @@ def test_bad_input_is_a_clear_error(sleep_models):
         mm.compare(sleep_models[0], other)
     with pytest.raises(ValueError, match="got 1 names for 2 models"):
         mm.compare(*sleep_models[:2], names=["a"])
+
+
+def test_glmm_fits_are_compared_by_their_laplace_criterion():
+    cbpp = mm.datasets.load("cbpp")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        null = mm.glmer("cbind(incidence, size - incidence) ~ 1 + (1 | herd)", cbpp)
+        full = mm.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # ML fits: nothing to refit
+        result = mm.compare(null, full)
+    assert result.criterion == "ML"
+    np.testing.assert_allclose(result.table["AIC"], [null.aic, full.aic], rtol=1e-12)
+    np.testing.assert_allclose(result.table["logLik"], [null.loglik, full.loglik], rtol=1e-12)
+    assert list(result.table["npar"]) == [2, 5]
+    with pytest.raises(ValueError, match="lmer fits or glmer fits, not both"):
+        mm.compare(null, mm.lmer("Reaction ~ Days + (1 | Subject)", mm.datasets.load("sleepstudy")))

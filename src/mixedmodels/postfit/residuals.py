@@ -154,9 +154,16 @@ def simulate_residuals(fit, nsim: int = 250, seed=None, conditional: bool = Fals
     -------
     ScaledResiduals
         ``.scaled``, ``.test_uniformity()``, ``.test_dispersion()``, ``.test_outliers()``, ``.plot()``.
+
+    Raises
+    ------
+    ValueError
+        ``nsim`` below 2, or a fit whose data are not in memory (Parquet/Dask).
     """
     if int(nsim) != nsim or nsim < 2:
         raise ValueError(f"nsim must be an integer of at least 2, not {nsim!r}")
+    if getattr(fit.design, "X", None) is None:
+        raise ValueError("scaled residuals need the data in memory; this fit (Parquet/Dask) does not hold them")
     rng = np.random.default_rng(seed)
     simulated = fit.simulate(nsim=int(nsim), seed=rng, use_re=not conditional).to_numpy()
     observed = np.asarray(getattr(fit, "y", None) if getattr(fit, "family", None) is not None else fit.design.y,
