@@ -286,8 +286,13 @@ class LmerFit:
         Returns
         -------
         Series ``predicted``, or, with ``se_fit`` or an interval, a DataFrame with columns ``fit``,
-        ``se_fit`` and (with an interval) ``lwr``, ``upr``. The standard errors and intervals are
-        defined in :func:`mixedmodels.postfit.prediction.predict_interval`.
+        ``se_fit`` and (with an interval) ``lwr``, ``upr``. Population-level standard errors are
+        sqrt(x Var(β̂) xᵀ); conditional ones come from the joint conditional covariance of
+        (β̂ − β, b̂ − b), σ̂² times the inverse of the penalised least-squares system at θ̂
+        (Henderson's prediction-error covariance: the random effects' conditional variance,
+        Var(β̂) and their covariance; not θ̂'s uncertainty). Intervals use the normal quantile;
+        a prediction interval adds σ̂² (and, at the population level, the random effects'
+        variance of a new group). Details: :mod:`mixedmodels.postfit.prediction`.
         """
         if se_fit or interval != "none":
             from .postfit.prediction import predict_interval
