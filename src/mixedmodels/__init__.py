@@ -1,10 +1,12 @@
 """mixedmodels: linear and generalized linear mixed-effects models, as lme4 fits them."""
 
 from . import datasets
+from .control import LmerControl
 from .lmm import lmer
 from .glmm import GlmerFit, glmer
 from .results import LmerFit
 from .inference import anova
+from .mmrm import MmrmFit, mmrm  # after this the name mmrm is the function; the subpackage stays importable
 from .inference.bootstrap import bootstrap
 from .postfit.compare import compare
 from .postfit.r2 import r2
@@ -14,9 +16,12 @@ from .errors import ConvergenceWarning, DesignError, FormulaError, MixedModelsEr
 
 __all__ = [
     "lmer",
+    "LmerControl",
     "glmer",
     "GlmerFit",
     "LmerFit",
+    "mmrm",
+    "MmrmFit",
     "anova",
     "bootstrap",
     "compare",

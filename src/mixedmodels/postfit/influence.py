@@ -81,9 +81,9 @@ class _Refitter:
 
     def refit(self, keep: np.ndarray):
         """(β̂, se(β̂), converged, evaluations) of the refit to the rows ``keep``, aligned to the full fit's names."""
-        from ..design import build_design
+        from ..fitting import fit_problem, problem_of
         from ..glmm import glmer
-        from ..lmm import build_problem, fit_problem
+        from ..sources import FrameSource
 
         weights = None if self.weights is None else self.weights[keep]
         offset = None if self.offset is None else self.offset[keep]
@@ -92,12 +92,12 @@ class _Refitter:
                 warnings.simplefilter("ignore")  # lme4 suppresses the refits' warnings too
                 refit = glmer(self.formula, self.frame.loc[keep], family=self.family, nAGQ=self.n_agq,
                               weights=weights, offset=offset)
-            design = refit.design
         else:
-            design = build_design(self.formula, self.frame.loc[keep], weights=weights, offset=offset)
-            refit = fit_problem(design, build_problem(design, self.reml), theta0=self.theta, warn=False)
-        beta = pd.Series(refit.solution.beta, index=design.fixed.column_names).reindex(self.names)
-        se = pd.Series(np.sqrt(np.diag(refit.solution.vcov_beta)), index=design.fixed.column_names).reindex(self.names)
+            spec, cross, rows = FrameSource(self.frame.loc[keep]).model(self.formula, weights, offset)
+            refit = fit_problem(spec, problem_of(spec, cross, self.reml), rows, theta0=self.theta, warn=False)
+        names = refit.spec.fixed.column_names
+        beta = pd.Series(refit.solution.beta, index=names).reindex(self.names)
+        se = pd.Series(np.sqrt(np.diag(refit.solution.vcov_beta)), index=names).reindex(self.names)
         return beta.to_numpy(), se.to_numpy(), refit.converged, refit.optimum.n_evaluations
 
     def run(self, masks: list[np.ndarray]) -> list:
@@ -150,7 +150,7 @@ def influence(fit, group: str | None = None, n_jobs: int = 1, progress: bool = T
     """
     from tqdm.auto import tqdm
 
-    if getattr(fit.design, "frame", None) is None:
+    if not fit.in_memory:
         raise ValueError("influence() needs the data in memory; this fit (Parquet/Dask) does not hold them")
     labels, masks = _units(fit, group)
     refitter = _Refitter(fit)

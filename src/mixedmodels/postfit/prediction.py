@@ -172,15 +172,24 @@ def predict_interval(fit, newdata=None, *, re_form=None, allow_new_levels: bool 
     if not glmm and type != "link":
         raise ValueError("type='response' is for glmer fits; an lmer fit predicts on the response scale")
     population = _is_population_level(re_form)
-    frame = fit.design.frame if newdata is None else to_pandas(newdata)
-    X = fit.design.fixed.transform(frame)
-    vcov = fit.solution.vcov_beta
-    eta = X @ fit.solution.beta
-    if population:
-        variance = np.einsum("ij,jk,ik->i", X, vcov, X)
+    if newdata is None:
+        frame = fit.design.frame  # RowsNotInMemory for Parquet/Dask fits
     else:
-        terms_data = fit._newdata_terms(frame, allow_new_levels)
-        eta = eta + fit._random_part(terms_data)
+        from ..largedata.sources import is_dask_frame
+
+        if is_dask_frame(newdata):
+            raise ValueError("se_fit and intervals need newdata in memory (a pandas or polars frame), not a Dask "
+                             "DataFrame")
+        frame = to_pandas(newdata)
+    spec, beta = fit.spec, fit.solution.beta
+    X = spec.fixed.transform(frame)
+    if population:
+        eta = X @ beta
+        variance = np.einsum("ij,jk,ik->i", X, fit.solution.vcov_beta, X)
+    else:
+        eta = spec.linear_predictor(frame, beta, fit.solution.b, allow_new_levels)
+        terms_data = [(term.codes(frame, allow_new=allow_new_levels), term.z_design.transform(frame))
+                      for term in spec.terms]
         variance = joint_prediction_variance(fit, X, terms_data)
         variance = variance + _prior_variance(fit, terms_data, unseen_only=True)
     se = np.sqrt(np.maximum(variance, 0.0))
@@ -192,7 +201,7 @@ def predict_interval(fit, newdata=None, *, re_form=None, allow_new_levels: bool 
     if interval == "prediction":
         extra = fit.sigma**2
         if population:
-            columns = [(None, term.z_design.transform(frame)) for term in fit.design.terms]
+            columns = [(None, term.z_design.transform(frame)) for term in spec.terms]
             extra = extra + _prior_variance(fit, columns, unseen_only=False)
         half = z * np.sqrt(variance + extra)
     if interval != "none":

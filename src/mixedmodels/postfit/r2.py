@@ -110,9 +110,24 @@ def _is_glmm(fit) -> bool:
 
 
 def _term_variances(fit) -> dict[str, float]:
-    """σ²_k = mean_i z_iᵀ Σ_k z_i per term, keyed by lme4's term names."""
-    return {name: float(np.mean(np.einsum("ij,jk,ik->i", term.z, cov, term.z)))
-            for name, term, cov in zip(fit.group_names, fit.design.terms, fit.covariance_matrices())}
+    """σ²_k = mean_i z_iᵀ Σ_k z_i = tr(Σ_k Σ_i z_i z_iᵀ) / n per term, keyed by lme4's term names."""
+    return {name: float(np.trace(cov @ zz)) / fit.nobs
+            for name, zz, cov in zip(fit.group_names, fit.spec.zz, fit.covariance_matrices())}
+
+
+def _fixed_variance(fit) -> float:
+    """var(Xβ̂), denominator n − 1: from X in memory, or from X_allᵀX_all (Parquet/Dask) when X has an
+    intercept and no aliased column (Σ_i x_i is then the intercept's row of the Gram matrix)."""
+    beta, n = fit.solution.beta, fit.nobs
+    if n < 2:
+        return 0.0
+    if fit.in_memory:
+        return float(np.var(fit.design.X @ beta, ddof=1))
+    names, gram = fit.spec.fixed.column_names, fit.spec.gram
+    if "(Intercept)" not in names or gram.shape != (len(names), len(names)):
+        raise ValueError("var(X beta) of a Parquet/Dask fit needs an intercept and no aliased fixed-effects column")
+    total = gram[names.index("(Intercept)")] @ beta
+    return float((beta @ gram @ beta - total**2 / n) / (n - 1))
 
 
 def _null_model_intercept(fit) -> float:
@@ -120,7 +135,7 @@ def _null_model_intercept(fit) -> float:
     from ..glmm import glmer
 
     design = fit.design
-    formula = f"{design.formula.response} ~ 1 + " + " + ".join(str(t.spec) for t in design.terms)
+    formula = f"{fit.spec.response} ~ 1 + " + " + ".join(str(t.spec) for t in fit.spec.terms)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # performance refits quietly too
         null = glmer(formula, design.frame, family=fit.family, nAGQ=fit.n_agq, weights=design.weights,
@@ -151,17 +166,14 @@ def variance_decomposition(fit, tolerance: float = SINGULAR_TOL) -> VarianceDeco
     Raises
     ------
     ValueError
-        A fit without the data in memory (a Parquet/Dask fit) or an unsupported family.
+        A Parquet/Dask fit without an intercept (var(Xβ̂) is then not known from A) or an
+        unsupported family.
     """
-    X = getattr(fit.design, "X", None)
-    if X is None or getattr(fit.design, "terms", None) is None:
-        raise ValueError("R2 and ICC need the model matrix in memory; this fit (Parquet/Dask) does not hold it")
-    eta_fixed = X @ fit.solution.beta
-    fixed = float(np.var(eta_fixed, ddof=1)) if len(eta_fixed) > 1 else 0.0
+    fixed = _fixed_variance(fit)
     variances = _term_variances(fit)
     observation = {}
     if _is_glmm(fit):
-        observation = {name: v for (name, v), term in zip(variances.items(), fit.design.terms)
+        observation = {name: v for (name, v), term in zip(variances.items(), fit.spec.terms)
                        if term.n_levels == fit.nobs}
     terms = {name: v for name, v in variances.items() if name not in observation}
     theta, diagonal = fit.theta, fit.problem.layout.diagonal_mask()

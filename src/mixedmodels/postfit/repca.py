@@ -86,12 +86,12 @@ def rePCA(fit) -> REPCA:
     """
     templates = fit.problem.layout.templates(fit.theta)
     grouped: dict[str, list[int]] = {}
-    for k, term in enumerate(fit.design.terms):
+    for k, term in enumerate(fit.spec.terms):
         grouped.setdefault(term.name, []).append(k)
     out = {}
     for name, ks in grouped.items():
         T = block_diag(*[templates[k] for k in ks])
-        columns = [c for k in ks for c in fit.design.terms[k].column_names]
+        columns = [c for k in ks for c in fit.spec.terms[k].column_names]
         U, d, _ = np.linalg.svd(T)
         out[name] = ComponentSummary(sdev=d, rotation=pd.DataFrame(U, index=columns,
                                                                   columns=[f"PC{i + 1}" for i in range(len(d))]))

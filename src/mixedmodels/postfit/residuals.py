@@ -162,7 +162,7 @@ def simulate_residuals(fit, nsim: int = 250, seed=None, conditional: bool = Fals
     """
     if int(nsim) != nsim or nsim < 2:
         raise ValueError(f"nsim must be an integer of at least 2, not {nsim!r}")
-    if getattr(fit.design, "X", None) is None:
+    if not fit.in_memory:
         raise ValueError("scaled residuals need the data in memory; this fit (Parquet/Dask) does not hold them")
     rng = np.random.default_rng(seed)
     simulated = fit.simulate(nsim=int(nsim), seed=rng, use_re=not conditional).to_numpy()
