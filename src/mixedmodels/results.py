@@ -258,6 +258,21 @@ class LmerFit:
             raise ValueError(f"type must be 'response', 'pearson' or 'scaled', not {type!r}")
         return self._rows().residuals(self, type)
 
+    def _newdata_terms(self, frame: pd.DataFrame, allow_new_levels: bool) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(level codes, model columns) of each random-effects term for new rows; code −1 = unseen level."""
+        return [(term.codes(frame, allow_new=allow_new_levels), term.z_design.transform(frame))
+                for term in self.spec.terms]
+
+    def _random_part(self, terms_data) -> np.ndarray:
+        """Σ_k z_i b̂_k[level i] for rows given as (codes, z) per term; unseen levels (code −1) add 0."""
+        total = 0.0
+        for (codes, z), b in zip(terms_data, self.solution.b):
+            known = codes >= 0
+            contribution = np.zeros(len(codes))
+            contribution[known] = np.einsum("ij,ij->i", z[known], b[codes[known]])
+            total = total + contribution
+        return total
+
     def predict(self, newdata=None, re_form=None, allow_new_levels: bool = False, *, se_fit: bool = False,
                 interval: str = "none", level: float = 0.95):
         """Predictions on new data, with or without the random effects, optionally with uncertainty.
@@ -288,7 +303,7 @@ class LmerFit:
         (Henderson's prediction-error covariance: the random effects' conditional variance,
         Var(β̂) and their covariance; not θ̂'s uncertainty). Intervals use the normal quantile;
         a prediction interval adds σ̂² (and, at the population level, the random effects'
-        variance of a new group). Details: :mod:`mixedmodels.postfit.prediction` (data in memory).
+        variance of a new group). Details: :mod:`mixedmodels.postfit.prediction`.
         """
         if se_fit or interval != "none":
             from .postfit.prediction import predict_interval

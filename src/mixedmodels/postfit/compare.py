@@ -48,19 +48,10 @@ class ModelComparison:
 
 
 def _same_fixed_effects(fits) -> bool:
-    """The same fixed-effects columns: equal X in memory, else equal names and X_allᵀX_all (Parquet/Dask)."""
-    first = fits[0]
-    for other in fits[1:]:
-        if other.spec.fixed.column_names != first.spec.fixed.column_names:
-            return False
-        if first.in_memory and other.in_memory:
-            same = np.array_equal(other.design.X, first.design.X)
-        else:
-            same = other.spec.gram.shape == first.spec.gram.shape and np.allclose(other.spec.gram, first.spec.gram,
-                                                                                  rtol=1e-12, atol=0)
-        if not same:
-            return False
-    return True
+    """Same columns of X on the same rows: equal names and equal XᵀX and Σx (from the specification)."""
+    first = fits[0].spec
+    return all(f.spec.fixed.column_names == first.fixed.column_names and np.array_equal(f.spec.gram, first.gram)
+               and np.array_equal(f.spec.xsum, first.xsum) for f in fits[1:])
 
 
 def compare(*fits, names=None, refit: bool | None = None) -> ModelComparison:

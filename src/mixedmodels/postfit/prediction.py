@@ -181,15 +181,14 @@ def predict_interval(fit, newdata=None, *, re_form=None, allow_new_levels: bool 
             raise ValueError("se_fit and intervals need newdata in memory (a pandas or polars frame), not a Dask "
                              "DataFrame")
         frame = to_pandas(newdata)
-    spec, beta = fit.spec, fit.solution.beta
-    X = spec.fixed.transform(frame)
+    X = fit.spec.fixed.transform(frame)
+    vcov = fit.solution.vcov_beta
+    eta = X @ fit.solution.beta
     if population:
-        eta = X @ beta
-        variance = np.einsum("ij,jk,ik->i", X, fit.solution.vcov_beta, X)
+        variance = np.einsum("ij,jk,ik->i", X, vcov, X)
     else:
-        eta = spec.linear_predictor(frame, beta, fit.solution.b, allow_new_levels)
-        terms_data = [(term.codes(frame, allow_new=allow_new_levels), term.z_design.transform(frame))
-                      for term in spec.terms]
+        terms_data = fit._newdata_terms(frame, allow_new_levels)
+        eta = eta + fit._random_part(terms_data)
         variance = joint_prediction_variance(fit, X, terms_data)
         variance = variance + _prior_variance(fit, terms_data, unseen_only=True)
     se = np.sqrt(np.maximum(variance, 0.0))
@@ -201,7 +200,7 @@ def predict_interval(fit, newdata=None, *, re_form=None, allow_new_levels: bool 
     if interval == "prediction":
         extra = fit.sigma**2
         if population:
-            columns = [(None, term.z_design.transform(frame)) for term in spec.terms]
+            columns = [(None, term.z_design.transform(frame)) for term in fit.spec.terms]
             extra = extra + _prior_variance(fit, columns, unseen_only=False)
         half = z * np.sqrt(variance + extra)
     if interval != "none":

@@ -110,24 +110,9 @@ def _is_glmm(fit) -> bool:
 
 
 def _term_variances(fit) -> dict[str, float]:
-    """σ²_k = mean_i z_iᵀ Σ_k z_i = tr(Σ_k Σ_i z_i z_iᵀ) / n per term, keyed by lme4's term names."""
+    """σ²_k = mean_i z_iᵀ Σ_k z_i = tr(Σ_k Σ_i z_i z_iᵀ) / n per term, keyed by lme4's term names (no rows needed)."""
     return {name: float(np.trace(cov @ zz)) / fit.nobs
             for name, zz, cov in zip(fit.group_names, fit.spec.zz, fit.covariance_matrices())}
-
-
-def _fixed_variance(fit) -> float:
-    """var(Xβ̂), denominator n − 1: from X in memory, or from X_allᵀX_all (Parquet/Dask) when X has an
-    intercept and no aliased column (Σ_i x_i is then the intercept's row of the Gram matrix)."""
-    beta, n = fit.solution.beta, fit.nobs
-    if n < 2:
-        return 0.0
-    if fit.in_memory:
-        return float(np.var(fit.design.X @ beta, ddof=1))
-    names, gram = fit.spec.fixed.column_names, fit.spec.gram
-    if "(Intercept)" not in names or gram.shape != (len(names), len(names)):
-        raise ValueError("var(X beta) of a Parquet/Dask fit needs an intercept and no aliased fixed-effects column")
-    total = gram[names.index("(Intercept)")] @ beta
-    return float((beta @ gram @ beta - total**2 / n) / (n - 1))
 
 
 def _null_model_intercept(fit) -> float:
@@ -135,7 +120,7 @@ def _null_model_intercept(fit) -> float:
     from ..glmm import glmer
 
     design = fit.design
-    formula = f"{fit.spec.response} ~ 1 + " + " + ".join(str(t.spec) for t in fit.spec.terms)
+    formula = f"{design.formula.response} ~ 1 + " + " + ".join(str(t.spec) for t in fit.spec.terms)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # performance refits quietly too
         null = glmer(formula, design.frame, family=fit.family, nAGQ=fit.n_agq, weights=design.weights,
@@ -166,10 +151,10 @@ def variance_decomposition(fit, tolerance: float = SINGULAR_TOL) -> VarianceDeco
     Raises
     ------
     ValueError
-        A Parquet/Dask fit without an intercept (var(Xβ̂) is then not known from A) or an
-        unsupported family.
+        An unsupported family. σ²_f and σ²_k come from the specification's row sums, so Parquet
+        and Dask fits have them too.
     """
-    fixed = _fixed_variance(fit)
+    fixed = fit.spec.fixed_effects_variance(fit.solution.beta)
     variances = _term_variances(fit)
     observation = {}
     if _is_glmm(fit):
