@@ -170,3 +170,12 @@ def test_parquet_fit_population_level_and_clear_error_for_conditional(tmp_path):
                                memory.predict(newdata, re_form="~0", se_fit=True).to_numpy(), rtol=1e-8)
     with pytest.raises(mm.MixedModelsError, match="not in memory"):
         large.predict(newdata, se_fit=True)
+
+
+def test_dask_newdata_with_se_fit_is_a_clear_error():
+    import dask.dataframe as dd
+
+    fit = mm.lmer("Reaction ~ Days + (Days | Subject)", mm.datasets.load("sleepstudy"))
+    newdata = dd.from_pandas(mm.datasets.load("sleepstudy").iloc[:10], npartitions=2)
+    with pytest.raises(ValueError, match="need newdata in memory"):
+        fit.predict(newdata, se_fit=True)
