@@ -73,11 +73,6 @@ def coefficient_table_text(table: pd.DataFrame, digits: int = DIGITS, signif_sta
     return format_table(header, rows, row_names=list(table.index), right=True)
 
 
-def format_pvalue(p: float) -> str:
-    """One p-value as R's ``format.pval`` prints it."""
-    return format_pvalues(np.array([p]))[0]
-
-
 def correlation_text(vcov: pd.DataFrame) -> str:
     """lme4's 'Correlation of Fixed Effects' block (lower triangle, 3 decimals)."""
     sd = np.sqrt(np.diag(vcov.to_numpy()))
