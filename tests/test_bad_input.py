@@ -243,3 +243,31 @@ def test_size_limit_applies_to_random_effect_columns(monkeypatch):
     data = datasets.load("sleepstudy")
     with pytest.raises(DesignError, match=r"random-effects term \(Days \| Subject\) would need a dense 180 × 2"):
         lmer("Reaction ~ 0 + (Days | Subject)", data)
+
+
+def test_text_column_numeric_but_for_a_typo_warns_with_row_and_value():
+    rats = datasets.load("seed_rats").astype({"Age": str})
+    rats.loc[[3, 40], "Age"] = ["7,5", "n/a"]
+    with pytest.warns(UserWarning, match=r"column 'Age' is text because 2 of its 89 values are not numbers: "
+                                         r"'7,5' \(index 3\), 'n/a' \(index 40\); it is used as a factor"):
+        _fit_quietly_but("Age", "BodyWeight ~ Age + (1 | LitterID)", rats)
+
+
+def _fit_quietly_but(column, formula, data):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        warnings.filterwarnings("always", message=f"column '{column}'")
+        return lmer(formula, data)
+
+
+def test_real_factors_with_numeric_labels_do_not_warn():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lmer("Reaction ~ Days + (1 | Subject)", datasets.load("sleepstudy"))  # Subject "308", "309", ...
+
+
+def test_non_numeric_response_names_the_values_and_rows():
+    rats = datasets.load("seed_rats").astype({"BodyWeight": str})
+    rats.loc[5, "BodyWeight"] = "25O.1"
+    with pytest.raises(FormulaError, match=r"response column 'BodyWeight' is not numeric .*'25O.1' \(index 5\) is not"):
+        lmer("BodyWeight ~ FoodIntake + (1 | LitterID)", rats)
