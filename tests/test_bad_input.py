@@ -52,7 +52,8 @@ CASES = {
     "missing random column": ("Reaction ~ Days + (Dayz | Subject)", None, {}, FormulaError,
                               "unknown column 'Dayz' in random-effects term (Dayz | Subject)"),
     "missing grouping factor": ("Reaction ~ Days + (1 | Subj)", None, {}, FormulaError,
-                                "grouping factor 'Subj': no column named 'Subj'"),
+                                "grouping factor 'Subj': no column named 'Subj' in the data; the data have: "
+                                "Reaction, Days, Subject"),
     "missing response": ("Reac ~ Days + (1 | Subject)", None, {}, FormulaError, "unknown column 'Reac' in the response"),
     "factor response": ("Subject ~ Days + (1 | Subject)", None, {}, FormulaError,
                         "response column 'Subject' is not numeric"),
@@ -271,3 +272,20 @@ def test_non_numeric_response_names_the_values_and_rows():
     rats.loc[5, "BodyWeight"] = "25O.1"
     with pytest.raises(FormulaError, match=r"response column 'BodyWeight' is not numeric .*'25O.1' \(index 5\) is not"):
         lmer("BodyWeight ~ FoodIntake + (1 | LitterID)", rats)
+
+
+def test_singular_fit_message_points_to_our_documentation():
+    from mixedmodels import LmerFit, SingularFitWarning
+
+    with pytest.warns(SingularFitWarning, match=re.escape("see help(mixedmodels.LmerFit.is_singular)")) as caught:
+        fit = lmer("Yield ~ 1 + (1 | Batch)", datasets.load("Dyestuff2"))
+    assert caught[0].filename == __file__  # at the caller's line
+    assert "isSingular" in LmerFit.is_singular.__doc__ and "boundary" in LmerFit.is_singular.__doc__
+    assert fit.messages == ["boundary (singular) fit: see help(mixedmodels.LmerFit.is_singular)"]
+
+
+def test_new_levels_in_newdata_are_named(sleep):
+    fit = _fit_quietly("Reaction ~ Days + (1 | Subject)", sleep)
+    new = pd.DataFrame({"Days": [1.0, 2.0, 3.0], "Subject": ["308", "999", "1000"]})
+    with pytest.raises(DesignError, match=r"new levels of 'Subject' in newdata: '999', '1000'; pass allow_new_levels"):
+        fit.predict(new)

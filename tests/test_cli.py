@@ -100,7 +100,7 @@ def test_fit_builtin_dataset_text_csv_and_output_file(tmp_path):
 def test_singular_fit_is_reported_as_one_warning_line():
     done = run("fit", "Dyestuff2", "Yield ~ 1 + (1 | Batch)", "--format", "json")
     assert done.returncode == 0
-    assert done.stderr.splitlines() == ["warning: boundary (singular) fit: see help('isSingular')"]
+    assert done.stderr.splitlines() == ["warning: boundary (singular) fit: see help(mixedmodels.LmerFit.is_singular)"]
     out = json.loads(done.stdout)
     assert_matches(out, "dyestuff2_singular")
     assert out["singular"] is True
@@ -276,3 +276,9 @@ def test_typo_in_a_numeric_column_is_named_before_the_error(tmp_path, capsys):
     main(["fit", str(tmp_path / "typo.csv"), "BodyWeight ~ FoodIntake + (1 | LitterID)"])
     err = capsys.readouterr().err
     assert "warning: column 'FoodIntake' is text because 1 of its 89 values is not a number: '0.1O' (index 16)" in err
+
+
+def test_singular_fit_message_is_printed_once_with_the_summary(capsys):
+    assert main(["fit", "Dyestuff2", "Yield ~ 1 + (1 | Batch)"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == "" and captured.out.count("boundary (singular) fit") == 1

@@ -31,7 +31,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import datasets
-from .errors import MixedModelsError
+from .errors import MixedModelsError, SingularFitWarning
 
 __all__ = ["main", "load_data"]
 
@@ -151,7 +151,10 @@ def _write(text: str, output: str | None) -> None:
 
 
 def _cmd_fit(args) -> None:
-    fit = _fit(load_data(args.data), args.formula, args.ml, args.family)
+    with warnings.catch_warnings():
+        if args.format == "text":  # the summary prints the singular-fit message itself: say it once
+            warnings.filterwarnings("ignore", category=SingularFitWarning)
+        fit = _fit(load_data(args.data), args.formula, args.ml, args.family)
     ddf = {} if args.ddf is None else {"ddf": args.ddf}  # the fit's default: Satterthwaite for lmer, z for glmer
     if args.format == "json":
         text = fit.to_json(**ddf)

@@ -13,7 +13,7 @@ import warnings
 from ._threads import blas_threads_for
 from .blocks import TermData, build_cross_products
 from .design import ModelDesign, build_design, check_response_variation
-from .errors import ConvergenceWarning, SingularFitWarning
+from .errors import SINGULAR_MESSAGE, ConvergenceWarning, SingularFitWarning
 from .largedata import is_large_data
 from .objective import DevianceProblem
 from .optimize import optimize_theta
@@ -43,7 +43,7 @@ def fit_problem(design: ModelDesign, problem: DevianceProblem, data_name: str = 
         for message in optimum.messages:
             warnings.warn(message, ConvergenceWarning, stacklevel=3)
         if optimum.singular:
-            warnings.warn("boundary (singular) fit: see help('isSingular')", SingularFitWarning, stacklevel=3)
+            warnings.warn(SINGULAR_MESSAGE, SingularFitWarning, stacklevel=3)
     return fit
 
 

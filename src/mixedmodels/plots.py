@@ -71,7 +71,8 @@ def clusters(data, y: str, group: str, x: str | None = None, ax=None):
     frame = to_pandas(data)
     for name in (y, group, x):
         if name is not None and name not in frame.columns:
-            raise DesignError(f"clusters: no column named {name!r} in the data")
+            raise DesignError(f"clusters: no column named {name!r} in the data; the data have: "
+                              f"{', '.join(map(str, frame.columns))}")
     groups = _as_categorical(frame[group])
     codes = np.asarray(groups.codes)
     xs = _jittered(codes) if x is None else frame[x].to_numpy(dtype=float)
@@ -176,7 +177,8 @@ def plot_lines(fit, x: str | None = None, ax=None, group: str | None = None):
     term = design.terms[names.index(group)]
     x = _default_x(fit) if x is None else x
     if x is not None and x not in frame.columns:
-        raise DesignError(f"plot_lines: no column named {x!r} in the model's data")
+        raise DesignError(f"plot_lines: no column named {x!r} in the model's data; it has: "
+                          f"{', '.join(map(str, frame.columns))}")
     ys, predict, ylabel = _response_scale(fit)
     codes = term.codes
     xs = _jittered(codes) if x is None else frame[x].to_numpy(dtype=float)

@@ -16,7 +16,7 @@ import pandas as pd
 
 from .design import ModelDesign, to_pandas
 from .design.random import grouping_factor
-from .errors import DesignError
+from .errors import SINGULAR_MESSAGE, DesignError
 from .objective import DevianceProblem, PlsSolution
 from .optimize import OptSummary
 from .summary import summary_text
@@ -144,6 +144,15 @@ class LmerFit:
 
     @property
     def is_singular(self) -> bool:
+        """Whether the estimate lies on the boundary of the parameter space (lme4's ``isSingular``).
+
+        True when some diagonal element of a relative covariance factor T_k is below 1e-4 (θ at
+        or next to its lower bound 0): a variance estimated as zero, or a correlation of ±1, or
+        a covariance matrix of lower rank. The model is then more complex than the data support.
+        The fit is valid (the criterion is at its constrained minimum), but consider a simpler
+        random-effects structure (drop the term whose variance is zero, or use ``(x || g)``
+        for uncorrelated effects); profile or bootstrap intervals for that variance include 0.
+        """
         return self.optimum.singular
 
     @property
@@ -155,7 +164,7 @@ class LmerFit:
         """Optimiser, convergence and singular-fit messages, as lme4 prints them."""
         out = list(self.optimum.messages)
         if self.is_singular:
-            out.append("boundary (singular) fit: see help('isSingular')")
+            out.append(SINGULAR_MESSAGE)
         return out
 
     def covariance_matrices(self) -> list[np.ndarray]:
@@ -279,7 +288,10 @@ class LmerFit:
             for term in self.design.terms:
                 codes, _ = grouping_factor(term.spec.group, frame, known_levels=term.levels)
                 if (codes < 0).any() and not allow_new_levels:
-                    raise DesignError(f"new levels of {term.name!r} in newdata; pass allow_new_levels=True "
+                    parts = term.spec.group_factors
+                    new = frame.loc[codes < 0, parts].astype(str).agg(":".join, axis=1).unique()
+                    shown = ", ".join(map(repr, new[:10])) + (f" and {len(new) - 10} more" if len(new) > 10 else "")
+                    raise DesignError(f"new levels of {term.name!r} in newdata: {shown}; pass allow_new_levels=True "
                                       "to predict them at the population level")
                 terms_data.append((codes, term.z_design.transform(frame)))
             eta = eta + self._random_part(terms_data)

@@ -97,7 +97,8 @@ def _optional_vector(value, frame: pd.DataFrame, what: str) -> np.ndarray | None
         return None
     if isinstance(value, str):
         if value not in frame.columns:
-            raise DesignError(f"{what}: no column named {value!r} in the data")
+            raise DesignError(f"{what}: no column named {value!r} in the data; the data have: "
+                              f"{', '.join(map(str, frame.columns))}")
         value = frame[value]
     try:
         array = np.asarray(value, dtype=np.float64)

@@ -15,7 +15,7 @@ import numpy as np
 
 from .._threads import blas_threads_for
 from ..design import build_design
-from ..errors import ConvergenceWarning, MixedModelsError, SingularFitWarning
+from ..errors import SINGULAR_MESSAGE, ConvergenceWarning, MixedModelsError, SingularFitWarning
 from ..objective import PlsSolution
 from ..optimize import optimize_theta
 from .families import Family, get_family
@@ -145,7 +145,7 @@ def glmer(formula: str, data, family="binomial", nAGQ: int = 1, weights=None, of
     for message in optimum.messages:
         warnings.warn(message, ConvergenceWarning, stacklevel=2)
     if optimum.singular:
-        warnings.warn("boundary (singular) fit: see help('isSingular')", SingularFitWarning, stacklevel=2)
+        warnings.warn(SINGULAR_MESSAGE, SingularFitWarning, stacklevel=2)
     return fit
 
 
