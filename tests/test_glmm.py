@@ -226,7 +226,7 @@ def test_probit_link_and_simulate():
     ([1.5, 2, 3, 1] * 5, "poisson", None, "non-integer counts"),
     ([1.5, 0, 1, 1] * 5, "binomial", None, "outside \\[0, 1\\]"),
     ([0.5, 0, 1, 1] * 5, "binomial", None, "needs the number of trials"),
-    ([0.5, 0, 1, 1] * 5, "binomial", [0.0] * 20, "no trials"),
+    ([0.5, 0, 1, 1] * 5, "binomial", [0.0] * 20, "all 20 weights are zero"),
     ([1, 0, 1, 1] * 5, "gamma", None, "unknown family"),
     ([1, 0, 1, 1] * 5, Family("binomial", "probit"), None, None),
 ])

@@ -8,11 +8,12 @@
 
 from __future__ import annotations
 
+import sys
 import warnings
 
 from ._threads import blas_threads_for
 from .blocks import TermData, build_cross_products
-from .design import ModelDesign, build_design, check_response_variation
+from .design import ModelDesign, build_design, check_response_variation, data_name_of
 from .errors import SINGULAR_MESSAGE, ConvergenceWarning, SingularFitWarning
 from .largedata import is_large_data
 from .objective import DevianceProblem
@@ -68,7 +69,8 @@ def lmer(formula: str, data, reml: bool | None = None, weights=None, offset=None
     weights, offset : array-like or column name, optional
         Prior weights (residual variance σ²/wᵢ) and a known offset.
     data_name : str, optional
-        Shown as "Data:" in the summary (the data set's name when loaded from ``datasets``).
+        Shown as "Data:" in the summary; by default the data set's name when loaded from
+        ``datasets``, else the name of the caller's variable holding ``data``, else no line.
     functions : dict, optional
         Functions the formula may call besides column names, arithmetic, ``I``, ``log``, ``exp``,
         ``sqrt``, ``scale``, ``center``, NumPy ufuncs ... (:mod:`mixedmodels.design.expressions`):
@@ -110,5 +112,5 @@ def lmer(formula: str, data, reml: bool | None = None, weights=None, offset=None
                         f"not to in-memory data ({type(data).__name__})")
     design = build_design(formula, data, weights=weights, offset=offset, functions=functions)
     check_response_variation(design)
-    name = data_name if data_name is not None else str(getattr(data, "attrs", {}).get("name", "data"))
+    name = data_name if data_name is not None else data_name_of(data, sys._getframe(1))
     return fit_problem(design, build_problem(design, reml), name)

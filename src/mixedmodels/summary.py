@@ -15,7 +15,8 @@ import textwrap
 import numpy as np
 import pandas as pd
 
-from .rformat import SIGNIF_LEGEND, abbreviate, format_numbers, format_pvalues, format_table, quantiles, stars
+from .rformat import (SIGNIF_LEGEND, abbreviate, cat_fill, deparse, format_numbers, format_pvalues, format_table,
+                      quantiles, stars)
 
 __all__ = ["coefficient_table_text", "random_effects_text", "summary_text"]
 
@@ -111,8 +112,9 @@ def _wrapped_title(title: str, cls: str, width: int = 80) -> list[str]:
 
 
 def data_lines(fit) -> list[str]:
-    """Formula, Data and Weights lines, then a blank line (lme4's ``.prt.call``)."""
-    lines = [f"Formula: {fit.formula}"]
+    """Formula, Data and Weights lines, then a blank line (lme4's ``.prt.call``: the formula as R
+    deparses it, wrapped at 80 columns)."""
+    lines = cat_fill(["Formula:", *deparse(fit.formula)])
     if fit.data_name:
         lines.append(f"   Data: {fit.data_name}")
     if fit.weights is not None:

@@ -9,12 +9,13 @@
 
 from __future__ import annotations
 
+import sys
 import warnings
 
 import numpy as np
 
 from .._threads import blas_threads_for
-from ..design import build_design
+from ..design import build_design, data_name_of
 from ..errors import SINGULAR_MESSAGE, ConvergenceWarning, MixedModelsError, SingularFitWarning
 from ..objective import PlsSolution
 from ..optimize import optimize_theta
@@ -139,7 +140,7 @@ def glmer(formula: str, data, family="binomial", nAGQ: int = 1, weights=None, of
         start += size
     solution = PlsSolution(beta=beta.copy(), u=u_terms, b=[uk @ Tk.T for uk, Tk in zip(u_terms, T)], sigma=1.0,
                            vcov_beta=vcov, factor=state.factor)
-    name = data_name if data_name is not None else str(getattr(data, "attrs", {}).get("name", "data"))
+    name = data_name if data_name is not None else data_name_of(data, sys._getframe(1))
     fit = GlmerFit(design=design, problem=problem, optimum=optimum, solution=solution, data_name=name,
                    family=fam, n_agq=int(nAGQ), y=y, prior_weights=prior, trials=trials, state=state)
     for message in optimum.messages:
