@@ -18,7 +18,7 @@ from conftest import reference, reference_data, reference_data_path
 
 
 def _command() -> str:
-    """The console script installed beside this interpreter (.venv/bin in CI, /work/venv/bin here)."""
+    """The console script installed beside this interpreter (e.g. .venv/bin)."""
     found = shutil.which("mixedmodels", path=str(Path(sys.executable).parent)) or shutil.which("mixedmodels")
     if found is None:
         pytest.fail("the mixedmodels command is not installed; run pip install -e '.[test]'")
