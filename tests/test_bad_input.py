@@ -287,5 +287,5 @@ def test_singular_fit_message_points_to_our_documentation():
 def test_new_levels_in_newdata_are_named(sleep):
     fit = _fit_quietly("Reaction ~ Days + (1 | Subject)", sleep)
     new = pd.DataFrame({"Days": [1.0, 2.0, 3.0], "Subject": ["308", "999", "1000"]})
-    with pytest.raises(DesignError, match=r"new levels of 'Subject' in newdata: '999', '1000'; pass allow_new_levels"):
+    with pytest.raises(DesignError, match=r"new level\(s\) \['999', '1000'\] of 'Subject' in newdata; pass allow_new_levels"):
         fit.predict(new)

@@ -20,7 +20,7 @@ def test_reml_and_REML_together_is_an_error():
         lmer(FORMULA, SLEEP, reml=False, REML=False)
 
 
-@pytest.mark.parametrize("keyword", ["Reml", "control", "na_action", "subset"])
+@pytest.mark.parametrize("keyword", ["Reml", "na_action", "subset"])
 def test_unknown_keyword_raises(keyword):
     with pytest.raises(TypeError, match=keyword):
         lmer(FORMULA, SLEEP, **{keyword: False})
