@@ -19,7 +19,10 @@ Errors print one line, ``error: ...``, on stderr and exit with status 1 (2 for b
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
+import re
 import sys
 import warnings
 from importlib import resources
@@ -28,7 +31,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import datasets
-from .errors import MixedModelsError
+from .errors import MixedModelsError, SingularFitWarning
 
 __all__ = ["main", "load_data"]
 
@@ -52,12 +55,58 @@ def _text_columns_as_factors(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.astype({c: "category" for c in text}) if text else frame
 
 
+def _decode(path: Path) -> str:
+    """The file's text: UTF-8 (with or without BOM), else Windows-1252/Latin-1 with a warning naming the file."""
+    raw = path.read_bytes()
+    if raw.startswith(b"\x1f\x8b"):
+        import gzip
+
+        raw = gzip.decompress(raw)
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        warnings.warn(f"{path}: not UTF-8 (byte 0x{raw[error.start]:02x} at position {error.start}); read as "
+                      "Windows-1252/Latin-1 — save the file as UTF-8 to be sure of its text", UserWarning)
+        try:
+            return raw.decode("cp1252")
+        except UnicodeDecodeError:
+            return raw.decode("latin-1")
+
+
+def _read_text_table(path: Path, tab: bool) -> pd.DataFrame:
+    """A CSV/TSV file with its delimiter (, ; tab |) and decimal mark detected; errors name the file."""
+    text = _decode(path)
+    if not text.strip():
+        raise MixedModelsError(f"{path}: the file is empty (no header row, no data)")
+    head = "\n".join(text.splitlines()[:20])
+    if tab:
+        sep = "\t"
+    else:
+        try:
+            sep = csv.Sniffer().sniff(head, delimiters=",;\t|").delimiter
+        except csv.Error:
+            sep = ","
+    decimal = "," if sep == ";" and re.search(r"\d,\d", head) else "."
+    if sep != ",":
+        name = {"\t": "tab", ";": "semicolon", "|": "'|'"}[sep]
+        warnings.warn(f"{path}: {name}-separated{' with decimal commas' if decimal == ',' else ''}; read as such",
+                      UserWarning)
+    try:
+        return pd.read_csv(io.StringIO(text), sep=sep, decimal=decimal)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as error:
+        raise MixedModelsError(f"{path}: cannot read as a {'tab' if sep == chr(9) else repr(sep)}-separated file: "
+                               f"{' '.join(str(error).split())}") from None
+
+
 def load_data(spec: str) -> pd.DataFrame:
     """The data named on the command line: a CSV or Parquet path, or a built-in data set name.
 
     A CSV with ``<stem>.schema.json`` beside it is read with
     :func:`mixedmodels.datasets.read_csv_with_schema`; otherwise text columns of a CSV or Parquet
-    file become (unordered) factors, with levels in sorted order as R's ``factor()``.
+    file become (unordered) factors, with levels in sorted order as R's ``factor()``. A CSV that
+    is not UTF-8 is read as Windows-1252/Latin-1, and one separated by semicolons (with decimal
+    commas), tabs or bars is read as such, each with a warning; an empty or unreadable file is an
+    error naming it.
     """
     path = Path(spec)
     name = path.name.lower()
@@ -70,7 +119,7 @@ def load_data(spec: str) -> pd.DataFrame:
             if schema.is_file():
                 frame = datasets.read_csv_with_schema(path, schema)
             else:
-                frame = _text_columns_as_factors(pd.read_csv(path, sep="\t" if name.endswith(".tsv") else ","))
+                frame = _text_columns_as_factors(_read_text_table(path, name.endswith(".tsv")))
         else:
             raise MixedModelsError(f"cannot read {spec!r}: expected a .csv or .parquet file")
         frame.attrs["name"] = path.name.split(".")[0]
@@ -102,7 +151,10 @@ def _write(text: str, output: str | None) -> None:
 
 
 def _cmd_fit(args) -> None:
-    fit = _fit(load_data(args.data), args.formula, args.ml, args.family)
+    with warnings.catch_warnings():
+        if args.format == "text":  # the summary prints the singular-fit message itself: say it once
+            warnings.filterwarnings("ignore", category=SingularFitWarning)
+        fit = _fit(load_data(args.data), args.formula, args.ml, args.family)
     ddf = {} if args.ddf is None else {"ddf": args.ddf}  # the fit's default: Satterthwaite for lmer, z for glmer
     if args.format == "json":
         text = fit.to_json(**ddf)
@@ -215,21 +267,24 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status (0 ok, 1 error, 2 bad usage)."""
     argv = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in argv
-    try:
-        args = _parser().parse_args([a for a in argv if a != "--debug"])
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            args = _parser().parse_args([a for a in argv if a != "--debug"])
             args.run(args)
-        for warning in dict.fromkeys(" ".join(str(w.message).split()) for w in caught):
-            sys.stderr.write(f"warning: {warning}\n")
-    except KeyboardInterrupt:
-        return 130
-    except Exception as error:  # the command's contract: one line, no traceback
-        if debug:
-            raise
-        sys.stderr.write(f"error: {_one_line(error)}\n")
-        return 2 if isinstance(error, CommandError) else 1
-    return 0
+            status, message = 0, None
+        except KeyboardInterrupt:
+            return 130
+        except Exception as error:  # the command's contract: one line, no traceback
+            if debug:
+                raise
+            status = 2 if isinstance(error, CommandError) else 1
+            message = f"error: {_one_line(error)}"
+    for warning in dict.fromkeys(" ".join(str(w.message).split()) for w in caught):  # also those before an error
+        sys.stderr.write(f"warning: {warning}\n")
+    if message is not None:
+        sys.stderr.write(message + "\n")
+    return status
 
 
 if __name__ == "__main__":

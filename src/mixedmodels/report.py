@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from .rformat import format_numbers
-from .summary import format_pvalue
+from .rformat import format_pvalues
 
 __all__ = ["build_report", "write_report", "figure_data_uri"]
 
@@ -70,7 +70,7 @@ def _rows(table: pd.DataFrame) -> list[list[str]]:
     columns = [[str(i) for i in table.index]]
     for name in table.columns:
         values = table[name].to_numpy(dtype=float)
-        columns.append([format_pvalue(v) for v in values] if name.startswith("Pr(") else _numbers(values))
+        columns.append(format_pvalues(values) if name.startswith("Pr(") else _numbers(values))
     return [list(r) for r in zip(*columns)]
 
 

@@ -74,7 +74,7 @@ class FrameSource:
     def __init__(self, data, functions: dict | None = None):
         self.data = data
         self.functions = functions
-        self.name = str(getattr(data, "attrs", {}).get("name", "data"))
+        self.name = str(getattr(data, "attrs", {}).get("name", ""))  # lmer/glmer fall back to the caller's variable
 
     def model(self, formula: str, weights=None, offset=None):
         """``(spec, cross, rows)`` of ``formula`` on the frame (rows: :class:`InMemoryRows`)."""

@@ -19,7 +19,7 @@ from ..formula import ParsedFormula, parse_formula
 from .fixed import FixedDesign, build_fixed_design, evaluate_response
 from .random import RandomTerm, build_random_term, order_terms
 
-__all__ = ["ModelDesign", "build_design", "to_pandas", "used_columns"]
+__all__ = ["ModelDesign", "build_design", "to_pandas", "used_columns", "data_name_of"]
 
 _IDENTIFIER = re.compile(r"`([^`]+)`|([A-Za-z_.][A-Za-z0-9_.]*)")
 
@@ -82,6 +82,19 @@ def to_pandas(data) -> pd.DataFrame:
     raise DesignError(f"data must be a pandas or polars DataFrame, not {type(data).__name__}")
 
 
+def data_name_of(data, caller) -> str:
+    """The name shown as "Data:": a built-in data set's name (``attrs["name"]``), else the name of the
+    caller's variable that holds ``data`` (R's ``deparse(substitute(data))``), else "" (no line).
+
+    ``caller`` is the frame of the user's call (``sys._getframe(1)`` inside ``lmer``).
+    """
+    attrs = getattr(data, "attrs", None)
+    if isinstance(attrs, dict) and attrs.get("name"):
+        return str(attrs["name"])
+    names = [k for k, v in (caller.f_locals.items() if caller is not None else []) if v is data and not k.startswith("_")]
+    return names[0] if names else ""
+
+
 def used_columns(parsed: ParsedFormula, columns: pd.Index) -> list[str]:
     """Names of the data columns a formula refers to (R's ``all.vars``), in order of appearance."""
     names: list[str] = []
@@ -97,7 +110,8 @@ def _optional_vector(value, frame: pd.DataFrame, what: str) -> np.ndarray | None
         return None
     if isinstance(value, str):
         if value not in frame.columns:
-            raise DesignError(f"{what}: no column named {value!r} in the data")
+            raise DesignError(f"{what}: no column named {value!r} in the data; the data have: "
+                              f"{', '.join(map(str, frame.columns))}")
         value = frame[value]
     try:
         array = np.asarray(value, dtype=np.float64)
