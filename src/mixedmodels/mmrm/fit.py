@@ -152,7 +152,7 @@ def fit_at(criterion: MmrmCriterion, theta: np.ndarray, method: str, vcov_method
     state = criterion.state(theta)
     if state is None:
         raise ValueError("the covariance is not positive definite at this theta")
-    H = criterion.hessian(theta) if H is None else H
+    H = criterion.hessian(theta, state) if H is None else H
     messages = []
     gradient = criterion.gradient(theta, state)
     converged = bool(np.max(np.abs(gradient)) < _GRAD_TOL * max(1.0, abs(state.value)))
@@ -173,8 +173,9 @@ def fit_at(criterion: MmrmCriterion, theta: np.ndarray, method: str, vcov_method
     if vcov_method.startswith("kenward-roger"):
         if not np.all(np.isfinite(theta_vcov)):
             raise ValueError("Kenward-Roger needs the inverse Hessian, which is not available (see the warnings)")
-        P, Q, R = criterion.derivative_terms(state, second=True)
-        vcov_matrix = kenward_roger_vcov(C, theta_vcov, P, Q, None if vcov_method == "kenward-roger-linear" else R)
+        P = criterion.derivative_terms(state)
+        WQ, WR = criterion.kenward_roger_sums(state, theta_vcov)
+        vcov_matrix = kenward_roger_vcov(C, theta_vcov, P, WQ, None if vcov_method == "kenward-roger-linear" else WR)
     elif vcov_method.startswith("empirical"):
         vcov_matrix, Fs, Xts = empirical_terms(criterion.blocks, state, vcov_method)
         emp = (Fs, Xts)
