@@ -18,7 +18,8 @@ from mixedmodels.mmrm.fit import fit_at, mmrm
 from mixedmodels.mmrm.formula import parse_mmrm_formula
 
 FOLDER = Path(__file__).resolve().parent / "reference" / "mmrm"
-IDS = sorted(p.stem for p in (FOLDER / "fits").glob("*.json"))
+IDS = sorted(p.stem for p in (FOLDER / "fits").glob("fev_data_*.json"))
+HELDOUT_IDS = sorted(p.stem for p in (FOLDER / "fits").glob("heldout_*.json"))
 
 
 @lru_cache(maxsize=None)
@@ -27,8 +28,16 @@ def reference(model_id: str) -> dict:
 
 
 @lru_cache(maxsize=None)
+def dataset(name: str) -> pd.DataFrame:
+    return read_csv_with_schema(FOLDER / "data" / name)
+
+
 def fev_data() -> pd.DataFrame:
-    return read_csv_with_schema(FOLDER / "data" / "fev_data.csv")
+    return dataset("fev_data.csv")
+
+
+def _weights(ref: dict):
+    return None if not ref.get("weights") else dataset(ref["dataset"])[ref["weights"]].to_numpy()
 
 
 def methods(ref: dict) -> tuple[str, str | None]:
@@ -42,7 +51,7 @@ def methods(ref: dict) -> tuple[str, str | None]:
 def our_fit(model_id: str):
     ref = reference(model_id)
     method, vcov = methods(ref)
-    return mmrm(ref["formula"], fev_data(), reml=ref["REML"], method=method, vcov=vcov)
+    return mmrm(ref["formula"], dataset(ref["dataset"]), reml=ref["REML"], method=method, vcov=vcov, weights=_weights(ref))
 
 
 @lru_cache(maxsize=None)
@@ -50,7 +59,7 @@ def fit_at_r_theta(model_id: str):
     """Our fit object evaluated at R's θ: every formula apart from the optimiser."""
     ref = reference(model_id)
     parsed = parse_mmrm_formula(ref["formula"])
-    criterion = MmrmCriterion(build_mmrm_data(parsed, fev_data()), parsed.structure, ref["REML"])
+    criterion = MmrmCriterion(build_mmrm_data(parsed, dataset(ref["dataset"]), _weights(ref)), parsed.structure, ref["REML"])
     method, vcov = resolve_methods(*methods(ref), ref["REML"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # R's θ is not exactly stationary: the gradient warning is expected

@@ -326,7 +326,7 @@ class MmrmCriterion:
             rows = self.group_range[g]
             in_group = self.block_group == g
             G = np.einsum("b,bij->ij", self.block_n[in_group], state.E[in_group])
-            G -= np.einsum("iaq,ibq->ab", YB[rows], state.Y[rows])
+            G -= np.tensordot(YB[rows], state.Y[rows], axes=([0, 2], [0, 2]))
             out.append(G)
         return out
 

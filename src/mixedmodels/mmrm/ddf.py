@@ -165,10 +165,8 @@ class Inference:
             d.append((v * v).sum(axis=1))
             B.append(np.einsum("iap,ia->ip", Xt, v))
         d, B = np.concatenate(d), np.concatenate(B)  # (n,), (n, p)
-        K = B @ self.C @ B.T if len(d) <= 4000 else None
-        if K is not None:
-            M = np.diag(d) - K
-            return np.trace(M) ** 2 / (M * M).sum()
+        # M = diag(d) − K, K = B C Bᵀ (n_subjects²) is never formed: tr M = Σd − tr(C BᵀB) and
+        # ‖M‖²_F = Σd² − 2 Σ d_i K_ii + tr((C BᵀB)²)
         CB = self.C @ (B.T @ B)
         diagK = np.einsum("ip,pq,iq->i", B, self.C, B, optimize=True)
         tr = d.sum() - np.trace(CB)
