@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from mixedmodels.datasets import read_csv_with_schema
 from mixedmodels.mmrm.criterion import MmrmCriterion
@@ -77,3 +78,34 @@ def reference_cov(ref: dict) -> dict:
 def our_cov(fit) -> dict:
     cov = fit.cov
     return {g: c.to_numpy() for g, c in cov.items()} if isinstance(cov, dict) else {"all": cov.to_numpy()}
+
+
+def assert_close_to_r(model_id: str) -> None:
+    """Our fit against R's: the objective ``ours <= R + tol`` (lower is a win), β̂ within 1e-3 SE,
+    SE and df within 2e-4 relative, covariance within 2e-4 of its largest entry (R's optimiser
+    stops a little short of the optimum, which explains differences of this size)."""
+    ref, fit = reference(model_id), our_fit(model_id)
+    assert fit.objective <= ref["objective"] + 1e-6 * abs(ref["objective"])
+    assert fit.objective >= ref["objective"] - 1e-8 * abs(ref["objective"]) - 1e-5  # and not a different model
+    assert fit.converged
+    assert (fit.nobs, fit.n_subjects) == (ref["nobs"], ref["n_subjects"])
+    ours, theirs = fit.coef_table(), reference_table(ref)
+    assert list(ours.index) == list(theirs.index)
+    assert np.max(np.abs(ours["Estimate"] - theirs["Estimate"]) / theirs["SE"]) < 1e-3
+    np.testing.assert_allclose(ours["Std. Error"], theirs["SE"], rtol=2e-4)
+    np.testing.assert_allclose(ours["df"], theirs["df"], rtol=2e-4)
+    for group, values in reference_cov(ref).items():
+        np.testing.assert_allclose(our_cov(fit)[group], values, atol=2e-4 * np.abs(values).max())
+
+
+def assert_equal_at_r_theta(model_id: str) -> None:
+    """Every formula at R's θ: objective, AIC, BIC, the coefficient table and the covariance to 1e-8."""
+    ref, fit = reference(model_id), fit_at_r_theta(model_id)
+    assert fit.objective == pytest.approx(ref["objective"], rel=1e-10)
+    assert fit.aic == pytest.approx(ref["AIC"], rel=1e-10)
+    assert fit.bic == pytest.approx(ref["BIC"], rel=1e-10)
+    ours, theirs = fit.coef_table(), reference_table(ref)
+    for col, rcol in (("Estimate", "Estimate"), ("Std. Error", "SE"), ("df", "df"), ("t value", "t"), ("Pr(>|t|)", "p")):
+        np.testing.assert_allclose(ours[col], theirs[rcol], rtol=1e-8, err_msg=col)
+    for group, values in reference_cov(ref).items():
+        np.testing.assert_allclose(our_cov(fit)[group], values, rtol=1e-10)
