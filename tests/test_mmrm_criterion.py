@@ -78,3 +78,13 @@ def test_unstructured_needs_each_pair_of_visits_observed_together():
     with pytest.raises(DesignError, match="no subject has both visits 'VIS1' and 'VIS4'"):
         _criterion("FEV1 ~ AVISIT + us(AVISIT | USUBJID)", data=data)
     _criterion("FEV1 ~ AVISIT + ar1(AVISIT | USUBJID)", data=data)  # a structured covariance is fine
+
+
+def test_full_covariance_must_be_positive_definite():
+    """Subjects seen at visits 1 and 3 only: Σ_S can be positive definite while Σ is not."""
+    data = fev_data()
+    data = data[data["AVISIT"].isin(["VIS1", "VIS2"]) | (data["USUBJID"].cat.codes < 20)]
+    criterion = _criterion("FEV1 ~ AVISIT + toep(AVISIT | USUBJID)", data=data)
+    theta = np.array([2.0, 0.0, 3.0, 0.0])  # ρ_1 = 0, ρ_2 = 0.95, ρ_3 = 0: not positive definite
+    assert np.linalg.eigvalsh(criterion.structure.sigma(theta))[0] < 0
+    assert criterion.objective(theta) == np.inf

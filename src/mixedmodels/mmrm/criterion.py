@@ -198,9 +198,17 @@ class MmrmCriterion:
 
     # -- the criterion -----------------------------------------------------------------------
     def _factor(self, theta: np.ndarray):
-        """Σ_g per group, L_S per block, the embedded inverses E and Σ_S n_S log|Σ_S|; None if not PD."""
+        """Σ_g per group, L_S per block, the embedded inverses E and Σ_S n_S log|Σ_S|.
+
+        None unless every Σ_g is positive definite (mmrm factors the full Σ_g; a pattern's Σ_S being
+        positive definite is not enough).
+        """
         sigmas = [self.structure.sigma(t) for t in self.split(theta)]
         sig = np.stack(sigmas)
+        try:
+            np.linalg.cholesky(sig)
+        except np.linalg.LinAlgError:
+            return None
         m = self.m
         E = np.zeros((len(self.blocks), m, m))
         chol = [None] * len(self.blocks)
