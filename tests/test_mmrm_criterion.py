@@ -81,10 +81,13 @@ def test_unstructured_needs_each_pair_of_visits_observed_together():
 
 
 def test_full_covariance_must_be_positive_definite():
-    """Subjects seen at visits 1 and 3 only: Σ_S can be positive definite while Σ is not."""
+    """Subjects seen at visits 1 and 2 or at 3 and 4 only: each Σ_S is positive definite, Σ is not."""
     data = fev_data()
-    data = data[data["AVISIT"].isin(["VIS1", "VIS2"]) | (data["USUBJID"].cat.codes < 20)]
+    first = data["USUBJID"].cat.codes % 2 == 0
+    data = data[(first & data["AVISIT"].isin(["VIS1", "VIS2"])) | (~first & data["AVISIT"].isin(["VIS3", "VIS4"]))]
     criterion = _criterion("FEV1 ~ AVISIT + toep(AVISIT | USUBJID)", data=data)
-    theta = np.array([2.0, 0.0, 3.0, 0.0])  # ρ_1 = 0, ρ_2 = 0.95, ρ_3 = 0: not positive definite
+    theta = np.array([2.0, 2.0, -2.0, 0.0])  # ρ_1 = 0.89, ρ_2 = −0.89, ρ_3 = 0
     assert np.linalg.eigvalsh(criterion.structure.sigma(theta))[0] < 0
+    assert all(np.linalg.eigvalsh(criterion.structure.sigma(theta)[np.ix_(b.visits, b.visits)])[0] > 0
+               for b in criterion.blocks)
     assert criterion.objective(theta) == np.inf
