@@ -82,8 +82,12 @@ def our_cov(fit) -> dict:
 
 def assert_close_to_r(model_id: str) -> None:
     """Our fit against R's: the objective ``ours <= R + tol`` (lower is a win), β̂ within 1e-3 SE,
-    SE and df within 2e-4 relative, covariance within 2e-4 of its largest entry (R's optimiser
-    stops a little short of the optimum, which explains differences of this size)."""
+    SE within 2e-4 and df within 5e-4 relative, covariance within 1e-3 of its largest entry.
+
+    R's L-BFGS-B stops short of the optimum (|gradient| up to 0.06 at R's θ on the held-out set;
+    our −2 log L lower by up to 4e-5), which moves df by up to 3.7e-4 and the covariance by up to
+    5.8e-4 of its largest entry: at R's own θ every number agrees to 1e-12
+    (:func:`assert_equal_at_r_theta`)."""
     ref, fit = reference(model_id), our_fit(model_id)
     assert fit.objective <= ref["objective"] + 1e-6 * abs(ref["objective"])
     assert fit.objective >= ref["objective"] - 1e-8 * abs(ref["objective"]) - 1e-5  # and not a different model
@@ -93,9 +97,9 @@ def assert_close_to_r(model_id: str) -> None:
     assert list(ours.index) == list(theirs.index)
     assert np.max(np.abs(ours["Estimate"] - theirs["Estimate"]) / theirs["SE"]) < 1e-3
     np.testing.assert_allclose(ours["Std. Error"], theirs["SE"], rtol=2e-4)
-    np.testing.assert_allclose(ours["df"], theirs["df"], rtol=2e-4)
+    np.testing.assert_allclose(ours["df"], theirs["df"], rtol=5e-4)
     for group, values in reference_cov(ref).items():
-        np.testing.assert_allclose(our_cov(fit)[group], values, atol=2e-4 * np.abs(values).max())
+        np.testing.assert_allclose(our_cov(fit)[group], values, atol=1e-3 * np.abs(values).max())
 
 
 def assert_equal_at_r_theta(model_id: str) -> None:
