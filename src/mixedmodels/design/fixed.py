@@ -376,10 +376,15 @@ def _factor_codes(var: _Variable, data: pd.DataFrame, context: str) -> np.ndarra
 
 
 def _coding_matrix(var: _Variable, coding: str) -> tuple[np.ndarray, list[str]]:
-    """Contrast (or indicator) matrix, shape (levels, columns), and R's column suffixes."""
+    """Contrast (or indicator) matrix, shape (levels, columns), and R's column suffixes.
+
+    ``coding="sum"`` is R's ``contr.sum`` (last level −1), for hypotheses built on it.
+    """
     k = len(var.levels)
     if coding == "indicator":
         return np.eye(k), list(var.labels)
+    if coding == "sum":
+        return np.vstack([np.eye(k - 1), -np.ones(k - 1)]), [str(i) for i in range(1, k)]
     if var.ordered:
         return contr_poly(k), _poly_suffixes(k)
     return np.eye(k)[:, 1:], list(var.labels[1:])
