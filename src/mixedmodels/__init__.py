@@ -7,6 +7,7 @@ from .glmm import GlmerFit, glmer
 from .results import LmerFit
 from .inference import anova
 from .inference.bootstrap import bootstrap
+from .power import PowerCurve, PowerDesign, PowerResult, design, extend, power, power_curve
 from .errors import ConvergenceWarning, DesignError, FormulaError, MixedModelsError, SingularFitWarning
 
 __all__ = [
@@ -17,6 +18,13 @@ __all__ = [
     "LmerFit",
     "anova",
     "bootstrap",
+    "design",
+    "extend",
+    "power",
+    "power_curve",
+    "PowerCurve",
+    "PowerDesign",
+    "PowerResult",
     "datasets",
     "ConvergenceWarning",
     "DesignError",
