@@ -154,6 +154,7 @@ class PowerDesign:
         return dataclasses.replace(self, fixef=fixef)
 
     def with_data(self, data: pd.DataFrame) -> "PowerDesign":
+        """The same truth on another layout (:func:`mixedmodels.extend`)."""
         return dataclasses.replace(self, data=data)
 
     def build(self) -> TrueModel:

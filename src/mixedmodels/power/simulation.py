@@ -1,7 +1,8 @@
 """Power by simulation (simr's ``powerSim``): simulate, refit, test, count.
 
 For replicate s = 1..nsim, a response y*_s is drawn from the true model
-(:func:`mixedmodels.simulate.draw_responses`), the model is refitted to it and the test applied;
+(:func:`mixedmodels.simulate.draw_effects`, :func:`~mixedmodels.simulate.draw_responses`), the
+model is refitted to it and the test applied;
 the power is the share of replicates with p < α (:mod:`.results`).
 
 Fast path: the responses are drawn 50 at a time in one batch (in the calling process, from one
