@@ -142,6 +142,8 @@ def test_bad_input():
         mm.power(design, "y ~ group + (1 | dish_id)", nsim=5, progress=False)
     with pytest.raises(ValueError, match="ddf"):
         mm.power(design, "group", nsim=5, progress=False, ddf="wald")
+    with pytest.raises(ValueError, match="ddf"):
+        mm.power(design, "y ~ 1 + (1 | dish_id)", nsim=5, progress=False, ddf="wald")
     with pytest.raises(TypeError):
         mm.power(design, "group", nsim=5, progress=False, n_sim=3)
     with pytest.raises(TypeError, match="PowerDesign"):

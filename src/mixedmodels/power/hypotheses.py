@@ -19,10 +19,10 @@ import types
 import numpy as np
 from scipy import stats
 
+from ..fitting import problem_of
 from ..inference.bootstrap import ResponseRefitter
 from ..inference.contrasts import term_contrasts
 from ..inference.ddf import ddf_method, f_test, t_test
-from ..fitting import problem_of
 from ..sources import FrameSource
 from .design import PowerDesign, TrueModel
 
@@ -41,7 +41,6 @@ def _status(fit) -> list[float]:
 class CoefficientTest:
     """t test of one coefficient, β_j = 0 (lmerTest's summary table)."""
 
-    kind = "coefficient"
     reml = None  # refit as the design says
 
     def __init__(self, name: str, index: int, p: int, ddf: str):
@@ -64,7 +63,6 @@ class CoefficientTest:
 class TermTest:
     """Type III F test of a fixed-effect term (lmerTest's anova), its hypothesis matrix fixed in advance."""
 
-    kind = "term"
     reml = None
 
     def __init__(self, name: str, L: np.ndarray, ddf: str):
@@ -86,7 +84,6 @@ class TermTest:
 class ComparisonTest:
     """Likelihood-ratio test against a smaller model, both refitted to the replicate by ML."""
 
-    kind = "comparison"
     reml = False  # the full model is refitted by maximum likelihood too
 
     def __init__(self, formula: str, refitter: ResponseRefitter, npar_small: int, npar_full: int):
@@ -140,6 +137,7 @@ def make_test(test, spec: PowerDesign, model: TrueModel, ddf: str):
     """
     if not isinstance(test, str):
         raise TypeError(f"test must be a coefficient name, a term name or a formula string, not {type(test).__name__}")
+    ddf = ddf_method(ddf)  # checked whatever the test
     if "~" in test:
         return _comparison(spec, model, test)
     fixed = model.spec.fixed
