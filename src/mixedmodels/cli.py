@@ -9,6 +9,9 @@
     mixedmodels anova DATA "F1" "F2" ... [--format text|json|csv] [--output FILE]
     mixedmodels datasets
     mixedmodels report DATA "FORMULA" -o report.html [--ml] [--family F] [--ddf ...]
+    mixedmodels power DATA "FORMULA" --test TEST [--effect NAME=VALUE ...] [--nsim N] [--seed S]
+                      [--alpha A] [--n-jobs J] [--ddf ...] [--ml] [--along F] [--within COLS]
+                      [--sizes 3,5,10] [--plot FILE.png] [--format text|json|csv] [--output FILE]
 
 DATA is a CSV file (a ``<name>.schema.json`` beside it types the columns, as for the reference
 data; otherwise text columns become factors), a Parquet file, or the name of a built-in data set.
@@ -211,6 +214,60 @@ def _cmd_report(args) -> None:
     sys.stderr.write(f"wrote {args.output}\n")
 
 
+def _effects(pairs: list[str] | None) -> dict[str, float]:
+    effects = {}
+    for pair in pairs or []:
+        name, sep, value = pair.rpartition("=")
+        try:
+            effects[name] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not name:
+            raise CommandError(f"--effect takes NAME=VALUE (e.g. groupB=-10), not {pair!r}")
+    return effects
+
+
+def _sizes(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise CommandError(f"--sizes takes whole numbers separated by commas (e.g. 3,5,10), not {text!r}") from None
+
+
+def _cmd_power(args) -> None:
+    from .export import records
+    from .power import power, power_curve
+
+    fit = _fit(load_data(args.data), args.formula, args.ml)
+    settings = dict(nsim=args.nsim, alpha=args.alpha, seed=args.seed, n_jobs=args.n_jobs, progress=not args.quiet,
+                    effects=_effects(args.effect), ddf=args.ddf or "satterthwaite")
+    if args.sizes is None:
+        if args.along or args.within or args.plot:
+            raise CommandError("--along, --within and --plot need --sizes (the sizes of a power curve)")
+        result = power(fit, args.test, **settings)
+        row = {"test": result.title, "power": result.power, "lower": result.ci[0], "upper": result.ci[1],
+               "successes": result.successes, "nsim": result.nsim, "nrow": result.nrow, "singular": result.singular,
+               "not_converged": result.not_converged, "failed": result.failed}
+        table, text = pd.DataFrame([row]), result.summary()
+    else:
+        if not (args.along or args.within):
+            raise CommandError("--sizes needs --along (levels of a factor) or --within (rows per cell)")
+        curve = power_curve(fit, args.test, along=args.along, sizes=_sizes(args.sizes), within=args.within, **settings)
+        table, text = curve.table(), curve.summary()
+        if args.plot:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            figure = curve.plot().figure
+            figure.savefig(args.plot, dpi=100, bbox_inches="tight")
+            sys.stderr.write(f"wrote {args.plot}\n")
+    if args.format == "csv":
+        text = table.to_csv(index=False)
+    elif args.format == "json":
+        text = json.dumps(records(table), indent=2, allow_nan=False)
+    _write(text, args.output)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="mixedmodels", description="Fit linear mixed models with lme4's formulas.")
     parser.add_argument("--debug", action="store_true", help="show the full traceback on errors (anywhere on the line)")
@@ -253,6 +310,29 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--family", help="GLMM family (binomial, poisson): fits with glmer")
     report.add_argument("--ddf", **ddf)
     report.set_defaults(run=_cmd_report)
+
+    power = sub.add_parser("power", help="power of a test by simulation from a fitted model (simr's powerSim)")
+    power.add_argument("data", help=data_help)
+    power.add_argument("formula")
+    power.add_argument("--test", required=True,
+                       help="a coefficient (t test), a fixed-effect term (type III F test) or the formula of a "
+                            "smaller model (likelihood-ratio test)")
+    power.add_argument("--effect", action="append", metavar="NAME=VALUE",
+                       help="true value of a coefficient instead of its estimate (repeatable)")
+    power.add_argument("--nsim", type=int, default=1000)
+    power.add_argument("--alpha", type=float, default=0.05)
+    power.add_argument("--seed", type=int)
+    power.add_argument("--n-jobs", type=int, default=1, help="worker processes (-1: all cores)")
+    power.add_argument("--ddf", **ddf)
+    power.add_argument("--ml", action="store_true", help="refit by maximum likelihood instead of REML")
+    power.add_argument("--along", help="power curve: the factor whose number of levels is varied")
+    power.add_argument("--within", help="power curve: per combination of these columns (e.g. group)")
+    power.add_argument("--sizes", help="power curve: sizes separated by commas, e.g. 3,5,10")
+    power.add_argument("--plot", help="power curve: save its plot to this PNG file")
+    power.add_argument("--quiet", action="store_true", help="no progress bar")
+    power.add_argument("--format", choices=["text", "json", "csv"], default="text")
+    power.add_argument("--output", "-o")
+    power.set_defaults(run=_cmd_power)
     return parser
 
 
