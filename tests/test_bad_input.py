@@ -238,7 +238,7 @@ def test_huge_fixed_factor_stops_before_building_x():
 
 
 def test_size_limit_applies_to_random_effect_columns(monkeypatch):
-    import mixedmodels.design.fixed as fixed
+    from mixedmodels.design import fixed  # mm.design is the power function; the subpackage is reached this way
 
     monkeypatch.setattr(fixed, "MAX_X_BYTES", 1000)
     data = datasets.load("sleepstudy")

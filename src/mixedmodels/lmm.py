@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 
 from .control import LmerControl
-from .fitting import fit_problem, problem_of
+from .fitting import check_response_variation, fit_problem, problem_of
 from .design import data_name_of
 from .results import LmerFit
 from .sources import open_source
@@ -71,5 +71,6 @@ def lmer(formula: str, data, reml: bool | None = None, weights=None, offset=None
     reml = True if reml is None and REML is None else bool(REML if reml is None else reml)
     source = open_source(data, client=client, progress=progress, functions=functions, caller="lmer")
     spec, cross, rows = source.model(formula, weights, offset)
+    check_response_variation(spec, cross)
     name = data_name if data_name is not None else (source.name or data_name_of(data, sys._getframe(1)))
     return fit_problem(spec, problem_of(spec, cross, reml), rows, name, control=control)

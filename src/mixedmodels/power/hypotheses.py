@@ -14,8 +14,6 @@ replicates can be refitted and tested in worker processes.
 
 from __future__ import annotations
 
-import types
-
 import numpy as np
 from scipy import stats
 
@@ -147,7 +145,7 @@ def make_test(test, spec: PowerDesign, model: TrueModel, ddf: str):
     terms = [t for t in fixed.terms if t != "(Intercept)"]
     if test in terms:
         # term_contrasts reads only the specification of a fit; the hypothesis does not depend on y
-        L = term_contrasts(types.SimpleNamespace(spec=model.spec), 3)[test]
+        L = term_contrasts(model.spec.fixed, model.spec.gram, 3)[test]
         return TermTest(test, L, ddf)
     raise ValueError(f"test {test!r} is neither a coefficient {columns}, a fixed-effect term {terms} "
                      "nor a formula of a smaller model (with '~')")
