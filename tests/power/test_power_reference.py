@@ -60,15 +60,13 @@ REPLICATES = json.loads((Path(__file__).resolve().parents[1] / "reference" / "po
 
 def _replicate_fits(design, test, responses):
     """What mm.power computes for each given response: the refit from the truth and its test row."""
-    from mixedmodels.fitting import problem_of
     from mixedmodels.inference.bootstrap import ResponseRefitter
     from mixedmodels.power.hypotheses import make_test
 
     truth = design.build()
     hypothesis = make_test(test, design, truth, "satterthwaite")
     reml = design.reml if hypothesis.reml is None else hypothesis.reml
-    refitter = ResponseRefitter(truth.spec, problem_of(truth.spec, truth.cross, reml), truth.rows, truth.theta,
-                                check=True)
+    refitter = ResponseRefitter(truth.spec, truth.problem(reml), truth.rows, truth.theta, check=True)
     Y = np.column_stack(responses)
     fits = [refitter.refit(Y[:, s], cross) for s, cross in enumerate(refitter.cross_products(Y))]
     return fits, np.array([hypothesis(fit) for fit in fits])

@@ -25,9 +25,10 @@ from ..covariance import ThetaLayout
 from ..design import ModelDesign, to_pandas
 from ..design.spec import ModelSpec
 from ..formula import parse_formula
+from ..objective import DevianceProblem
 from ..sources import FrameSource, InMemoryRows
 
-__all__ = ["PowerDesign", "TrueModel", "as_design", "design"]
+__all__ = ["PowerDesign", "TrueModel", "as_design", "design", "layout_problem"]
 
 _NAME = re.compile(r"^[A-Za-z_.][A-Za-z0-9_.]*$")
 
@@ -89,6 +90,20 @@ class TrueModel:
     @property
     def npar(self) -> int:
         return len(self.beta) + len(self.theta) + 1
+
+    def problem(self, reml: bool) -> DevianceProblem:
+        """The criterion over θ on the layout (REML or ML); every replicate replaces the y-row of its A."""
+        return layout_problem(self.spec, self.cross, reml)
+
+
+def layout_problem(spec: ModelSpec, cross, reml: bool) -> DevianceProblem:
+    """The criterion of ``spec`` from A whose response is a placeholder.
+
+    Not :func:`mixedmodels.fitting.problem_of`: its check that the response varies is for data,
+    and a layout's response values are never used (each replicate's y-row of A replaces them).
+    """
+    return DevianceProblem(cross, [t.n_cols for t in spec.terms], [t.n_levels for t in spec.terms],
+                           spec.fixed.n_columns, reml=reml)
 
 
 @dataclass(frozen=True, eq=False)

@@ -17,12 +17,11 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from ..fitting import problem_of
 from ..inference.bootstrap import ResponseRefitter
 from ..inference.contrasts import term_contrasts
 from ..inference.ddf import ddf_method, f_test, t_test
 from ..sources import FrameSource
-from .design import PowerDesign, TrueModel
+from .design import PowerDesign, TrueModel, layout_problem
 
 __all__ = ["COLUMNS", "CoefficientTest", "TermTest", "ComparisonTest", "make_test"]
 
@@ -113,7 +112,7 @@ def _comparison(spec: PowerDesign, full: TrueModel, formula: str) -> ComparisonT
     if small_spec.nobs != full.spec.nobs:
         raise ValueError(f"{formula!r} uses {small_spec.nobs} rows of the layout, the model {full.spec.nobs} "
                          "(missing values in different columns)")
-    problem = problem_of(small_spec, cross, reml=False)
+    problem = layout_problem(small_spec, cross, reml=False)
     npar_small = small_spec.fixed.n_columns + problem.layout.n_theta + 1
     if npar_small >= full.npar:
         raise ValueError(f"{formula!r} has {npar_small} parameters, not fewer than the model's {full.npar}: "
@@ -144,8 +143,7 @@ def make_test(test, spec: PowerDesign, model: TrueModel, ddf: str):
         return CoefficientTest(test, columns.index(test), len(columns), ddf)
     terms = [t for t in fixed.terms if t != "(Intercept)"]
     if test in terms:
-        # term_contrasts reads only the specification of a fit; the hypothesis does not depend on y
-        L = term_contrasts(model.spec.fixed, model.spec.gram, 3)[test]
+        L = term_contrasts(fixed, model.spec.gram, 3)[test]  # the hypothesis does not depend on y
         return TermTest(test, L, ddf)
     raise ValueError(f"test {test!r} is neither a coefficient {columns}, a fixed-effect term {terms} "
                      "nor a formula of a smaller model (with '~')")

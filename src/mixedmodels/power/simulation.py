@@ -20,7 +20,6 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from ..fitting import problem_of
 from ..inference.bootstrap import ResponseRefitter, refit_replicates
 from ..simulate import draw_effects, draw_responses
 from ..sources import SIMULATION_BATCH
@@ -103,8 +102,7 @@ def power(model, test: str, nsim: int = 1000, alpha: float = 0.05, seed=None, n_
     truth = spec.build()
     hypothesis = make_test(test, spec, truth, ddf)
     reml = spec.reml if hypothesis.reml is None else hypothesis.reml
-    refitter = ResponseRefitter(truth.spec, problem_of(truth.spec, truth.cross, reml), truth.rows, truth.theta,
-                                spec.data_name, check=True)
+    refitter = ResponseRefitter(truth.spec, truth.problem(reml), truth.rows, truth.theta, spec.data_name, check=True)
     started = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # each replicate's warnings are counted in the result instead
