@@ -120,5 +120,5 @@ def test_predict_rejects_unknown_levels():
     with pytest.raises(ValueError, match="ARMCD levels the fit has not seen"):
         grouped.predict(data.iloc[:8], conditional=True)
     visits = fev_data().assign(AVISIT=lambda d: d["AVISIT"].astype(str).replace({"VIS4": "VIS9"}))
-    with pytest.raises(ValueError, match="visit levels the fit has not seen"):
+    with pytest.raises(ValueError, match="'AVISIT' has level.s. .'VIS9'. not seen"):
         our_fit("fev_data_us").predict(visits, conditional=True)
