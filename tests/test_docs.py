@@ -82,7 +82,9 @@ def test_every_public_name_has_an_api_page(site_copy):
         else:
             page = site_copy / "reference" / f"{name}.html"
         assert page.is_file(), name
-        assert f'id="mixedmodels.{name}"' in page.read_text(encoding="utf-8"), name
+        html = page.read_text(encoding="utf-8")
+        assert f'id="mixedmodels.{name}"' in html, name
+        assert not re.search(r":(func|meth|class|mod|attr):`", html), f"a raw Sphinx role on {page.name}"
     cli = (site_copy / "reference" / "cli.html").read_text(encoding="utf-8")
     for command in ("fit", "anova", "datasets", "report"):
         assert f"usage: mixedmodels {command}" in cli

@@ -9,7 +9,9 @@ their members. The hook also puts this folder on ``sys.path`` so that executed p
 
 from __future__ import annotations
 
+import doctest
 import inspect
+import logging
 import os
 import sys
 from pathlib import Path
@@ -21,6 +23,7 @@ import mixedmodels  # noqa: E402
 import pandas as pd  # noqa: E402
 from mkdocs.structure.files import File  # noqa: E402
 
+LOG = logging.getLogger("mkdocs.hooks.api_pages")  # under "mkdocs": a warning fails --strict
 API_SECTION = "API reference"
 EXTRA_PAGES = {  # public objects reached through a fit rather than through __all__
     "plots": ("mixedmodels.plots", "Plots"),
@@ -70,6 +73,29 @@ def on_config(config):
             section.append({"Command line": "reference/cli.md"})
             return config
     raise ValueError(f"mkdocs.yml has no '{API_SECTION}' section in nav")
+
+
+def _documented_objects() -> list:
+    objects = [getattr(mixedmodels, name) for name in mixedmodels.__all__]
+    for path, _ in EXTRA_PAGES.values():
+        module, _, attribute = path.rpartition(".")
+        objects.append(getattr(__import__(module, fromlist=[attribute]), attribute))
+    return objects
+
+
+def on_pre_build(config):
+    """Run the ``>>>`` examples of every documented docstring: a failing one fails the build."""
+    finder, seen = doctest.DocTestFinder(), set()
+    for obj in _documented_objects():
+        for test in finder.find(obj, globs={}):
+            if test.name in seen or not test.examples:
+                continue
+            seen.add(test.name)
+            out = []
+            runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+            runner.run(test, out=out.append)
+            if runner.failures:
+                LOG.warning("docstring example of %s failed:\n%s", test.name, "".join(out))
 
 
 def on_files(files, config):

@@ -40,11 +40,16 @@ class LmerFit:
 
     Attributes
     ----------
-    design : ModelDesign       the data as the model saw them
-    problem : DevianceProblem  the objective (``problem.deviance(theta)`` is public)
-    optimum : OptSummary       optimiser summary and convergence checks
-    solution : PlsSolution     β̂, û, b̂, σ̂ at θ̂
-    data_name : str            name shown in the summary ("Data: ...")
+    design : ModelDesign
+        The data as the model saw them.
+    problem : DevianceProblem
+        The objective (``problem.deviance(theta)`` is public).
+    optimum : OptSummary
+        Optimiser summary and convergence checks.
+    solution : PlsSolution
+        β̂, û, b̂, σ̂ at θ̂.
+    data_name : str
+        Name shown in the summary ("Data: ...").
     """
 
     design: ModelDesign
