@@ -1,6 +1,7 @@
 """mixedmodels: linear and generalized linear mixed-effects models, as lme4 fits them."""
 
 from . import datasets
+from .control import LmerControl
 from .lmm import lmer
 from .glmm import GlmerFit, glmer
 from .results import LmerFit
@@ -10,6 +11,7 @@ from .errors import ConvergenceWarning, DesignError, FormulaError, MixedModelsEr
 
 __all__ = [
     "lmer",
+    "LmerControl",
     "glmer",
     "GlmerFit",
     "LmerFit",

@@ -14,14 +14,16 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from .design import ModelDesign, to_pandas
-from .design.random import grouping_factor
-from .errors import DesignError
+from .covariance import covariance_matrices, varcorr_table
+from .design import to_pandas
+from .design.spec import ModelSpec
 from .objective import DevianceProblem, PlsSolution
 from .optimize import OptSummary
 from .summary import summary_text
 
-__all__ = ["LmerFit"]
+__all__ = ["LmerFit", "SINGULAR_MESSAGE"]
+
+SINGULAR_MESSAGE = "boundary (singular) fit: see help('isSingular')"
 
 
 def _is_population_level(re_form) -> bool:
@@ -38,10 +40,14 @@ def _is_population_level(re_form) -> bool:
 class LmerFit:
     """The result of :func:`mixedmodels.lmer`.
 
+    The same class whatever the data source: everything but the row-wise results comes from the
+    specification and A; the row-wise results (fitted values, residuals, simulation) come from
+    ``rows``, lazily where the source is lazy (Parquet files, Dask).
+
     Attributes
     ----------
-    design : ModelDesign
-        The data as the model saw them.
+    spec : ModelSpec
+        The model without rows (formula, templates, levels, rank).
     problem : DevianceProblem
         The objective (``problem.deviance(theta)`` is public).
     optimum : OptSummary
@@ -50,18 +56,50 @@ class LmerFit:
         β̂, û, b̂, σ̂ at θ̂.
     data_name : str
         Name shown in the summary ("Data: ...").
+    rows : row handle
+        :class:`mixedmodels.sources.InMemoryRows` or the lazy rows of chunked data (None for a
+        refit of simulated data that are not in memory).
     """
 
-    design: ModelDesign
+    spec: ModelSpec
     problem: DevianceProblem
     optimum: OptSummary
     solution: PlsSolution
     data_name: str = ""
+    rows: object = None
 
     # ------------------------------------------------------------------ the model
     @property
+    def design(self):
+        """The rows as the model saw them (:class:`~mixedmodels.design.ModelDesign`), for data in memory.
+
+        Raises
+        ------
+        RowsNotInMemory
+            The fit was made from Parquet files or a Dask DataFrame (or is a refit of such data).
+        """
+        from .sources import RowsNotInMemory
+
+        if self.rows is None or self.rows.lazy:
+            raise RowsNotInMemory("the rows of this fit are not in memory (Parquet files or a Dask DataFrame); "
+                                  "fitted(), residuals() and predict() give lazy Dask Series of them")
+        return self.rows.design
+
+    @property
+    def in_memory(self) -> bool:
+        """The rows of the fit are in memory (a pandas or polars frame)."""
+        return self.rows is not None and not self.rows.lazy
+
+    def _rows(self):
+        from .sources import RowsNotInMemory
+
+        if self.rows is None:
+            raise RowsNotInMemory("this fit is a refit to simulated responses that were not kept in memory")
+        return self.rows
+
+    @property
     def formula(self) -> str:
-        return self.design.formula.formula
+        return self.spec.formula.formula
 
     @property
     def reml(self) -> bool:
@@ -69,31 +107,26 @@ class LmerFit:
 
     @property
     def weights(self):
-        return self.design.weights
+        """The prior weights of the rows used (in memory), or the name of their column."""
+        return self.design.weights if self.in_memory else self.spec.weights
 
     @property
     def nobs(self) -> int:
-        return self.design.nobs
+        return self.spec.nobs
 
     @property
     def dropped_columns(self) -> list[str]:
-        return self.design.fixed.dropped
+        return self.spec.fixed.dropped
 
     @property
     def group_names(self) -> list[str]:
         """Names of the terms as lme4 labels them in VarCorr ("Subject", "Subject.1")."""
-        seen: dict[str, int] = {}
-        out = []
-        for term in self.design.terms:
-            count = seen.get(term.name, 0)
-            out.append(term.name if count == 0 else f"{term.name}.{count}")
-            seen[term.name] = count + 1
-        return out
+        return self.spec.group_names
 
     @property
     def ngroups(self) -> dict[str, int]:
         """Number of levels of each grouping factor (lme4 ``ngrps``)."""
-        return {term.name: term.n_levels for term in self.design.terms}
+        return {term.name: term.n_levels for term in self.spec.terms}
 
     # ------------------------------------------------------------------ parameters
     @property
@@ -102,15 +135,15 @@ class LmerFit:
 
     @property
     def theta_names(self) -> list[str]:
-        return self.problem.layout.names([t.name for t in self.design.terms], [t.column_names for t in self.design.terms])
+        return self.problem.layout.names([t.name for t in self.spec.terms], [t.column_names for t in self.spec.terms])
 
     @property
     def fixef(self) -> pd.Series:
-        return pd.Series(self.solution.beta, index=self.design.fixed.column_names, name="Estimate")
+        return pd.Series(self.solution.beta, index=self.spec.fixed.column_names, name="Estimate")
 
     @property
     def vcov(self) -> pd.DataFrame:
-        names = self.design.fixed.column_names
+        names = self.spec.fixed.column_names
         return pd.DataFrame(self.solution.vcov_beta, index=names, columns=names)
 
     @property
@@ -160,31 +193,23 @@ class LmerFit:
         """Optimiser, convergence and singular-fit messages, as lme4 prints them."""
         out = list(self.optimum.messages)
         if self.is_singular:
-            out.append("boundary (singular) fit: see help('isSingular')")
+            out.append(SINGULAR_MESSAGE)
         return out
 
     def covariance_matrices(self) -> list[np.ndarray]:
         """Σ_k = σ² T_k T_kᵀ for each term, in lme4 order."""
-        return [self.sigma**2 * T @ T.T for T in self.problem.layout.templates(self.theta)]
+        return covariance_matrices(self.problem.layout.templates(self.theta), self.sigma)
 
     @cached_property
     def varcorr(self) -> pd.DataFrame:
         """Variance components as R's ``as.data.frame(VarCorr(fit))``: grp, var1, var2, vcov, sdcor."""
-        rows = []
-        for name, term, cov in zip(self.group_names, self.design.terms, self.covariance_matrices()):
-            cols, sd = term.column_names, np.sqrt(np.diag(cov))
-            rows += [(name, c, None, cov[i, i], sd[i]) for i, c in enumerate(cols)]
-            for j in range(len(cols)):
-                for i in range(j + 1, len(cols)):
-                    corr = cov[i, j] / (sd[i] * sd[j]) if sd[i] * sd[j] > 0 else float("nan")
-                    rows.append((name, cols[j], cols[i], cov[i, j], corr))
-        rows.append(("Residual", None, None, self.sigma**2, self.sigma))
-        return pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
+        return varcorr_table(self.group_names, [t.column_names for t in self.spec.terms], self.covariance_matrices(),
+                             self.sigma)
 
     # ------------------------------------------------------------------ random effects
     def _by_factor(self, per_term: list[np.ndarray]) -> dict[str, tuple[list[str], list[tuple[int, np.ndarray]]]]:
         grouped: dict[str, list[tuple[int, np.ndarray]]] = {}
-        for k, (term, values) in enumerate(zip(self.design.terms, per_term)):
+        for k, (term, values) in enumerate(zip(self.spec.terms, per_term)):
             grouped.setdefault(term.name, []).append((k, values))
         return grouped
 
@@ -193,8 +218,8 @@ class LmerFit:
         """Conditional modes b̂ per grouping factor: one row per level, one column per coefficient."""
         out = {}
         for name, items in self._by_factor(self.solution.b).items():
-            term = self.design.terms[items[0][0]]
-            frames = [pd.DataFrame(b, index=term.levels, columns=self.design.terms[k].column_names)
+            term = self.spec.terms[items[0][0]]
+            frames = [pd.DataFrame(b, index=term.levels, columns=self.spec.terms[k].column_names)
                       for k, b in items]
             out[name] = pd.concat(frames, axis=1)
         return out
@@ -227,67 +252,46 @@ class LmerFit:
         return out
 
     # ------------------------------------------------------------------ predictions
-    def _random_part(self, terms_data) -> np.ndarray:
-        total = 0.0
-        for (codes, z), b in zip(terms_data, self.solution.b):
-            known = codes >= 0
-            contribution = np.zeros(len(codes))
-            contribution[known] = np.einsum("ij,ij->i", z[known], b[codes[known]])
-            total = total + contribution
-        return total
+    def fitted(self):
+        """Fitted values Xβ̂ + Zb̂ (+ offset) of the rows used: a Series indexed like them (a lazy Dask
+        Series for Parquet/Dask data)."""
+        return self._rows().fitted(self)
 
-    @cached_property
-    def _fitted(self) -> np.ndarray:
-        eta = self.design.X @ self.solution.beta
-        eta = eta + self._random_part([(t.codes, t.z) for t in self.design.terms])
-        return eta if self.design.offset is None else eta + self.design.offset
-
-    def fitted(self) -> pd.Series:
-        """Fitted values Xβ̂ + Zb̂ (+ offset), indexed like the rows used."""
-        return pd.Series(self._fitted, index=self.design.rows, name="fitted")
-
-    def residuals(self, type: str = "response") -> pd.Series:
+    def residuals(self, type: str = "response"):
         """Residuals as lme4's ``residuals``: ``"response"`` y − ŷ, ``"pearson"`` (y − ŷ)√w and
         ``"scaled"`` (y − ŷ)√w / σ̂ (``residuals(fit, "pearson", scaled = TRUE)``, the summary's)."""
-        raw = self.design.y - self._fitted
-        if type in ("pearson", "scaled"):
-            raw = raw * (1.0 if self.design.weights is None else np.sqrt(self.design.weights))
-            raw = raw / self.sigma if type == "scaled" else raw
-        elif type != "response":
+        if type not in ("response", "pearson", "scaled"):
             raise ValueError(f"type must be 'response', 'pearson' or 'scaled', not {type!r}")
-        return pd.Series(raw, index=self.design.rows, name="residuals")
+        return self._rows().residuals(self, type)
 
-    def predict(self, newdata=None, re_form=None, allow_new_levels: bool = False) -> pd.Series:
+    def predict(self, newdata=None, re_form=None, allow_new_levels: bool = False):
         """Predictions on new data, with or without the random effects.
 
         Parameters
         ----------
         newdata : DataFrame, optional
-            Rows to predict for; the fitted data when omitted.
+            Rows to predict for (pandas, polars, or a Dask DataFrame: a lazy Dask Series); the
+            fitted data when omitted.
         re_form : None, False or "~0"
             None: condition on all random effects (lme4's default); False / "~0": population level.
         allow_new_levels : bool
             Levels not seen in the fit predict at the population level (their b = 0) when True;
-            otherwise they raise a :class:`DesignError`.
+            otherwise they raise a :class:`DesignError` naming them.
         """
         population = _is_population_level(re_form)
+        b = None if population else self.solution.b
         if newdata is None:
             if not population:
                 return self.fitted().rename("predicted")
-            frame = self.design.frame
-        else:
-            frame = to_pandas(newdata)
-        X = self.design.fixed.transform(frame)
-        eta = X @ self.solution.beta
-        if not population:
-            terms_data = []
-            for term in self.design.terms:
-                codes, _ = grouping_factor(term.spec.group, frame, known_levels=term.levels)
-                if (codes < 0).any() and not allow_new_levels:
-                    raise DesignError(f"new levels of {term.name!r} in newdata; pass allow_new_levels=True "
-                                      "to predict them at the population level")
-                terms_data.append((codes, term.z_design.transform(frame)))
-            eta = eta + self._random_part(terms_data)
+            return self._rows().predict_fitted(self, b)
+        from .largedata.sources import is_dask_frame
+
+        if is_dask_frame(newdata):
+            from .largedata.rows import lazy_linear_predictor
+
+            return lazy_linear_predictor(self.spec, newdata, self.solution.beta, b, allow_new_levels)
+        frame = to_pandas(newdata)
+        eta = self.spec.linear_predictor(frame, self.solution.beta, b, allow_new_levels)
         return pd.Series(eta, index=frame.index, name="predicted")
 
     # ------------------------------------------------------------------ summaries
@@ -307,9 +311,9 @@ class LmerFit:
         return pd.Series(out, name="ICC")
 
     def _random_variances(self) -> dict[str, float]:
-        """v_k = mean_i z_iᵀ Σ_k z_i, the variance each random term adds to an observation."""
-        return {name: float(np.mean(np.einsum("ij,jk,ik->i", term.z, cov, term.z)))
-                for name, term, cov in zip(self.group_names, self.design.terms, self.covariance_matrices())}
+        """v_k = mean_i z_iᵀ Σ_k z_i = tr(Σ_k Σ_i z_i z_iᵀ) / n, the variance each random term adds to an observation."""
+        return {name: float(np.trace(cov @ m)) / self.nobs
+                for name, m, cov in zip(self.group_names, self.spec.zz, self.covariance_matrices())}
 
     def _icc_residual_variance(self) -> float:
         """The observation-level variance in the ICC's denominator: σ̂² (a GLMM's latent-scale analogue)."""
@@ -322,7 +326,7 @@ class LmerFit:
         """
         se = np.sqrt(np.diag(self.solution.vcov_beta))
         table = pd.DataFrame({"Estimate": self.solution.beta, "Std. Error": se, "t value": self.solution.beta / se},
-                             index=self.design.fixed.column_names)
+                             index=self.spec.fixed.column_names)
         if ddf is None:
             return table
         from .inference import coef_table_ddf

@@ -35,12 +35,10 @@ from formulaic import Formula, model_matrix
 from formulaic.errors import FormulaicError
 from formulaic.parser.types.factor import Factor
 
+from mixedmodels.control import DEFAULT_CONTROL
 from mixedmodels.errors import DesignError, FormulaError
 
-__all__ = ["FixedDesign", "build_fixed_design", "evaluate_response", "contr_poly"]
-
-RANK_TOL = 1e-7
-"""Relative tolerance of R's ``qr(X, tol = 1e-7)`` used by lme4 to find aliased columns."""
+__all__ = ["FixedDesign", "FixedTemplate", "build_fixed_design", "evaluate_response", "contr_poly"]
 
 # R functions usable inside the formula, evaluated by formulaic with numpy.
 _CONTEXT = {
@@ -81,13 +79,11 @@ class _Term:
 
 
 @dataclass(frozen=True)
-class FixedDesign:
-    """The fixed-effects model matrix and what is needed to rebuild it for new data.
+class FixedTemplate:
+    """How the fixed-effects columns are built: names, terms, levels and contrasts, no rows.
 
     Attributes
     ----------
-    X : ndarray, shape (n, p)
-        float64, Fortran-contiguous, finite; aliased columns already removed.
     column_names : list of str
         R's names, e.g. ``"(Intercept)"``, ``"recipeB"``, ``"temperature.L"``, ``"age:SexFemale"``.
     terms : list of str
@@ -98,7 +94,6 @@ class FixedDesign:
         Names of the aliased columns removed because X was rank deficient.
     """
 
-    X: np.ndarray
     column_names: list[str]
     terms: list[str]
     assign: np.ndarray
@@ -106,6 +101,10 @@ class FixedDesign:
     _terms: tuple[_Term, ...] = field(repr=False, default=())
     _kept: np.ndarray = field(repr=False, default=None)
     _context: str = field(repr=False, default=FIXED_CONTEXT)
+
+    @property
+    def n_columns(self) -> int:
+        return len(self.column_names)
 
     def transform(self, newdata: pd.DataFrame) -> np.ndarray:
         """Build X for ``newdata`` with the same columns, levels and contrasts.
@@ -117,8 +116,34 @@ class FixedDesign:
         FormulaError
             A column is missing or holds non-finite numbers.
         """
+        return np.asfortranarray(self.transform_all(newdata)[:, self._kept])
+
+    def transform_all(self, newdata: pd.DataFrame) -> np.ndarray:
+        """X for ``newdata`` with every column, the aliased ones included (their order in ``_terms``)."""
         X, _, _ = _materialize(self._terms, newdata, context=self._context)
-        return np.asfortranarray(X[:, self._kept])
+        return X
+
+    def template(self) -> "FixedTemplate":
+        """The template alone (no rows)."""
+        return FixedTemplate(self.column_names, self.terms, self.assign, self.dropped, self._terms, self._kept,
+                             self._context)
+
+
+@dataclass(frozen=True)
+class FixedDesign(FixedTemplate):
+    """A :class:`FixedTemplate` with the model matrix of the rows it was built from.
+
+    Attributes
+    ----------
+    X : ndarray, shape (n, p)
+        float64, Fortran-contiguous, finite; aliased columns already removed.
+    gram : ndarray, shape (p_all, p_all)
+        X_allᵀX_all of every column, the aliased ones included (unweighted): what the type I–III
+        hypotheses need of the data.
+    """
+
+    X: np.ndarray = field(default=None, kw_only=True, repr=False)
+    gram: np.ndarray = field(default=None, kw_only=True, repr=False)
 
 
 def contr_poly(k: int) -> np.ndarray:
@@ -332,11 +357,15 @@ def _coding_matrix(var: _Variable, coding: str) -> tuple[np.ndarray, list[str]]:
     return np.eye(k)[:, 1:], list(var.labels[1:])
 
 
-def _materialize(terms: tuple[_Term, ...], data: pd.DataFrame, *,
-                 context: str = FIXED_CONTEXT) -> tuple[np.ndarray, list[str], np.ndarray]:
-    """Evaluate the terms on ``data``: X (Fortran order), column names and assign."""
-    n = len(data)
-    cache: dict[str, np.ndarray] = {}
+def _materialize(terms: tuple[_Term, ...], data: pd.DataFrame | None, *, context: str = FIXED_CONTEXT,
+                 values: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """Evaluate the terms on ``data``: X (Fortran order), column names and assign.
+
+    ``values`` gives the variables' values directly (numeric values, or level codes of factors),
+    by R name, instead of evaluating them on ``data``.
+    """
+    cache: dict[str, np.ndarray] = dict(values or {})
+    n = len(next(iter(cache.values()))) if cache else (1 if data is None else len(data))
     blocks: list[tuple[int, list[tuple[np.ndarray, np.ndarray | None]], list[str]]] = []
     for t, term in enumerate(terms):
         parts, names = [], [""]
@@ -399,7 +428,7 @@ def _aliased_columns(X: np.ndarray) -> np.ndarray:
         v = R[:, j] - basis @ (basis.T @ R[:, j])
         v = v - basis @ (basis.T @ v)  # re-orthogonalise once for stability
         length = np.linalg.norm(v)
-        if length < RANK_TOL * norms[j]:
+        if length < DEFAULT_CONTROL.rank_tol * norms[j]:
             dropped.append(j)
         else:
             kept.append(j)
@@ -507,6 +536,7 @@ def build_fixed_design(rhs: str, data: pd.DataFrame, *, check_rank: bool = True,
         raise FormulaError("the fixed-effects formula is empty; use '1' for an intercept only")
     terms = _terms(rhs, data, context)
     X, names, assign = _materialize(terms, data, context=context)
+    gram = X.T @ X if check_rank else None
     aliased = _aliased_columns(X) if check_rank else np.empty(0, dtype=np.intp)
     kept = np.setdiff1d(np.arange(X.shape[1]), aliased)
     if aliased.size:
@@ -525,6 +555,7 @@ def build_fixed_design(rhs: str, data: pd.DataFrame, *, check_rank: bool = True,
         _terms=terms,
         _kept=kept,
         _context=context,
+        gram=gram,
     )
 
 

@@ -14,7 +14,11 @@ import warnings
 import numpy as np
 
 from .._threads import blas_threads_for
+from ..covariance import relative_effects
 from ..design import build_design
+from ..design.spec import spec_of_design
+from ..results import SINGULAR_MESSAGE
+from ..sources import InMemoryRows
 from ..errors import ConvergenceWarning, MixedModelsError, SingularFitWarning
 from ..objective import PlsSolution
 from ..optimize import optimize_theta
@@ -135,15 +139,15 @@ def glmer(formula: str, data, family="binomial", nAGQ: int = 1, weights=None, of
         size = term.n_levels * term.z.shape[1]
         u_terms.append(u[start:start + size].reshape(term.n_levels, term.z.shape[1]))
         start += size
-    solution = PlsSolution(beta=beta.copy(), u=u_terms, b=[uk @ Tk.T for uk, Tk in zip(u_terms, T)], sigma=1.0,
+    solution = PlsSolution(beta=beta.copy(), u=u_terms, b=relative_effects(u_terms, T), sigma=1.0,
                            vcov_beta=vcov, factor=state.factor)
     name = data_name if data_name is not None else str(getattr(data, "attrs", {}).get("name", "data"))
-    fit = GlmerFit(design=design, problem=problem, optimum=optimum, solution=solution, data_name=name,
-                   family=fam, n_agq=int(nAGQ), y=y, prior_weights=prior, trials=trials, state=state)
+    fit = GlmerFit(spec=spec_of_design(design, weights, offset), problem=problem, optimum=optimum, solution=solution,
+                   data_name=name, rows=InMemoryRows(design), family=fam, n_agq=int(nAGQ), y=y, prior_weights=prior, trials=trials, state=state)
     for message in optimum.messages:
         warnings.warn(message, ConvergenceWarning, stacklevel=2)
     if optimum.singular:
-        warnings.warn("boundary (singular) fit: see help('isSingular')", SingularFitWarning, stacklevel=2)
+        warnings.warn(SINGULAR_MESSAGE, SingularFitWarning, stacklevel=2)
     return fit
 
 
