@@ -1,7 +1,7 @@
 ## Runs the R code shown in the tutorial's "R" tabs and writes what R prints beside it.
 ##   cd src/mixedmodels/datasets/data && Rscript ../../../../docs/r-output/make.R
 ## (the working folder holds the CSV files the R code reads). For each CHUNK.R listed below,
-## in this order and in one R session, the output goes to CHUNK.txt. The docs build does not
+## in this order and in one R session, what it prints goes to CHUNK.txt. The docs build does not
 ## run R: it shows these files (they are R's output, like tests/reference/).
 options(width = 90, digits = 7)
 pdf(NULL)  # the ggplot of clusters_plot.R is drawn, not saved
@@ -13,7 +13,7 @@ env <- globalenv()
 for (chunk in chunks) {
   out <- capture.output(source(file.path(here, paste0(chunk, ".R")), local = env, echo = FALSE,
                                print.eval = TRUE), type = "output")
-  writeLines(out, file.path(here, paste0(chunk, ".txt")))
+  if (length(out)) writeLines(out, file.path(here, paste0(chunk, ".txt")))  # a plot prints nothing
 }
 writeLines(c(R.version.string, paste("lme4", packageVersion("lme4")), paste("lmerTest", packageVersion("lmerTest")),
              paste("pbkrtest", packageVersion("pbkrtest")), paste("performance", packageVersion("performance"))),
