@@ -85,6 +85,18 @@ CASES = {
     "weights column missing": (FORMULA, None, {"weights": "w"}, DesignError, "weights: no column named 'w'"),
     "infinite offset": (FORMULA, None, {"offset": np.r_[np.inf, np.zeros(179)]}, DesignError,
                         "offset has non-finite values"),
+    # degenerate data (issue 11, items 1 and 13): clear errors, not AttributeError / LinAlgError
+    "constant response": (FORMULA, lambda d: _with(d, Reaction=250.0), {}, DesignError,
+                          "the response 'Reaction' is constant (every value is 250)"),
+    "response a linear function of X": (FORMULA, lambda d: _with(d, Reaction=3 + 2 * d["Days"]), {}, DesignError,
+                                        "the fixed effects reproduce the response 'Reaction' exactly"),
+    "zero residual variance": ("Reaction ~ 1 + (1 | Subject)",
+                               lambda d: _with(d, Reaction=d.groupby("Subject", observed=True)["Reaction"].transform("mean")),
+                               {}, DesignError, "the fixed and random effects reproduce the response 'Reaction' exactly"),
+    "all weights zero": (FORMULA, None, {"weights": np.zeros(180)}, DesignError, "all 180 weights are zero"),
+    "duplicated column names": (FORMULA, lambda d: d.set_axis(["Reaction", "Days", "Reaction"], axis=1).assign(
+                                    Subject=d["Subject"]), {}, DesignError,
+                                "more than one column named 'Reaction'"),
 }
 
 
@@ -210,3 +222,24 @@ def test_single_level_grouping_factor_is_rejected_as_lme4_does():
     data = pd.DataFrame({"y": np.arange(20.0) % 7, "x": np.arange(20.0), "g": ["a"] * 20})
     with pytest.raises(DesignError, match="must have > 1 sampled level"):
         lmer("y ~ x + (1 | g)", data)
+
+
+def test_huge_fixed_factor_stops_before_building_x():
+    # 50,000 levels on 200,000 rows: a dense X of 73 GiB (the issue's report reached 19 GiB before a
+    # MemoryError); the size is checked from the number of levels, before anything large is built
+    rng = np.random.default_rng(1)
+    n = 200_000
+    data = pd.DataFrame({"y": rng.normal(size=n), "f": [f"L{i}" for i in rng.integers(0, 50_000, n)],
+                         "g": rng.integers(0, 100, n).astype(str)})
+    with pytest.raises(DesignError, match=r"200,000 × 49,\d{3} model matrix \(73\.\d GiB.*factor 'f' has 49,\d{3} "
+                                          r"levels.*\(1 \| f\)"):
+        lmer("y ~ f + (1 | g)", data)
+
+
+def test_size_limit_applies_to_random_effect_columns(monkeypatch):
+    import mixedmodels.design.fixed as fixed
+
+    monkeypatch.setattr(fixed, "MAX_X_BYTES", 1000)
+    data = datasets.load("sleepstudy")
+    with pytest.raises(DesignError, match=r"random-effects term \(Days \| Subject\) would need a dense 180 × 2"):
+        lmer("Reaction ~ 0 + (Days | Subject)", data)

@@ -109,7 +109,7 @@ def test_profile_confint_cbpp_against_lme4(level):
     np.testing.assert_allclose(ci.iloc[1:].to_numpy(), [expected[n] for n in ci.index[1:]], atol=2e-3)
     if level != 0.95:
         return
-    # the shared reference's lme4 profile intervals (95 %), too
+    # the reference's lme4 profile intervals (95 %), too
     for name, bounds in reference("cbpp_binomial")["confint_profile"].items():
         np.testing.assert_allclose(ci.loc[name].to_numpy(), [bounds["lower"], bounds["upper"]], atol=2e-2)
 

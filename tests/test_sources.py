@@ -46,7 +46,9 @@ def parquet(frame, tmp_path_factory):
 def _fit(formula, data, **kwargs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return lmer(formula, data, progress=False, **kwargs)
+        if not isinstance(data, pd.DataFrame):
+            kwargs["progress"] = False
+        return lmer(formula, data, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -152,5 +154,5 @@ def test_bootstrap_a_parquet_fit(fits):
 def test_in_memory_source_and_client_argument(frame):
     spec, cross, rows = FrameSource(frame).model(FULL)
     assert isinstance(rows, InMemoryRows) and spec.nobs == len(frame)
-    with pytest.raises(TypeError, match="client"):
+    with pytest.raises(TypeError, match="client= and progress= apply to Dask DataFrames and Parquet files only"):
         open_source(frame, client=object())

@@ -6,6 +6,7 @@ from .lmm import lmer
 from .glmm import GlmerFit, glmer
 from .results import LmerFit
 from .inference import anova
+from .mmrm import MmrmFit, mmrm  # after this the name mmrm is the function; the subpackage stays importable
 from .inference.bootstrap import bootstrap
 from .errors import ConvergenceWarning, DesignError, FormulaError, MixedModelsError, SingularFitWarning
 
@@ -15,6 +16,8 @@ __all__ = [
     "glmer",
     "GlmerFit",
     "LmerFit",
+    "mmrm",
+    "MmrmFit",
     "anova",
     "bootstrap",
     "datasets",

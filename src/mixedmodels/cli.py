@@ -4,7 +4,9 @@
 
     mixedmodels fit DATA "FORMULA" [--ml] [--family F] [--ddf satterthwaite|kenward-roger]
                     [--format text|json|csv] [--output FILE]
-    mixedmodels anova DATA "F1" "F2" [--format text|json|csv] [--output FILE]
+    mixedmodels anova DATA "F1" [--type 1|2|3] [--ddf satterthwaite|kenward-roger] [--ml]
+                      [--format text|json|csv] [--output FILE]
+    mixedmodels anova DATA "F1" "F2" ... [--format text|json|csv] [--output FILE]
     mixedmodels datasets
     mixedmodels report DATA "FORMULA" -o report.html [--ml] [--family F] [--ddf ...]
 
@@ -101,7 +103,7 @@ def _write(text: str, output: str | None) -> None:
 
 def _cmd_fit(args) -> None:
     fit = _fit(load_data(args.data), args.formula, args.ml, args.family)
-    ddf = {} if args.ddf is None else {"ddf": args.ddf}
+    ddf = {} if args.ddf is None else {"ddf": args.ddf}  # the fit's default: Satterthwaite for lmer, z for glmer
     if args.format == "json":
         text = fit.to_json(**ddf)
     elif args.format == "csv":
@@ -112,17 +114,26 @@ def _cmd_fit(args) -> None:
 
 
 def _cmd_anova(args) -> None:
+    """One formula: the F tests of its fixed-effect terms; two or more: likelihood-ratio tests."""
     from .export import records
     from .inference import anova
 
     data = load_data(args.data)
-    table = anova(_fit(data, args.formula1), _fit(data, args.formula2))
-    if args.format == "text":
-        text = table.to_string()
-    elif args.format == "csv":
-        text = table.to_csv(index_label="model")
+    if len(args.formulas) == 1:
+        table = anova(_fit(data, args.formulas[0], args.ml), type=args.type or 3, ddf=args.ddf or "satterthwaite")
+        label = "term"
     else:
-        text = json.dumps(records(table.reset_index(names="model")), indent=2, allow_nan=False)
+        if args.type is not None or args.ddf is not None:
+            raise CommandError("--type and --ddf apply to the F tests of one model, not to the likelihood-ratio "
+                               "test of several")
+        table = anova(*(_fit(data, f, args.ml) for f in args.formulas))
+        label = "model"
+    if args.format == "text":
+        text = str(table)
+    elif args.format == "csv":
+        text = pd.DataFrame(table).to_csv(index_label=label)
+    else:
+        text = json.dumps(records(pd.DataFrame(table).reset_index(names=label)), indent=2, allow_nan=False)
     _write(text, args.output)
 
 
@@ -166,10 +177,14 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--output", "-o", help="write here instead of standard output")
     fit.set_defaults(run=_cmd_fit)
 
-    anova = sub.add_parser("anova", help="likelihood-ratio test of two nested models")
+    anova = sub.add_parser("anova", help="F tests of one model's terms, or likelihood-ratio test of nested models")
     anova.add_argument("data", help=data_help)
-    anova.add_argument("formula1")
-    anova.add_argument("formula2")
+    anova.add_argument("formulas", nargs="+", metavar="formula",
+                       help="one formula: type III (--type) F tests of its terms; several: likelihood-ratio test")
+    anova.add_argument("--type", choices=["1", "2", "3", "I", "II", "III"], default=None,
+                       help="hypotheses of the F tests (default 3)")
+    anova.add_argument("--ddf", **ddf)
+    anova.add_argument("--ml", action="store_true", help="fit by maximum likelihood instead of REML")
     anova.add_argument("--format", choices=["text", "json", "csv"], default="text")
     anova.add_argument("--output", "-o")
     anova.set_defaults(run=_cmd_anova)

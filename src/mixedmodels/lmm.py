@@ -16,8 +16,9 @@ from .sources import open_source
 __all__ = ["lmer"]
 
 
-def lmer(formula: str, data, reml: bool = True, weights=None, offset=None, *, control: LmerControl | None = None,
-         data_name: str | None = None, client=None, progress: bool = True) -> LmerFit:
+def lmer(formula: str, data, reml: bool | None = None, weights=None, offset=None, *, REML: bool | None = None,
+         control: LmerControl | None = None, data_name: str | None = None, client=None, progress: bool | None = None,
+         functions: dict | None = None) -> LmerFit:
     """Fit a linear mixed model by REML (default) or maximum likelihood, as lme4's ``lmer``.
 
     Parameters
@@ -29,8 +30,10 @@ def lmer(formula: str, data, reml: bool = True, weights=None, offset=None, *, co
         Not modified. Rows with NA in a used column are dropped (counted in a warning). A Dask
         DataFrame, a ``.parquet``/``.pq`` path, a directory or glob of them is fitted without
         loading it: the same pipeline, with A summed over row groups or partitions.
-    reml : bool
+    reml : bool, default True
         REML criterion (True) or ML deviance (False).
+    REML : bool, optional
+        lme4's spelling of ``reml`` (give one of the two, not both).
     weights, offset : array-like or column name, optional
         Prior weights (residual variance σ²/wᵢ) and a known offset (column names for data
         larger than memory).
@@ -39,9 +42,13 @@ def lmer(formula: str, data, reml: bool = True, weights=None, offset=None, *, co
     data_name : str, optional
         Shown as "Data:" in the summary (the data set's name when loaded from ``datasets``).
     client : dask.distributed.Client, optional
-        The cluster for a Dask DataFrame or Parquet files (default: the active client, if any).
-    progress : bool
-        Progress bar of the passes over Parquet row groups.
+        Dask/Parquet data only: where the reduction runs (default: the active client, if any).
+    progress : bool, default True
+        Dask/Parquet data only: show a progress bar over the chunks.
+    functions : dict, optional
+        Functions the formula may call besides column names, arithmetic, ``I``, ``log``, ``exp``,
+        ``sqrt``, ``scale``, ``center``, NumPy ufuncs ... (:mod:`mixedmodels.design.expressions`):
+        ``functions={"logit": logit}``. A formula never runs any other code. In-memory data only.
 
     Returns
     -------
@@ -54,7 +61,10 @@ def lmer(formula: str, data, reml: bool = True, weights=None, offset=None, *, co
     >>> round(fit.objective, 4)
     1743.6283
     """
-    source = open_source(data, client=client, progress=progress)
+    if reml is not None and REML is not None:
+        raise TypeError("lmer() got both reml= and REML= (the same argument); give one")
+    reml = True if reml is None and REML is None else bool(REML if reml is None else reml)
+    source = open_source(data, client=client, progress=progress, functions=functions, caller="lmer")
     spec, cross, rows = source.model(formula, weights, offset)
     name = data_name if data_name is not None else source.name
     return fit_problem(spec, problem_of(spec, cross, reml), rows, name, control=control)

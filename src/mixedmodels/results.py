@@ -371,19 +371,23 @@ class LmerFit:
 
         return plot_diagnostics(self)
 
-    def tidy(self, conf_level: float = 0.95, ddf: str | None = None) -> pd.DataFrame:
-        """One row per parameter, as ``broom.mixed::tidy`` (see :func:`mixedmodels.export.tidy`)."""
+    def tidy(self, conf_level: float = 0.95, ddf: str | None = "satterthwaite") -> pd.DataFrame:
+        """One row per parameter, as ``broom.mixed::tidy`` (see :func:`mixedmodels.export.tidy`).
+
+        df, p-values and t intervals by Satterthwaite by default, as :meth:`summary`; ``ddf=None``
+        gives lme4's Wald intervals without df and p.
+        """
         from .export import tidy
 
         return tidy(self, conf_level=conf_level, ddf=ddf)
 
-    def to_dict(self, ddf: str | None = None) -> dict:
-        """The fit in plain JSON types (see :func:`mixedmodels.export.to_dict`)."""
+    def to_dict(self, ddf: str | None = "satterthwaite") -> dict:
+        """The fit in plain JSON types (see :func:`mixedmodels.export.to_dict`); ``ddf`` as in :meth:`tidy`."""
         from .export import to_dict
 
         return to_dict(self, ddf=ddf)
 
-    def to_json(self, ddf: str | None = None, indent: int | None = 2) -> str:
+    def to_json(self, ddf: str | None = "satterthwaite", indent: int | None = 2) -> str:
         """:meth:`to_dict` as a JSON string."""
         from .export import to_json
 

@@ -29,7 +29,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .blocks import CrossProducts, TermData, build_cross_products, term_matrix
-from .design import ModelDesign, build_design
+from .design import ModelDesign, build_design, check_response_variation
 from .design.spec import spec_of_design
 from .errors import MixedModelsError
 
@@ -43,35 +43,50 @@ class RowsNotInMemory(MixedModelsError):
     """A result needs the rows of a fit whose data are not in memory."""
 
 
-def open_source(data, *, client=None, progress: bool = True):
+def open_source(data, *, client=None, progress: bool | None = None, functions: dict | None = None,
+                caller: str = "lmer"):
     """The source of ``data``: a frame in memory, Parquet path(s) or a Dask DataFrame.
 
     Raises
     ------
     TypeError
-        ``client`` given for data in memory (it is the Dask cluster of data larger than memory).
+        ``client``/``progress`` given for data in memory (they are for data larger than memory),
+        or ``functions`` for data larger than memory (formulas there use the built-in functions only).
     """
     from .largedata.sources import is_large_data
 
     if is_large_data(data):
+        if functions is not None:
+            raise TypeError(f"{caller}(): functions= applies to in-memory data only, not to Dask DataFrames or "
+                            "Parquet files")
         from .largedata.model import ChunkedSource
 
-        return ChunkedSource(data, client=client, progress=progress)
-    if client is not None:
-        raise TypeError("client= is for Dask DataFrames and Parquet files; the data are in memory")
-    return FrameSource(data)
+        return ChunkedSource(data, client=client, progress=True if progress is None else progress)
+    if client is not None or progress is not None:
+        raise TypeError(f"{caller}(): client= and progress= apply to Dask DataFrames and Parquet files only, "
+                        f"not to in-memory data ({type(data).__name__})")
+    return FrameSource(data, functions)
 
 
 class FrameSource:
-    """A pandas or polars DataFrame in memory."""
+    """A pandas or polars DataFrame in memory (``functions``: what its formulas may call besides the built-ins)."""
 
-    def __init__(self, data):
+    def __init__(self, data, functions: dict | None = None):
         self.data = data
+        self.functions = functions
         self.name = str(getattr(data, "attrs", {}).get("name", "data"))
 
-    def model(self, formula: str, weights=None, offset=None, *, check_levels: bool = True):
-        """``(spec, cross, rows)`` of ``formula`` on the frame (rows: :class:`InMemoryRows`)."""
-        design = build_design(formula, self.data, weights=weights, offset=offset, check_levels=check_levels)
+    def model(self, formula: str, weights=None, offset=None):
+        """``(spec, cross, rows)`` of ``formula`` on the frame (rows: :class:`InMemoryRows`).
+
+        Raises
+        ------
+        DesignError
+            Besides :func:`~mixedmodels.design.build_design`'s: a response the model reproduces
+            exactly (:func:`~mixedmodels.design.check_response_variation`).
+        """
+        design = build_design(formula, self.data, weights=weights, offset=offset, functions=self.functions)
+        check_response_variation(design)
         terms = [TermData(t.codes, t.z, t.n_levels) for t in design.terms]
         cross = build_cross_products(terms, design.X, design.y, design.weights, design.offset)
         return spec_of_design(design, weights, offset), cross, InMemoryRows(design)

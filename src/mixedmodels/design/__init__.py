@@ -19,7 +19,7 @@ from ..formula import ParsedFormula, parse_formula
 from .fixed import FixedDesign, build_fixed_design, evaluate_response
 from .random import RandomTerm, build_random_term, order_terms
 
-__all__ = ["ModelDesign", "build_design", "to_pandas", "used_columns"]
+__all__ = ["ModelDesign", "build_design", "to_pandas", "used_columns", "check_response_variation"]
 
 _IDENTIFIER = re.compile(r"`([^`]+)`|([A-Za-z_.][A-Za-z0-9_.]*)")
 
@@ -126,7 +126,7 @@ def _drop_missing(frame: pd.DataFrame, columns: list[str], extra: list[np.ndarra
 
 
 def build_design(formula: str, data, weights=None, offset=None, *, require_random: bool = True,
-                 check_levels: bool = True) -> ModelDesign:
+                 check_levels: bool = True, functions: dict | None = None) -> ModelDesign:
     """Parse ``formula`` and build y, X and the random-effects terms from ``data``.
 
     Parameters
@@ -139,6 +139,8 @@ def build_design(formula: str, data, weights=None, offset=None, *, require_rando
         Prior weights and offset, one per row of ``data``.
     check_levels : bool
         lmer's checks that each grouping factor has fewer levels than rows (off for glmer).
+    functions : dict, optional
+        Functions the formula may call besides the allowed ones (:mod:`.expressions`), by name.
 
     Raises
     ------
@@ -154,6 +156,10 @@ def build_design(formula: str, data, weights=None, offset=None, *, require_rando
             "or use an ordinary regression for a model without random effects"
         )
     frame = to_pandas(data)
+    duplicated = sorted(set(map(str, frame.columns[frame.columns.duplicated()])))
+    if duplicated:
+        raise DesignError(f"the data have more than one column named {', '.join(map(repr, duplicated))}; "
+                          "rename them so that each name is used once")
     columns = used_columns(parsed, frame.columns)
     weights_v = _optional_vector(weights, frame, "weights")
     offset_v = _optional_vector(offset, frame, "offset")
@@ -174,12 +180,70 @@ def build_design(formula: str, data, weights=None, offset=None, *, require_rando
     if weights_v is not None and (not np.isfinite(weights_v).all() or (weights_v < 0).any()):
         n_bad = int((~np.isfinite(weights_v) | (weights_v < 0)).sum())
         raise DesignError(f"weights must be finite and non-negative; {n_bad} are negative or infinite")
+    if weights_v is not None and not (weights_v > 0).any():
+        raise DesignError(f"all {len(weights_v)} weights are zero: no observation carries information")
     if offset_v is not None and not np.isfinite(offset_v).all():
         raise DesignError("offset has non-finite values (inf)")
-    y = evaluate_response(parsed.response, frame)
+    y = evaluate_response(parsed.response, frame, functions)
     if not np.isfinite(y).all():
         raise DesignError(f"response {parsed.response!r} has non-finite values")
-    fixed = build_fixed_design(parsed.fixed, frame)
-    terms = order_terms([build_random_term(spec, frame, check_levels) for spec in parsed.random])
+    fixed = build_fixed_design(parsed.fixed, frame, functions=functions)
+    terms = order_terms([build_random_term(spec, frame, check_levels, functions) for spec in parsed.random])
     return ModelDesign(formula=parsed, y=y, fixed=fixed, terms=terms, weights=weights_v, offset=offset_v,
                        rows=frame.index, n_dropped=n_dropped, frame=frame)
+
+
+def _exact_fit(columns: np.ndarray, target: np.ndarray, spread: float) -> bool:
+    """Whether least squares on ``columns`` leaves a residual ≤ 1e-10 of the response's spread."""
+    if columns.shape[1] == 0:
+        return np.linalg.norm(target) <= 1e-10 * spread
+    residual = target - columns @ np.linalg.lstsq(columns, target, rcond=None)[0]
+    return bool(np.linalg.norm(residual) <= 1e-10 * spread)
+
+
+_DENSE_CHECK_FLOPS = 5e7
+"""Largest n (p + q)² for which [X Z] is formed densely to look for a zero residual variance (~50 ms)."""
+
+
+def check_response_variation(design: ModelDesign) -> None:
+    """Stop when the model reproduces the response exactly: there is no residual variance to estimate.
+
+    A constant response, one that is an exact linear function of the fixed-effect columns, or
+    one that the fixed and random effects together reproduce (y constant within every group of a
+    random intercept) leaves the weighted least-squares residual r of y on X (or on [X Z]) at
+    zero; the linear mixed model's criterion then decreases without bound as σ → 0, so it has no
+    optimum. Exact means ‖W^½ r‖ ≤ 1e-10 ‖W^½ (y − ȳ)‖. [X Z] is checked when n (p + q)² ≤ 5·10⁷.
+
+    Raises
+    ------
+    DesignError
+        Naming the response (and its value when constant).
+    """
+    response = design.formula.response
+    y = design.y
+    if y.ndim != 1:
+        return
+    if np.ptp(y) == 0:
+        raise DesignError(f"the response {response!r} is constant (every value is {y[0]:g}): a linear mixed "
+                          "model needs variation in the response")
+    root_w = np.ones_like(y) if design.weights is None else np.sqrt(design.weights)
+    target = root_w * (y if design.offset is None else y - design.offset)
+    spread = float(np.linalg.norm(root_w * (y - np.average(y, weights=root_w**2))))
+    X = design.X if design.weights is None else design.X * root_w[:, None]
+    if _exact_fit(X, target, spread):
+        raise DesignError(f"the fixed effects reproduce the response {response!r} exactly (residual sum of "
+                          "squares 0): there is no residual variance to estimate; is the response computed "
+                          "from the predictors?")
+    q = sum(t.n_levels * t.z.shape[1] for t in design.terms)
+    if len(y) * (X.shape[1] + q) ** 2 > _DENSE_CHECK_FLOPS:
+        return
+    blocks = [X]
+    for term in design.terms:
+        Z = np.zeros((len(y), term.n_levels, term.z.shape[1]))
+        Z[np.arange(len(y)), term.codes] = term.z * root_w[:, None]
+        blocks.append(Z.reshape(len(y), -1))
+    if _exact_fit(np.hstack(blocks), target, spread):
+        groups = ", ".join(repr(t.name) for t in design.terms)
+        raise DesignError(f"the fixed and random effects reproduce the response {response!r} exactly (zero "
+                          f"residual variance, e.g. the response is constant within each level of {groups}): "
+                          "the criterion has no optimum; remove the random-effects term or check the response")

@@ -3,8 +3,9 @@
 The fixed part of an lme4 formula (random bars already removed) is parsed by formulaic into
 terms; this module codes each term as R's ``model.matrix`` does (lme4 ``lFormula``):
 
-* numeric columns enter as they are; ``I(x^2)``, ``log(x)``, ... are evaluated by formulaic
-  (R's ``^`` becomes Python's ``**``) but keep R's deparsed name;
+* numeric columns enter as they are; ``I(x^2)``, ``log(x)``, ... are evaluated by
+  :mod:`.expressions` without ``eval`` (R's ``^`` becomes Python's ``**``; formulaic only parses)
+  but keep R's deparsed name;
 * factors (categorical, string, object and boolean columns) use treatment contrasts, ordered
   categoricals R's ``contr.poly``; unused levels are dropped first (``drop.unused.levels``);
 * in an interaction, a factor whose margin (the term without it) is absent gets full indicator
@@ -22,8 +23,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-import ast
 import itertools
+import os
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -31,21 +32,29 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import scipy.linalg.lapack
-from formulaic import Formula, model_matrix
+from formulaic import Formula
 from formulaic.errors import FormulaicError
 from formulaic.parser.types.factor import Factor
 
 from mixedmodels.control import DEFAULT_CONTROL
 from mixedmodels.errors import DesignError, FormulaError
 
+from .expressions import check_expression, evaluate_expression, is_stateful
+
 __all__ = ["FixedDesign", "FixedTemplate", "build_fixed_design", "evaluate_response", "contr_poly"]
 
-# R functions usable inside the formula, evaluated by formulaic with numpy.
-_CONTEXT = {
-    "log": np.log, "exp": np.exp, "sqrt": np.sqrt, "abs": np.abs, "log2": np.log2,
-    "log10": np.log10, "log1p": np.log1p, "expm1": np.expm1, "sin": np.sin, "cos": np.cos,
-    "tan": np.tan, "pi": np.pi, "np": np,
-}
+
+def _memory_limit() -> int:
+    """A quarter of the machine's physical memory (4 GiB when it cannot be read): X and its QR copy fit in half."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 4
+    except (ValueError, OSError, AttributeError):
+        return 4 * 2**30
+
+
+MAX_X_BYTES = _memory_limit()
+"""Largest model matrix (n × p × 8 bytes) built; a larger one stops with a DesignError first."""
+
 _ANSI = re.compile(r"\x1b\[[0-9;]*m|[\u29da\u29db]")
 _CALL = re.compile(r"[A-Za-z_.][A-Za-z0-9_.]*\s*\(")
 _TOKEN = re.compile(
@@ -67,6 +76,8 @@ class _Variable:
     levels: tuple | None = None  # factor levels (original values); None for numeric
     labels: tuple[str, ...] | None = None
     ordered: bool = False
+    functions: tuple = ()  # (name, function) pairs the caller allowed in expressions
+    state: dict = field(default_factory=dict, compare=False)  # scale()/center() of the fitted data
 
 
 @dataclass(frozen=True)
@@ -105,6 +116,12 @@ class FixedTemplate:
     @property
     def n_columns(self) -> int:
         return len(self.column_names)
+
+    @property
+    def stateful_variables(self) -> list[str]:
+        """R names of the expressions that call ``scale``/``center`` (their mean and sd come from the data built on)."""
+        names = {v.name for t in self._terms for v in t.variables if not v.lookup and is_stateful(v.expr)}
+        return sorted(names)
 
     def transform(self, newdata: pd.DataFrame) -> np.ndarray:
         """Build X for ``newdata`` with the same columns, levels and contrasts.
@@ -283,33 +300,6 @@ def _column(data: pd.DataFrame, name: str, context: str) -> pd.Series:
     return data[name]
 
 
-def _check_expression(expr: str, data: pd.DataFrame, context: str) -> None:
-    """Name an unknown or non-numeric column used inside an expression such as ``log(x)``."""
-    try:
-        tree = ast.parse(expr, mode="eval")
-    except SyntaxError as exc:
-        raise FormulaError(f"cannot parse expression {expr!r} in {context}") from exc
-    skip = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
-    skip |= {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and id(node) not in skip and node.id not in _CONTEXT:
-            series = _column(data, node.id, context)
-            if _is_factor(series) and not pd.api.types.is_bool_dtype(series.dtype):
-                raise FormulaError(f"column {node.id!r} used in {expr!r} is not numeric")
-
-
-def _evaluate_expression(expr: str, data: pd.DataFrame, context: str) -> np.ndarray:
-    """Evaluate a numeric expression (``log(x)``, ``I(x ** 2)``) with formulaic."""
-    _check_expression(expr, data, context)
-    try:
-        mm = model_matrix(f"0 + {expr}", data, context=_CONTEXT, na_action="ignore")
-    except FormulaicError as exc:
-        raise FormulaError(f"cannot evaluate {expr!r} in {context}: {_first_line(exc)}") from exc
-    if mm.shape[1] != 1:
-        raise FormulaError(f"{expr!r} in {context} does not evaluate to one numeric column")
-    return np.asarray(mm.iloc[:, 0], dtype=np.float64)
-
-
 def _float_values(series: pd.Series) -> np.ndarray:
     """The column as float64, without a copy when it already is a float64 NumPy column."""
     if isinstance(series.dtype, np.dtype):
@@ -321,7 +311,7 @@ def _numeric_values(var: _Variable, data: pd.DataFrame, context: str) -> np.ndar
     if var.lookup:
         values = _float_values(_column(data, var.expr, context))
     else:
-        values = _evaluate_expression(var.expr, data, context)
+        values = evaluate_expression(var.expr, data, dict(var.functions), var.state, context)
     if not np.isfinite(values).all():
         raise FormulaError(f"non-finite values (NaN or Inf) in {var.name!r} used in {context}")
     return values
@@ -436,7 +426,8 @@ def _aliased_columns(X: np.ndarray) -> np.ndarray:
     return np.asarray(dropped, dtype=np.intp)
 
 
-def _variables(formula: Formula, data: pd.DataFrame, names: dict[str, str], context: str) -> dict[str, _Variable]:
+def _variables(formula: Formula, data: pd.DataFrame, names: dict[str, str], context: str,
+               functions: tuple = ()) -> dict[str, _Variable]:
     """One :class:`_Variable` per distinct factor of the formula, in order of appearance."""
     variables: dict[str, _Variable] = {}
     for term in formula:
@@ -453,16 +444,17 @@ def _variables(formula: Formula, data: pd.DataFrame, names: dict[str, str], cont
                     _factor_variable(name, name, series) if _is_factor(series) else _Variable(name, name, True)
                 )
             else:
-                variables[expr] = _Variable(names.get(expr, expr), expr, False)
+                check_expression(expr, data.columns, dict(functions), context)
+                variables[expr] = _Variable(names.get(expr, expr), expr, False, functions=functions)
     return variables
 
 
-def _terms(rhs: str, data: pd.DataFrame, context: str = FIXED_CONTEXT) -> tuple[_Term, ...]:
+def _terms(rhs: str, data: pd.DataFrame, context: str = FIXED_CONTEXT, functions: tuple = ()) -> tuple[_Term, ...]:
     """Parse ``rhs`` and assign each factor its coding by R's rule (``TermCode``)."""
     python, names = _translate(rhs)
     formula = _parse(python)
     unordered = _parse(python, ordering="none")
-    variables = _variables(unordered, data, names, context)
+    variables = _variables(unordered, data, names, context, functions)
     order = {expr: i for i, expr in enumerate(variables)}
     raw = []
     for term in formula:
@@ -493,8 +485,27 @@ def _terms(rhs: str, data: pd.DataFrame, context: str = FIXED_CONTEXT) -> tuple[
     return tuple(terms)
 
 
+def _width(var: _Variable, coding: str) -> int:
+    return 1 if coding == "numeric" else len(var.levels) - (coding == "contrast")
+
+
+def _check_size(terms: tuple[_Term, ...], n: int, context: str) -> None:
+    """Stop before building an X of more than :data:`MAX_X_BYTES` (n × p × 8 bytes), naming the widest factor."""
+    p = sum(int(np.prod([_width(v, c) for v, c in zip(t.variables, t.codings)])) for t in terms)
+    size = n * p * 8
+    if size <= MAX_X_BYTES:
+        return
+    factors = [v for t in terms for v in t.variables if v.levels is not None]
+    widest = max(factors, key=lambda v: len(v.levels), default=None)
+    culprit = "" if widest is None else (
+        f"; factor {widest.name!r} has {len(widest.levels):,} levels — as a random effect, "
+        f"(1 | {widest.name}), it costs one column per level in a sparse Z instead")
+    raise DesignError(f"{context} would need a dense {n:,} × {p:,} model matrix ({size / 2**30:.1f} GiB, more "
+                      f"than the {MAX_X_BYTES / 2**30:.1f} GiB allowed){culprit}")
+
+
 def build_fixed_design(rhs: str, data: pd.DataFrame, *, check_rank: bool = True,
-                       context: str = FIXED_CONTEXT) -> FixedDesign:
+                       context: str = FIXED_CONTEXT, functions: dict | None = None) -> FixedDesign:
     """Build the fixed-effects model matrix X from the right-hand side of an R formula.
 
     Parameters
@@ -510,6 +521,8 @@ def build_fixed_design(rhs: str, data: pd.DataFrame, *, check_rank: bool = True,
         of a random-effects term, which lme4 never drops.
     context : str
         Where the formula comes from, for error messages ("random-effects term (x | g)").
+    functions : dict, optional
+        Functions the formula may call besides the allowed ones (:mod:`.expressions`), by name.
 
     Returns
     -------
@@ -518,7 +531,8 @@ def build_fixed_design(rhs: str, data: pd.DataFrame, *, check_rank: bool = True,
     Raises
     ------
     FormulaError
-        Unparsable formula, unknown column, non-finite values in a numeric column used.
+        Unparsable formula, unknown column, non-finite values in a numeric column used, an
+        expression with anything but columns, numbers, arithmetic and allowed functions.
     DesignError
         A factor with fewer than two levels or with missing values.
 
@@ -534,7 +548,8 @@ def build_fixed_design(rhs: str, data: pd.DataFrame, *, check_rank: bool = True,
     """
     if not rhs.strip():
         raise FormulaError("the fixed-effects formula is empty; use '1' for an intercept only")
-    terms = _terms(rhs, data, context)
+    terms = _terms(rhs, data, context, tuple(sorted((functions or {}).items())))
+    _check_size(terms, len(data), context)
     X, names, assign = _materialize(terms, data, context=context)
     gram = X.T @ X if check_rank else None
     aliased = _aliased_columns(X) if check_rank else np.empty(0, dtype=np.intp)
@@ -571,7 +586,7 @@ def _split_arguments(text: str) -> list[str]:
     return [a.strip() for a in args]
 
 
-def _response_column(expr: str, data: pd.DataFrame) -> np.ndarray:
+def _response_column(expr: str, data: pd.DataFrame, functions: dict | None) -> np.ndarray:
     context = "the response"
     name = expr.strip().strip("`")
     if name in data.columns:
@@ -583,13 +598,13 @@ def _response_column(expr: str, data: pd.DataFrame) -> np.ndarray:
         python = _to_python(expr.strip())
         if re.fullmatch(r"[A-Za-z_.][A-Za-z0-9_.]*", python):
             _column(data, python, context)
-        values = _evaluate_expression(f"I({python})", data, context)
+        values = evaluate_expression(f"I({python})", data, functions, None, context)
     if not np.isfinite(values).all():
         raise FormulaError(f"non-finite values (NaN or Inf) in response {expr.strip()!r}")
     return values
 
 
-def evaluate_response(lhs: str, data: pd.DataFrame) -> np.ndarray:
+def evaluate_response(lhs: str, data: pd.DataFrame, functions: dict | None = None) -> np.ndarray:
     """Evaluate the left-hand side of an R formula.
 
     Parameters
@@ -598,6 +613,8 @@ def evaluate_response(lhs: str, data: pd.DataFrame) -> np.ndarray:
         ``"Reaction"``, an expression (``"log(y)"``, ``"I(y/100)"``), or
         ``"cbind(successes, failures)"`` for a binomial response.
     data : DataFrame
+    functions : dict, optional
+        Functions the expression may call besides the allowed ones (:mod:`.expressions`).
 
     Returns
     -------
@@ -615,5 +632,5 @@ def evaluate_response(lhs: str, data: pd.DataFrame) -> np.ndarray:
         args = _split_arguments(match.group(1))
         if len(args) != 2 or not all(args):
             raise FormulaError(f"cbind() in the response needs two arguments, got {text!r}")
-        return np.column_stack([_response_column(a, data) for a in args])
-    return _response_column(text, data)
+        return np.column_stack([_response_column(a, data, functions) for a in args])
+    return _response_column(text, data, functions)

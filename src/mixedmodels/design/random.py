@@ -145,7 +145,8 @@ def grouping_factor(group: str, data: pd.DataFrame, known_levels: list[str] | No
     return remap[combined], [labels[i] for i in present]
 
 
-def build_random_term(spec: RandomTermSpec, data: pd.DataFrame, check_levels: bool = True) -> RandomTerm:
+def build_random_term(spec: RandomTermSpec, data: pd.DataFrame, check_levels: bool = True,
+                      functions: dict | None = None) -> RandomTerm:
     """Build one term's codes and model columns from (NA-free) data.
 
     ``check_levels=False`` skips the level-count checks below (glmer: an observation-level
@@ -159,7 +160,8 @@ def build_random_term(spec: RandomTermSpec, data: pd.DataFrame, check_levels: bo
         residual), or when the term has at least as many random effects as observations.
     """
     codes, levels = grouping_factor(spec.group, data)
-    z_design = build_fixed_design(spec.expr, data, check_rank=False, context=f"random-effects term {spec}")
+    z_design = build_fixed_design(spec.expr, data, check_rank=False, context=f"random-effects term {spec}",
+                                  functions=functions)
     if z_design.X.shape[1] == 0:
         raise FormulaError(f"random-effects term {spec} has no columns")
     n = len(data)

@@ -56,12 +56,6 @@ class ModelSpec:
     def response(self) -> str:
         return self.formula.response
 
-    @property
-    def gram_kept(self) -> np.ndarray:
-        """XᵀX of the columns of X (aliased ones left out)."""
-        kept = self.fixed._kept
-        return self.gram[np.ix_(kept, kept)]
-
     def linear_predictor(self, frame, beta: np.ndarray, b: list[np.ndarray] | None,
                          allow_new_levels: bool = False, where: str = "newdata") -> np.ndarray:
         """Xβ (+ Zb when ``b`` is given) of the rows of ``frame`` (no offset).

@@ -79,7 +79,7 @@ def _check_agq(design, n_agq: int) -> None:
 
 
 def glmer(formula: str, data, family="binomial", nAGQ: int = 1, weights=None, offset=None, *,
-          data_name: str | None = None) -> GlmerFit:
+          data_name: str | None = None, functions: dict | None = None) -> GlmerFit:
     """Fit a generalized linear mixed model by maximum likelihood (Laplace or adaptive Gauss–Hermite).
 
     Parameters
@@ -95,6 +95,8 @@ def glmer(formula: str, data, family="binomial", nAGQ: int = 1, weights=None, of
         (single scalar random-effects term only).
     weights, offset : array-like or column name, optional
         Prior weights (binomial: trials for a proportion response) and an offset on the link scale.
+    functions : dict, optional
+        Functions the formula may call besides the allowed ones, as for :func:`mixedmodels.lmer`.
 
     Returns
     -------
@@ -110,7 +112,7 @@ def glmer(formula: str, data, family="binomial", nAGQ: int = 1, weights=None, of
     184.05
     """
     fam: Family = get_family(family)
-    design = build_design(formula, data, weights=weights, offset=offset, check_levels=False)
+    design = build_design(formula, data, weights=weights, offset=offset, check_levels=False, functions=functions)
     _check_agq(design, nAGQ)
     if fam.name == "binomial":
         y, prior = binomial_response(design.y, design.weights)

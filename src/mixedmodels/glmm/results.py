@@ -161,6 +161,18 @@ class GlmerFit(LmerFit):
         return pd.DataFrame(Y, index=design.rows, columns=[f"sim_{i + 1}" for i in range(nsim)])
 
     # ------------------------------------------------------------------ printing
+    def tidy(self, conf_level: float = 0.95, ddf: str | None = None) -> pd.DataFrame:
+        """One row per parameter, as ``broom.mixed::tidy``: Wald z tests (no ``ddf`` for a GLMM)."""
+        return super().tidy(conf_level=conf_level, ddf=ddf)
+
+    def to_dict(self, ddf: str | None = None) -> dict:
+        """The fit in plain JSON types (see :func:`mixedmodels.export.to_dict`), Wald z tests."""
+        return super().to_dict(ddf=ddf)
+
+    def to_json(self, ddf: str | None = None, indent: int | None = 2) -> str:
+        """:meth:`to_dict` as a JSON string."""
+        return super().to_json(ddf=ddf, indent=indent)
+
     def summary(self, ddf: str | None = None) -> str:
         """The summary text laid out as lme4's ``summary(glmer(...))``; a Poisson fit adds the
         overdispersion ratio as a last line."""

@@ -173,19 +173,25 @@ def _gram_root(gram: np.ndarray) -> np.ndarray:
     return np.sqrt(np.clip(s, 0.0, None))[:, None] * V.T
 
 
-def term_contrasts(fit, type: int) -> dict[str, np.ndarray]:
+def term_contrasts(fixed, gram: np.ndarray, type: int) -> dict[str, np.ndarray]:
     """Hypothesis matrix L (rows × p) of each fixed-effect term for an anova of ``type`` 1, 2 or 3.
 
-    Computed from the model specification alone (its templates and XᵀX), so a fit of Parquet
-    files or a Dask DataFrame gets the hypotheses of the same rows in memory.
+    Parameters
+    ----------
+    fixed : FixedTemplate
+        The fixed-effects columns (``fit.spec.fixed``).
+    gram : ndarray (p_all, p_all)
+        X_allᵀX_all of every column, aliased ones included (``fit.spec.gram``).
+
+    Computed from the template and XᵀX alone (no rows), so a fit of Parquet files or a Dask
+    DataFrame gets the hypotheses of the same rows in memory.
     """
-    fixed = fit.spec.fixed
     s = _TermStructure(fixed)
-    gram = fit.spec.gram_kept
-    if type == 1 or len(gram) <= 1 or len(s.labels) <= 1:
-        return _type1(gram, s)
+    kept = gram[np.ix_(fixed._kept, fixed._kept)]
+    if type == 1 or len(kept) <= 1 or len(s.labels) <= 1:
+        return _type1(kept, s)
     if type == 2:
-        return _type2(gram, s)
+        return _type2(kept, s)
     if type == 3:
-        return _type3(fixed, fit.spec.gram, s)
+        return _type3(fixed, gram, s)
     raise ValueError(f"type must be 1, 2 or 3 (or 'I', 'II', 'III'), not {type!r}")

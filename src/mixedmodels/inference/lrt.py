@@ -18,6 +18,7 @@ import pandas as pd
 from scipy import stats
 
 from ..fitting import fit_problem
+from ..rformat import RTable
 
 __all__ = ["likelihood_ratio_test", "refit_ml"]
 
@@ -74,9 +75,10 @@ def likelihood_ratio_test(*fits, names=None) -> pd.DataFrame:
 
     Returns
     -------
-    DataFrame
-        One row per model, ordered by npar (stable), columns npar, AIC, BIC, logLik, deviance,
-        Chisq, Df, Pr(>Chisq); the first row's test columns are NaN.
+    RTable
+        A DataFrame with one row per model, ordered by npar (stable), columns npar, AIC, BIC,
+        logLik, deviance, Chisq, Df, Pr(>Chisq); the first row's test columns are NaN. It prints
+        as lme4's table (heading "Data: ...", "Models:", one line per model; stars).
 
     Raises
     ------
@@ -106,4 +108,6 @@ def likelihood_ratio_test(*fits, names=None) -> pd.DataFrame:
         table["Chisq"] = chisq
         table["Df"] = df
         table["Pr(>Chisq)"] = stats.chi2.sf(chisq, df)
-    return table
+    models = [name if name == fits[i].formula else f"{name}: {fits[i].formula}" for name, i in
+              zip(table.index, order)]
+    return RTable(table, heading="\n".join([f"Data: {fits[0].data_name}", "Models:", *models]))

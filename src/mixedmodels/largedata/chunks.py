@@ -136,14 +136,23 @@ def _prototype(summary: ChunkSummary, levels: dict, ordered: dict) -> pd.DataFra
     return frame
 
 
+def _refuse_stateful(design: FixedTemplate) -> None:
+    """scale()/center() need the mean and sd of all rows, which a chunked fit never holds at once."""
+    if design.stateful_variables:
+        raise FormulaError(f"{', '.join(design.stateful_variables)}: scale() and center() need all rows at once; "
+                           "for Parquet/Dask data add the scaled column to the data first")
+
+
 def make_plan(parsed: ParsedFormula, cols: ModelColumns, summary: ChunkSummary, levels: dict, ordered: dict,
               groups: dict) -> ChunkPlan:
     """Templates of X and of each term's columns for the global levels; terms in lme4's order."""
     proto = _prototype(summary, levels, ordered)
     fixed = build_fixed_design(parsed.fixed, proto, check_rank=False).template()
+    _refuse_stateful(fixed)
     terms = []
     for spec in parsed.random:
         z_design = build_fixed_design(spec.expr, proto, check_rank=False).template()
+        _refuse_stateful(z_design)
         if z_design.n_columns == 0:
             raise FormulaError(f"random-effects term {spec} has no columns")
         terms.append(TermPlan(spec, groups[spec.group], groups[spec.group].labels, z_design))
