@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from mixedmodels import anova, bootstrap, datasets, lmer
+from mixedmodels import anova, bootstrap, datasets, lmer, r2
 from mixedmodels.sources import FrameSource, InMemoryRows, RowsNotInMemory, open_source
 
 dd = pytest.importorskip("dask.dataframe")
@@ -107,9 +107,12 @@ def test_profile_confint_same_from_parquet(fits):
     _same_table(fits["parquet"].confint(parm=["sigma", "Days", "x"]), expected, 1e-7)
 
 
-def test_icc_and_ranef_same_from_every_source(fits):
+def test_icc_r2_and_ranef_same_from_every_source(fits):
     for source in ("parquet", "dask"):
-        np.testing.assert_allclose(fits[source].icc(), fits["memory"].icc(), rtol=TOLERANCE[source])
+        pd.testing.assert_index_equal(fits[source].icc().index, fits["memory"].icc().index)
+        np.testing.assert_allclose(fits[source].icc(), fits["memory"].icc(), rtol=1e-8)
+        memory, other = r2(fits["memory"]), r2(fits[source])
+        assert (other.marginal, other.conditional) == pytest.approx((memory.marginal, memory.conditional), rel=1e-8)
         np.testing.assert_allclose(fits[source].ranef["Subject"], fits["memory"].ranef["Subject"],
                                    rtol=1e-6, atol=1e-8)
 

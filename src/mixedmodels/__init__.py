@@ -8,6 +8,10 @@ from .results import LmerFit
 from .inference import anova
 from .mmrm import MmrmFit, mmrm  # after this the name mmrm is the function; the subpackage stays importable
 from .inference.bootstrap import bootstrap
+from .postfit.compare import compare
+from .postfit.r2 import r2
+from .postfit.repca import rePCA
+from .postfit.residuals import simulate_residuals
 from .errors import ConvergenceWarning, DesignError, FormulaError, MixedModelsError, SingularFitWarning
 
 __all__ = [
@@ -20,6 +24,10 @@ __all__ = [
     "MmrmFit",
     "anova",
     "bootstrap",
+    "compare",
+    "r2",
+    "rePCA",
+    "simulate_residuals",
     "datasets",
     "ConvergenceWarning",
     "DesignError",

@@ -264,8 +264,24 @@ class LmerFit:
             raise ValueError(f"type must be 'response', 'pearson' or 'scaled', not {type!r}")
         return self._rows().residuals(self, type)
 
-    def predict(self, newdata=None, re_form=None, allow_new_levels: bool = False):
-        """Predictions on new data, with or without the random effects.
+    def _newdata_terms(self, frame: pd.DataFrame, allow_new_levels: bool) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(level codes, model columns) of each random-effects term for new rows; code −1 = unseen level."""
+        return [(term.codes(frame, allow_new=allow_new_levels), term.z_design.transform(frame))
+                for term in self.spec.terms]
+
+    def _random_part(self, terms_data) -> np.ndarray:
+        """Σ_k z_i b̂_k[level i] for rows given as (codes, z) per term; unseen levels (code −1) add 0."""
+        total = 0.0
+        for (codes, z), b in zip(terms_data, self.solution.b):
+            known = codes >= 0
+            contribution = np.zeros(len(codes))
+            contribution[known] = np.einsum("ij,ij->i", z[known], b[codes[known]])
+            total = total + contribution
+        return total
+
+    def predict(self, newdata=None, re_form=None, allow_new_levels: bool = False, *, se_fit: bool = False,
+                interval: str = "none", level: float = 0.95):
+        """Predictions on new data, with or without the random effects, optionally with uncertainty.
 
         Parameters
         ----------
@@ -277,7 +293,29 @@ class LmerFit:
         allow_new_levels : bool
             Levels not seen in the fit predict at the population level (their b = 0) when True;
             otherwise they raise a :class:`DesignError` naming them.
+        se_fit : bool
+            Also return the standard error of each prediction.
+        interval : {"none", "confidence", "prediction"}
+            Normal-theory interval for the predicted mean or for a new observation.
+        level : float
+            Coverage of the interval.
+
+        Returns
+        -------
+        Series ``predicted``, or, with ``se_fit`` or an interval, a DataFrame with columns ``fit``,
+        ``se_fit`` and (with an interval) ``lwr``, ``upr``. Population-level standard errors are
+        sqrt(x Var(β̂) xᵀ); conditional ones come from the joint conditional covariance of
+        (β̂ − β, b̂ − b), σ̂² times the inverse of the penalised least-squares system at θ̂
+        (Henderson's prediction-error covariance: the random effects' conditional variance,
+        Var(β̂) and their covariance; not θ̂'s uncertainty). Intervals use the normal quantile;
+        a prediction interval adds σ̂² (and, at the population level, the random effects'
+        variance of a new group). Details: :mod:`mixedmodels.postfit.prediction`.
         """
+        if se_fit or interval != "none":
+            from .postfit.prediction import predict_interval
+
+            return predict_interval(self, newdata, re_form=re_form, allow_new_levels=allow_new_levels,
+                                    interval=interval, level=level)
         population = _is_population_level(re_form)
         b = None if population else self.solution.b
         if newdata is None:
@@ -295,29 +333,18 @@ class LmerFit:
         return pd.Series(eta, index=frame.index, name="predicted")
 
     # ------------------------------------------------------------------ summaries
-    def icc(self) -> pd.Series:
-        """Intra-class correlation of each term and the adjusted ICC of all together.
+    def icc(self, tolerance: float | None = None) -> pd.Series:
+        """Intra-class correlations per term, ``adjusted`` and ``conditional``, as performance's ``icc``.
 
-        For a random-intercept term ICC_k = τ_k² / (τ_k² + σ²). For a term with slopes the
-        variance it adds to an observation is averaged over the data, v_k = mean_i z_iᵀ Σ_k z_i
-        (Nakagawa, Johnson & Schielzeth 2017), and ICC_k = v_k / (v_k + σ²). ``adjusted`` is
-        Σ v_k / (Σ v_k + σ²).
+        Per term σ²_k / (σ²_k + σ²_ε); ``adjusted`` = σ²_r / (σ²_r + σ²_ε); ``conditional`` =
+        σ²_r / (σ²_f + σ²_r + σ²_ε), with σ²_k = mean_i z_iᵀ Σ_k z_i (random slopes averaged over
+        the data, Johnson 2014), σ²_r their sum, σ²_f = var(Xβ̂) and σ²_ε = σ̂² (lmer) or the
+        latent-scale variance of a GLMM. See :func:`mixedmodels.postfit.r2.icc` for the
+        definitions and ``tolerance`` (singular fits).
         """
-        sigma2 = self._icc_residual_variance()
-        values = self._random_variances()
-        out = {name: v / (v + sigma2) for name, v in values.items()}
-        total = sum(values.values())
-        out["adjusted"] = total / (total + sigma2)
-        return pd.Series(out, name="ICC")
+        from .postfit.r2 import icc
 
-    def _random_variances(self) -> dict[str, float]:
-        """v_k = mean_i z_iᵀ Σ_k z_i = tr(Σ_k Σ_i z_i z_iᵀ) / n, the variance each random term adds to an observation."""
-        return {name: float(np.trace(cov @ m)) / self.nobs
-                for name, m, cov in zip(self.group_names, self.spec.zz, self.covariance_matrices())}
-
-    def _icc_residual_variance(self) -> float:
-        """The observation-level variance in the ICC's denominator: σ̂² (a GLMM's latent-scale analogue)."""
-        return self.sigma**2
+        return icc(self, tolerance=tolerance)
 
     def coef_table(self, ddf: str | None = None) -> pd.DataFrame:
         """Estimate, Std. Error and t value; with ``ddf`` also df and Pr(>|t|).
@@ -346,6 +373,13 @@ class LmerFit:
         from .inference.profile import profile
 
         return profile(self, which=which, level=level)
+
+    def influence(self, group: str | None = None, n_jobs: int = 1, progress: bool = True):
+        """Cook's distances and dfbetas by deleting each row or each level of ``group`` and refitting
+        (lme4's ``influence``; see :func:`mixedmodels.postfit.influence.influence`)."""
+        from .postfit.influence import influence
+
+        return influence(self, group=group, n_jobs=n_jobs, progress=progress)
 
     def simulate(self, nsim: int = 1, seed=None, use_re: bool = True) -> pd.DataFrame:
         """Responses simulated from the fit (see :func:`mixedmodels.simulate.simulate`)."""

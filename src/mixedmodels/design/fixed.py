@@ -157,10 +157,13 @@ class FixedDesign(FixedTemplate):
     gram : ndarray, shape (p_all, p_all)
         X_allᵀX_all of every column, the aliased ones included (unweighted): what the type I–III
         hypotheses need of the data.
+    colsum : ndarray, shape (p_all,)
+        Σ_i x_i of every column (with ``gram``, the variance of Xβ without the rows).
     """
 
     X: np.ndarray = field(default=None, kw_only=True, repr=False)
     gram: np.ndarray = field(default=None, kw_only=True, repr=False)
+    colsum: np.ndarray = field(default=None, kw_only=True, repr=False)
 
 
 def contr_poly(k: int) -> np.ndarray:
@@ -552,6 +555,7 @@ def build_fixed_design(rhs: str, data: pd.DataFrame, *, check_rank: bool = True,
     _check_size(terms, len(data), context)
     X, names, assign = _materialize(terms, data, context=context)
     gram = X.T @ X if check_rank else None
+    colsum = X.sum(axis=0) if check_rank else None
     aliased = _aliased_columns(X) if check_rank else np.empty(0, dtype=np.intp)
     kept = np.setdiff1d(np.arange(X.shape[1]), aliased)
     if aliased.size:
@@ -571,6 +575,7 @@ def build_fixed_design(rhs: str, data: pd.DataFrame, *, check_rank: bool = True,
         _kept=kept,
         _context=context,
         gram=gram,
+        colsum=colsum,
     )
 
 

@@ -39,6 +39,7 @@ class ModelSpec:
     nobs : int                     rows used (after ``na.omit``)
     n_dropped : int                rows dropped for missing values
     gram : ndarray (p_all, p_all)  X_allᵀX_all, unweighted, of every fixed-effects column
+    xsum : ndarray (p_all,)        Σ_i x_i of every fixed-effects column
     zz : list of ndarray (p_k, p_k)  Σ_i z_i z_iᵀ of each term, unweighted
     """
 
@@ -50,11 +51,23 @@ class ModelSpec:
     nobs: int
     n_dropped: int
     gram: np.ndarray = field(repr=False)
+    xsum: np.ndarray = field(repr=False)
     zz: list[np.ndarray] = field(repr=False)
 
     @property
     def response(self) -> str:
         return self.formula.response
+
+    def fixed_effects_variance(self, beta: np.ndarray) -> float:
+        """The sample variance of Xβ over the rows used, from the row sums alone.
+
+        var(Xβ) = (βᵀXᵀXβ − (1ᵀXβ)²/n) / (n − 1)  (what ``var(X %*% beta)`` gives in R).
+        """
+        kept = self.fixed._kept
+        gram, total = self.gram[np.ix_(kept, kept)], float(self.xsum[kept] @ beta)
+        if self.nobs < 2:
+            return 0.0
+        return max(0.0, float(beta @ gram @ beta - total**2 / self.nobs) / (self.nobs - 1))
 
     def linear_predictor(self, frame, beta: np.ndarray, b: list[np.ndarray] | None,
                          allow_new_levels: bool = False, where: str = "newdata") -> np.ndarray:
@@ -93,20 +106,22 @@ def _role(value) -> str | None:
 class RowSums:
     """The unweighted sums over rows that the specification keeps (add with ``+``, None is zero).
 
-    ``gram`` = Σ_i x_i x_iᵀ over every fixed-effects column, ``zz[k]`` = Σ_i z_i z_iᵀ of term k.
+    ``gram`` = Σ_i x_i x_iᵀ and ``xsum`` = Σ_i x_i over every fixed-effects column, ``zz[k]`` =
+    Σ_i z_i z_iᵀ of term k.
     """
 
     gram: np.ndarray
+    xsum: np.ndarray
     zz: list[np.ndarray]
 
     @classmethod
     def of_rows(cls, X_all: np.ndarray, z: list[np.ndarray]) -> "RowSums":
-        return cls(X_all.T @ X_all, [zk.T @ zk for zk in z])
+        return cls(X_all.T @ X_all, X_all.sum(axis=0), [zk.T @ zk for zk in z])
 
     def __add__(self, other: "RowSums | None") -> "RowSums":
         if other is None:
             return self
-        return RowSums(self.gram + other.gram, [a + b for a, b in zip(self.zz, other.zz)])
+        return RowSums(self.gram + other.gram, self.xsum + other.xsum, [a + b for a, b in zip(self.zz, other.zz)])
 
     __radd__ = __add__
 
@@ -115,7 +130,7 @@ def spec_of_design(design, weights=None, offset=None) -> ModelSpec:
     """The :class:`ModelSpec` of an in-memory :class:`~mixedmodels.design.ModelDesign`."""
     return ModelSpec(formula=design.formula, fixed=design.fixed.template(),
                      terms=[t.template() for t in design.terms], weights=_role(weights), offset=_role(offset),
-                     nobs=design.nobs, n_dropped=design.n_dropped, gram=design.fixed.gram,
+                     nobs=design.nobs, n_dropped=design.n_dropped, gram=design.fixed.gram, xsum=design.fixed.colsum,
                      zz=[t.z.T @ t.z for t in design.terms])
 
 

@@ -154,7 +154,7 @@ class ChunkedSource:
         terms = [TermTemplate(spec=t.spec, name=t.spec.group, levels=t.labels, z_design=t.z_design, coder=t.levels)
                  for t in plan.terms]
         spec = ModelSpec(formula=parsed, fixed=fixed, terms=terms, weights=weights, offset=offset, nobs=n,
-                         n_dropped=summary.n_dropped, gram=sums.gram, zz=sums.zz)
+                         n_dropped=summary.n_dropped, gram=sums.gram, xsum=sums.xsum, zz=sums.zz)
         return spec, cross, ChunkedRows(runner, replace(plan, fixed=fixed))
 
 
