@@ -97,6 +97,14 @@ def test_site_loads_nothing_from_the_network(site_copy):
         assert not loads, (page.name, loads)
 
 
+def test_relative_links_resolve(site_copy):
+    for page in site_copy.rglob("*.html"):
+        if page.name == "404.html":  # served from the site's root: its links are root-absolute
+            continue
+        for target in re.findall(r'\bhref="([^"#:?]+)(?:#[^"]*)?"', page.read_text(encoding="utf-8")):
+            assert (page.parent / target).resolve().exists(), (page.relative_to(site_copy), target)
+
+
 def _screenshot(page: Path, out: Path) -> np.ndarray:
     done = subprocess.run(
         [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
