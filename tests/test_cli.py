@@ -18,7 +18,7 @@ from conftest import reference, reference_data, reference_data_path
 
 
 def _command() -> str:
-    """The console script installed beside this interpreter (.venv/bin in CI, /work/venv/bin here)."""
+    """The console script installed beside this interpreter (e.g. .venv/bin)."""
     found = shutil.which("mixedmodels", path=str(Path(sys.executable).parent)) or shutil.which("mixedmodels")
     if found is None:
         pytest.fail("the mixedmodels command is not installed; run pip install -e '.[test]'")
@@ -100,7 +100,7 @@ def test_fit_builtin_dataset_text_csv_and_output_file(tmp_path):
 def test_singular_fit_is_reported_as_one_warning_line():
     done = run("fit", "Dyestuff2", "Yield ~ 1 + (1 | Batch)", "--format", "json")
     assert done.returncode == 0
-    assert done.stderr.splitlines() == ["warning: boundary (singular) fit: see help('isSingular')"]
+    assert done.stderr.splitlines() == ["warning: boundary (singular) fit: see help(mixedmodels.LmerFit.is_singular)"]
     out = json.loads(done.stdout)
     assert_matches(out, "dyestuff2_singular")
     assert out["singular"] is True
@@ -237,3 +237,48 @@ def test_anova_type_with_two_models_is_a_usage_error(capsys):
     assert main(["anova", "sleepstudy", "Reaction ~ Days + (1 | Subject)", "Reaction ~ Days + (Days | Subject)",
                  "--type", "3"]) == 2
     assert "--type and --ddf apply to the F tests of one model" in capsys.readouterr().err
+
+
+def _rats():
+    return mixedmodels.datasets.load("seed_rats")
+
+
+def test_latin1_csv_is_read_with_a_warning_naming_the_file(tmp_path, capsys):
+    path = tmp_path / "rats.csv"
+    _rats().assign(LitterID=lambda d: "Wurf-ä" + d["LitterID"].astype(str)).to_csv(path, index=False, encoding="latin-1")
+    assert main(["fit", str(path), "BodyWeight ~ FoodIntake + (1 | LitterID)", "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    assert f"warning: {path}: not UTF-8 (byte 0xe4" in captured.err
+    assert json.loads(captured.out)["ranef"]["LitterID"][0]["level"].startswith("Wurf-ä")
+
+
+def test_semicolon_csv_with_decimal_commas_fits_as_the_comma_file(tmp_path, capsys):
+    _rats().to_csv(tmp_path / "semi.csv", index=False, sep=";", decimal=",")
+    assert main(["fit", str(tmp_path / "semi.csv"), "BodyWeight ~ FoodIntake + (1 | LitterID)", "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    assert "semicolon-separated with decimal commas" in captured.err
+    assert json.loads(captured.out)["objective"] == pytest.approx(reference("seed_rats_food")["objective"], rel=1e-6)
+
+
+@pytest.mark.parametrize("content, words", [(b"", "the file is empty"), (b"a,b\n1,2\n3,4,5\n", "cannot read")])
+def test_unreadable_csv_names_the_file(tmp_path, capsys, content, words):
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    assert main(["fit", str(path), "a ~ b + (1 | b)"]) == 1
+    line = _assert_one_error_line(capsys.readouterr().err, "")
+    assert str(path) in line and words in line
+
+
+def test_typo_in_a_numeric_column_is_named_before_the_error(tmp_path, capsys):
+    rats = _rats().astype({"FoodIntake": str})
+    rats.loc[16, "FoodIntake"] = "0.1O"
+    rats.to_csv(tmp_path / "typo.csv", index=False)
+    main(["fit", str(tmp_path / "typo.csv"), "BodyWeight ~ FoodIntake + (1 | LitterID)"])
+    err = capsys.readouterr().err
+    assert "warning: column 'FoodIntake' is text because 1 of its 89 values is not a number: '0.1O' (index 16)" in err
+
+
+def test_singular_fit_message_is_printed_once_with_the_summary(capsys):
+    assert main(["fit", "Dyestuff2", "Yield ~ 1 + (1 | Batch)"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == "" and captured.out.count("boundary (singular) fit") == 1

@@ -32,10 +32,23 @@ def test_large_data_options_with_in_memory_data_raise(options):
         lmer(FORMULA, SLEEP, **options)
 
 
+FIT = lmer(FORMULA, SLEEP)
+
+
 @pytest.mark.parametrize("function, args", [
     (mm.glmer, ("cbind(incidence, size - incidence) ~ period + (1 | herd)", datasets.load("cbpp"))),
     (datasets.load, ("sleepstudy",)),
-])
+    (mm.anova, (FIT,)),
+    (mm.bootstrap, (FIT, 2)),
+    (FIT.confint, ()),
+    (FIT.profile, ()),
+    (FIT.predict, ()),
+    (FIT.simulate, ()),
+    (FIT.tidy, ()),
+    (FIT.summary, ()),
+    (FIT.to_json, ()),
+], ids=lambda v: getattr(v, "__name__", "")[:20])
 def test_other_public_functions_reject_unknown_keywords(function, args):
+    # the audit of issue 11, item 0: no public function swallows keywords it does not use
     with pytest.raises(TypeError, match="REML"):
         function(*args, REML=False)

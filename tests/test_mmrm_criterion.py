@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from mixedmodels.errors import DesignError
-from mixedmodels.mmrm.criterion import MmrmCriterion, PatternBlock
+from mixedmodels.mmrm.criterion import MmrmCriterion
 from mixedmodels.mmrm.data import build_mmrm_data
 from mixedmodels.mmrm.formula import parse_mmrm_formula
 from mmrm_reference import IDS, fev_data, reference
@@ -37,18 +37,19 @@ def test_gradient_matches_central_differences(name, reml):
     np.testing.assert_allclose(g, numeric, rtol=1e-5, atol=1e-5)
 
 
-def test_tensor_and_row_paths_agree():
-    rng = np.random.default_rng(1)
-    Z = rng.normal(size=(40, 3, 4))
-    A = rng.normal(size=(5, 3, 3))
-    B = rng.normal(size=(4, 4))
-    many, few = PatternBlock(0, np.arange(3), None, Z), PatternBlock(0, np.arange(3), None, Z[:5])
-    assert many.T is not None and few.T is None
-    expected = np.einsum("iap,kab,ibq->kpq", Z, A, Z)
-    np.testing.assert_allclose(many.quad(A), expected, rtol=1e-12)
-    np.testing.assert_allclose(few.quad(A), np.einsum("iap,kab,ibq->kpq", Z[:5], A, Z[:5]), rtol=1e-12)
-    np.testing.assert_allclose(many.outer(B), np.einsum("iap,pq,ibq->ab", Z, B, Z), rtol=1e-12)
-    np.testing.assert_allclose(few.outer(B), np.einsum("iap,pq,ibq->ab", Z[:5], B, Z[:5]), rtol=1e-12)
+def test_embedded_products_equal_per_subject_sums():
+    """Y_i = E_S Z_i on the embedded arrays gives Σ_i Z_iᵀ Σ_S⁻¹ Z_i summed subject by subject."""
+    criterion = _criterion("FEV1 ~ RACE + ARMCD * AVISIT + toeph(AVISIT | USUBJID)")
+    theta = criterion.start() + 0.2
+    state = criterion.state(theta)
+    q = criterion.p + 1
+    M = criterion.Zf.reshape(-1, q).T @ state.Y.reshape(-1, q)
+    Sigma = criterion.structure.sigma(theta)
+    expected = np.zeros((q, q))
+    for block in criterion.blocks:
+        inv = np.linalg.inv(Sigma[np.ix_(block.visits, block.visits)])
+        expected += np.einsum("iap,ab,ibq->pq", block.Z, inv, block.Z)
+    np.testing.assert_allclose(M, expected, rtol=1e-12)
 
 
 def test_patterns_group_subjects():
@@ -77,3 +78,16 @@ def test_unstructured_needs_each_pair_of_visits_observed_together():
     with pytest.raises(DesignError, match="no subject has both visits 'VIS1' and 'VIS4'"):
         _criterion("FEV1 ~ AVISIT + us(AVISIT | USUBJID)", data=data)
     _criterion("FEV1 ~ AVISIT + ar1(AVISIT | USUBJID)", data=data)  # a structured covariance is fine
+
+
+def test_full_covariance_must_be_positive_definite():
+    """Subjects seen at visits 1 and 2 or at 3 and 4 only: each Σ_S is positive definite, Σ is not."""
+    data = fev_data()
+    first = data["USUBJID"].cat.codes % 2 == 0
+    data = data[(first & data["AVISIT"].isin(["VIS1", "VIS2"])) | (~first & data["AVISIT"].isin(["VIS3", "VIS4"]))]
+    criterion = _criterion("FEV1 ~ AVISIT + toep(AVISIT | USUBJID)", data=data)
+    theta = np.array([2.0, 2.0, -2.0, 0.0])  # ρ_1 = 0.89, ρ_2 = −0.89, ρ_3 = 0
+    assert np.linalg.eigvalsh(criterion.structure.sigma(theta))[0] < 0
+    assert all(np.linalg.eigvalsh(criterion.structure.sigma(theta)[np.ix_(b.visits, b.visits)])[0] > 0
+               for b in criterion.blocks)
+    assert criterion.objective(theta) == np.inf

@@ -71,3 +71,17 @@ def test_format_pvalues_follows_format_pval_for_tiny_values():
     assert format_pvalues([1e-20], digits=3) == ["<2e-16"]  # R: no space when all are tiny and 1 digit
     assert format_pvalues([1e-20, 7.07241254723003e-10], digits=4) == ["< 2.2e-16", "7.072e-10"]
     assert format_pvalues([1e-20, 0.78], digits=4) == ["<2e-16", "0.78"]
+
+
+@pytest.mark.parametrize("case", PRINTED["numbers"], ids=lambda c: str(c["x"]))
+def test_format_numbers_switches_to_scientific_as_r(case):
+    from mixedmodels.rformat import format_numbers
+
+    assert format_numbers(case["x"], 4) == case["text"]  # e.g. 1.338e-12, not 0.000000000001338
+
+
+@pytest.mark.parametrize("case", PRINTED["formulas"], ids=lambda c: c["formula"][:30])
+def test_formula_line_is_deparsed_and_wrapped_as_lme4(case):
+    from mixedmodels.rformat import cat_fill, deparse
+
+    assert "\n".join(cat_fill(["Formula:", *deparse(case["formula"])])) == case["text"]

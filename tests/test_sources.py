@@ -159,3 +159,16 @@ def test_in_memory_source_and_client_argument(frame):
     assert isinstance(rows, InMemoryRows) and spec.nobs == len(frame)
     with pytest.raises(TypeError, match="client= and progress= apply to Dask DataFrames and Parquet files only"):
         open_source(frame, client=object())
+
+
+def test_degenerate_response_is_refused_from_every_source(frame, tmp_path):
+    """The exact-fit check reads A, so Parquet data get the in-memory message."""
+    means = frame.groupby("Subject", observed=True)["Reaction"].transform("mean")
+    flat = frame.assign(Reaction=means)
+    path = tmp_path / "flat.parquet"
+    pq.write_table(pa.Table.from_pandas(flat, preserve_index=False), path, row_group_size=50)
+    for data in (flat, path):
+        with pytest.raises(Exception, match="the fixed and random effects reproduce the response 'Reaction'"):
+            _fit("Reaction ~ 1 + (1 | Subject)", data)
+    with pytest.raises(Exception, match="the response 'Reaction' is constant"):
+        _fit(FULL, frame.assign(Reaction=250.0))

@@ -12,6 +12,7 @@ from .postfit.compare import compare
 from .postfit.r2 import r2
 from .postfit.repca import rePCA
 from .postfit.residuals import simulate_residuals
+from .power import PowerCurve, PowerDesign, PowerResult, design, extend, power, power_curve
 from .errors import ConvergenceWarning, DesignError, FormulaError, MixedModelsError, SingularFitWarning
 
 __all__ = [
@@ -28,6 +29,13 @@ __all__ = [
     "r2",
     "rePCA",
     "simulate_residuals",
+    "design",
+    "extend",
+    "power",
+    "power_curve",
+    "PowerCurve",
+    "PowerDesign",
+    "PowerResult",
     "datasets",
     "ConvergenceWarning",
     "DesignError",

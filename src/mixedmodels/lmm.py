@@ -8,8 +8,11 @@
 
 from __future__ import annotations
 
+import sys
+
 from .control import LmerControl
-from .fitting import fit_problem, problem_of
+from .fitting import check_response_variation, fit_problem, problem_of
+from .design import data_name_of
 from .results import LmerFit
 from .sources import open_source
 
@@ -40,7 +43,9 @@ def lmer(formula: str, data, reml: bool | None = None, weights=None, offset=None
     control : LmerControl, optional
         Tolerances and optimiser settings (lme4's ``lmerControl``).
     data_name : str, optional
-        Shown as "Data:" in the summary (the data set's name when loaded from ``datasets``).
+        Shown as "Data:" in the summary; by default the data set's name when loaded from
+        ``datasets`` (or the Parquet file's), else the name of the caller's variable holding
+        ``data``, else no line.
     client : dask.distributed.Client, optional
         Dask/Parquet data only: where the reduction runs (default: the active client, if any).
     progress : bool, default True
@@ -66,5 +71,6 @@ def lmer(formula: str, data, reml: bool | None = None, weights=None, offset=None
     reml = True if reml is None and REML is None else bool(REML if reml is None else reml)
     source = open_source(data, client=client, progress=progress, functions=functions, caller="lmer")
     spec, cross, rows = source.model(formula, weights, offset)
-    name = data_name if data_name is not None else source.name
+    check_response_variation(spec, cross)
+    name = data_name if data_name is not None else (source.name or data_name_of(data, sys._getframe(1)))
     return fit_problem(spec, problem_of(spec, cross, reml), rows, name, control=control)

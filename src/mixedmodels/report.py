@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from .rformat import format_numbers
-from .summary import format_pvalue
+from .rformat import format_pvalues
 
 __all__ = ["build_report", "write_report", "figure_data_uri"]
 
@@ -70,7 +70,7 @@ def _rows(table: pd.DataFrame) -> list[list[str]]:
     columns = [[str(i) for i in table.index]]
     for name in table.columns:
         values = table[name].to_numpy(dtype=float)
-        columns.append([format_pvalue(v) for v in values] if name.startswith("Pr(") else _numbers(values))
+        columns.append(format_pvalues(values) if name.startswith("Pr(") else _numbers(values))
     return [list(r) for r in zip(*columns)]
 
 
@@ -167,8 +167,9 @@ def _r2_and_residuals_section(fit) -> str:
         parts.append(f'<p class="note">Scaled residuals not available ({escape(" ".join(str(error).split()))}).</p>')
         return "".join(parts)
     tests = [residuals.test_uniformity(), residuals.test_dispersion(), residuals.test_outliers()]
-    rows = [[name, *_numbers([t.statistic]), format_pvalue(t.p_value)]
-            for name, t in zip(["uniformity (KS)", "dispersion", "outliers"], tests)]
+    p_values = format_pvalues(np.array([t.p_value for t in tests]))
+    rows = [[name, *_numbers([t.statistic]), p]
+            for name, t, p in zip(["uniformity (KS)", "dispersion", "outliers"], tests, p_values)]
     parts.append(_table(["Test", "Statistic", "p-value"], rows, table_id="residual-tests"))
     caption = (f"Scaled (quantile) residuals from {RESIDUAL_SIMULATIONS} simulations, as DHARMa: QQ plot against "
                "the uniform distribution and residuals against the rank-transformed predictions")

@@ -17,13 +17,13 @@ import pandas as pd
 from .covariance import covariance_matrices, varcorr_table
 from .design import to_pandas
 from .design.spec import ModelSpec
+from .errors import SINGULAR_MESSAGE
 from .objective import DevianceProblem, PlsSolution
 from .optimize import OptSummary
 from .summary import summary_text
 
 __all__ = ["LmerFit", "SINGULAR_MESSAGE"]
 
-SINGULAR_MESSAGE = "boundary (singular) fit: see help('isSingular')"
 
 
 def _is_population_level(re_form) -> bool:
@@ -182,6 +182,15 @@ class LmerFit:
 
     @property
     def is_singular(self) -> bool:
+        """Whether the estimate lies on the boundary of the parameter space (lme4's ``isSingular``).
+
+        True when some diagonal element of a relative covariance factor T_k is below 1e-4 (θ at
+        or next to its lower bound 0): a variance estimated as zero, or a correlation of ±1, or
+        a covariance matrix of lower rank. The model is then more complex than the data support.
+        The fit is valid (the criterion is at its constrained minimum), but consider a simpler
+        random-effects structure (drop the term whose variance is zero, or use ``(x || g)``
+        for uncorrelated effects); profile or bootstrap intervals for that variance include 0.
+        """
         return self.optimum.singular
 
     @property

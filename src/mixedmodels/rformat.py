@@ -13,6 +13,7 @@ and a footer (ANOVA and likelihood-ratio tables; any table of estimates and test
 from __future__ import annotations
 
 import math
+import re
 from html import escape
 from typing import Iterable, Sequence
 
@@ -35,11 +36,36 @@ def decimals_needed(x: float, digits: int) -> int:
     return max(0, len(significant) - (int(exponent) + 1))
 
 
+def _significant(x: float, digits: int) -> int:
+    """Significant digits (≤ digits) R needs to show ``x``."""
+    if not math.isfinite(x) or x == 0:
+        return 1
+    return len(f"{abs(x):.{digits - 1}e}".split("e")[0].replace(".", "").rstrip("0") or "0")
+
+
 def format_numbers(values: Iterable[float], digits: int, nsmall: int = 0) -> list[str]:
-    """R's ``format(x, digits = digits, nsmall = nsmall)`` for a numeric vector (fixed notation)."""
+    """R's ``format(x, digits = digits, nsmall = nsmall)`` for a numeric vector.
+
+    Fixed notation with the decimals the most demanding element needs, unless that is wider than
+    scientific notation with the mantissa digits the most demanding element needs (R's
+    ``formatReal`` with ``scipen = 0``): 1.338e-12 and 4.5 print as ``1.338e-12``, ``4.500e+00``.
+    """
     values = [float(v) for v in values]
-    decimals = max([decimals_needed(v, digits) for v in values] + [nsmall])
-    decimals = min(decimals, 15)
+    finite = [v for v in values if math.isfinite(v)]
+    needed = [decimals_needed(v, digits) for v in values]
+    fixed_decimals = min(max(needed, default=0), 15)
+    if finite:
+        negative = any(v < 0 for v in finite)
+        left = max(len(str(int(abs(round(v, fixed_decimals))))) for v in finite)
+        width_fixed = negative + left + fixed_decimals + (fixed_decimals > 0)
+        mantissa = max(_significant(v, digits) for v in finite)
+        big_exponent = any(v != 0 and abs(math.floor(math.log10(abs(v)))) >= 100 for v in finite)
+        width_sci = negative + (mantissa > 1) + (mantissa - 1) + 4 + (2 if big_exponent else 1)
+        if width_fixed > width_sci:
+            strings = ["NaN" if math.isnan(v) else f"{v:.{mantissa - 1}e}" for v in values]
+            width = max(len(s) for s in strings)
+            return [s.rjust(width) for s in strings]
+    decimals = min(max(needed + [nsmall]), 15)
     strings = ["NaN" if math.isnan(v) else f"{v:.{decimals}f}" for v in values]
     width = max((len(s) for s in strings), default=0)
     return [s.rjust(width) for s in strings]
@@ -268,3 +294,158 @@ class RTable(pd.DataFrame):
         if self.footer:
             out.append("<p>" + "<br>".join(escape(f) for f in self.footer.splitlines()) + "</p>")
         return "\n".join(out)
+
+
+# ---- R's deparse() of a formula, with its line breaking -----------------------------------------
+
+_R_TOKEN = re.compile(r"\s*(`[^`]*`|\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?|[A-Za-z_.][A-Za-z0-9_.]*"
+                      r"|\"[^\"]*\"|'[^']*'|%[^%]*%|\|\||&&|==|!=|<=|>=|[-+*/^~:|&!<>(),=])")
+# binary operators by precedence (R's ?Syntax, lowest first) and whether deparse spaces them (PP_BINARY)
+_R_BINARY = [({"~"}, True), ({"||", "|"}, True), ({"&&", "&"}, True), ({"==", "!=", "<", ">", "<=", ">="}, True),
+             ({"+", "-"}, True), ({"*"}, True), ({"/"}, False), ({"%"}, True), ({":"}, False), ({"^"}, False)]
+
+
+def _r_parse(text: str):
+    """A small R expression parser: nested tuples ("bin", op, l, r), ("un", op, x), ("paren", x),
+    ("call", name, args) or a leaf string. Raises ValueError on text it does not understand."""
+    tokens, pos = [], 0
+    while pos < len(text):
+        match = _R_TOKEN.match(text, pos)
+        if match is None:
+            if text[pos:].strip():
+                raise ValueError(f"cannot tokenise {text[pos:]!r}")
+            break
+        tokens.append(match.group(1))
+        pos = match.end()
+    at = [0]
+
+    def peek():
+        return tokens[at[0]] if at[0] < len(tokens) else None
+
+    def take():
+        at[0] += 1
+        return tokens[at[0] - 1]
+
+    def level_of(token):
+        for i, (ops, _) in enumerate(_R_BINARY):
+            if token in ops or (i == 7 and token is not None and token.startswith("%") and len(token) > 1):
+                return i
+        return None
+
+    def primary():
+        token = take()
+        if token == "(":
+            inner = expression(0)
+            if take() != ")":
+                raise ValueError("unbalanced parentheses")
+            return ("paren", inner)
+        if token in ("-", "+", "!", "~"):
+            return ("un", token, expression(8 if token in "+-" else (3 if token == "!" else 0)))
+        if peek() == "(":
+            take()
+            args = []
+            while peek() != ")":
+                args.append(expression(0))
+                if peek() == ",":
+                    take()
+                elif peek() != ")":
+                    raise ValueError("bad call")
+            take()
+            return ("call", token, args)
+        return token
+
+    def expression(minimum):
+        left = primary()
+        while True:
+            level = level_of(peek())
+            if level is None or level < minimum:
+                return left
+            op = take()
+            right = expression(level if op == "^" else level + 1)  # ^ is right-associative
+            left = ("bin", op, left, right)
+
+    tree = expression(0)
+    if at[0] != len(tokens):
+        raise ValueError("trailing tokens")
+    return tree
+
+
+def deparse(text: str, cutoff: int = 60) -> list[str]:
+    """R's ``deparse()`` of an expression (a formula): R's spacing, lines broken after a spaced
+    binary operator once a line is longer than ``cutoff`` bytes, continuation lines indented by 4
+    spaces per open break. Text it cannot parse comes back as one line, unchanged."""
+    try:
+        tree = _r_parse(text)
+    except (ValueError, IndexError):
+        return [text]
+    lines: list[str] = []
+    state = {"buffer": "", "indent": 0}
+
+    def put(s):
+        if not state["buffer"]:
+            state["buffer"] = "    " * state["indent"]
+        state["buffer"] += s
+
+    def linebreak(opened):
+        if len(state["buffer"]) > cutoff:
+            if not opened:
+                state["indent"] += 1
+            lines.append(state["buffer"])
+            state["buffer"] = ""
+            return True
+        return opened
+
+    def emit(node):
+        if isinstance(node, str):
+            put(node)
+        elif node[0] == "paren":
+            put("(")
+            emit(node[1])
+            put(")")
+        elif node[0] == "un":
+            put(node[1])
+            emit(node[2])
+        elif node[0] == "call":
+            put(node[1] + "(")
+            opened = False
+            for i, arg in enumerate(node[2]):
+                if i:
+                    put(", ")
+                    opened = linebreak(opened)
+                emit(arg)
+            put(")")
+            if opened:
+                state["indent"] -= 1
+        else:
+            _, op, left, right = node
+            spaced = next(s for ops, s in _R_BINARY if op in ops or (op.startswith("%") and len(op) > 1))
+            emit(left)
+            if spaced:
+                put(f" {op} ")
+                opened = linebreak(False)
+                emit(right)
+                if opened:
+                    state["indent"] -= 1
+            else:
+                put(op)
+                emit(right)
+
+    emit(tree)
+    if state["buffer"]:
+        lines.append(state["buffer"])
+    return lines
+
+
+def cat_fill(items: Sequence[str], fill: int = 80) -> list[str]:
+    """R's ``cat(..., fill = fill)``: items joined by " ", a new line before an item that would
+    pass column ``fill`` (the separator stays at the end of the line before)."""
+    lines, current = [], ""
+    for i, item in enumerate(items):
+        if i == 0:
+            current = item
+        elif len(current) + 1 + len(item) > fill:
+            lines.append(current + " ")
+            current = item
+        else:
+            current += " " + item
+    return lines + [current]

@@ -15,29 +15,44 @@ import pandas as pd
 
 from .covariance import relative_effects
 
-__all__ = ["simulate", "random_effects_draw", "simulate_block"]
+__all__ = ["simulate", "random_effects_draw", "simulate_block", "draw_effects", "draw_responses"]
 
 
 def random_effects_draw(fit, nsim: int, rng: np.random.Generator, use_re: bool) -> list[np.ndarray]:
     """b* per term, shape (nsim, ℓ_k, p_k): σ̂ T_k u*, or b̂ repeated when ``use_re`` is False."""
     if not use_re:
         return [np.broadcast_to(b_hat, (nsim,) + b_hat.shape) for b_hat in fit.solution.b]
-    templates = fit.problem.layout.templates(fit.theta)
-    u = [fit.sigma * rng.standard_normal((nsim, term.n_levels, T.shape[0])) for term, T in zip(fit.spec.terms, templates)]
+    return draw_effects(fit.problem.layout.templates(fit.theta), fit.sigma, [t.n_levels for t in fit.spec.terms],
+                        nsim, rng)
+
+
+def draw_effects(templates: list[np.ndarray], sigma: float, n_levels: list[int], nsim: int,
+                 rng: np.random.Generator) -> list[np.ndarray]:
+    """New random effects b* = σ T_k u, u ~ N(0, I), per term, shape (nsim, ℓ_k, p_k), from given T_k and σ."""
+    u = [sigma * rng.standard_normal((nsim, levels, T.shape[0])) for levels, T in zip(n_levels, templates)]
     return relative_effects(u, templates)  # rows b_j = σ T u_j
 
 
 def simulate_block(fit, X: np.ndarray, terms: list[tuple[np.ndarray, np.ndarray]], offset, weights,
                    b: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
     """Simulated responses (rows × nsim) of a block of rows given its X, (codes, z) per term and b*."""
+    return draw_responses(fit.solution.beta, fit.sigma, X, terms, offset, weights, b, rng)
+
+
+def draw_responses(beta: np.ndarray, sigma: float, X: np.ndarray, terms: list[tuple[np.ndarray, np.ndarray]], offset,
+                   weights, b: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
+    """y* = Xβ + offset + Σ_k Z_k b*_k + ε*, ε* ~ N(0, σ² W⁻¹), (rows × nsim), from given β and σ.
+
+    With :func:`draw_effects` it simulates a model specified by its parameters (:mod:`mixedmodels.power`).
+    """
     nsim = b[0].shape[0] if b else 1
-    eta = X @ fit.solution.beta
+    eta = X @ beta
     if offset is not None:
         eta = eta + offset
     Y = np.repeat(eta[:, None], nsim, axis=1)
     for (codes, z), bk in zip(terms, b):
         Y += np.einsum("ij,sij->is", z, bk[:, codes, :])
-    noise = fit.sigma * rng.standard_normal((len(eta), nsim))
+    noise = sigma * rng.standard_normal((len(eta), nsim))
     if weights is not None:
         noise /= np.sqrt(weights)[:, None]
     return Y + noise

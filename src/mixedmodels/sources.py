@@ -29,7 +29,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .blocks import CrossProducts, TermData, build_cross_products, term_matrix
-from .design import ModelDesign, build_design, check_response_variation
+from .design import ModelDesign, build_design
 from .design.spec import spec_of_design
 from .errors import MixedModelsError
 
@@ -74,19 +74,11 @@ class FrameSource:
     def __init__(self, data, functions: dict | None = None):
         self.data = data
         self.functions = functions
-        self.name = str(getattr(data, "attrs", {}).get("name", "data"))
+        self.name = str(getattr(data, "attrs", {}).get("name", ""))  # lmer/glmer fall back to the caller's variable
 
     def model(self, formula: str, weights=None, offset=None):
-        """``(spec, cross, rows)`` of ``formula`` on the frame (rows: :class:`InMemoryRows`).
-
-        Raises
-        ------
-        DesignError
-            Besides :func:`~mixedmodels.design.build_design`'s: a response the model reproduces
-            exactly (:func:`~mixedmodels.design.check_response_variation`).
-        """
+        """``(spec, cross, rows)`` of ``formula`` on the frame (rows: :class:`InMemoryRows`)."""
         design = build_design(formula, self.data, weights=weights, offset=offset, functions=self.functions)
-        check_response_variation(design)
         terms = [TermData(t.codes, t.z, t.n_levels) for t in design.terms]
         cross = build_cross_products(terms, design.X, design.y, design.weights, design.offset)
         return spec_of_design(design, weights, offset), cross, InMemoryRows(design)

@@ -15,7 +15,8 @@ import textwrap
 import numpy as np
 import pandas as pd
 
-from .rformat import SIGNIF_LEGEND, abbreviate, format_numbers, format_pvalues, format_table, quantiles, stars
+from .rformat import (SIGNIF_LEGEND, abbreviate, cat_fill, deparse, format_numbers, format_pvalues, format_table,
+                      quantiles, stars)
 
 __all__ = ["coefficient_table_text", "random_effects_text", "summary_text"]
 
@@ -73,11 +74,6 @@ def coefficient_table_text(table: pd.DataFrame, digits: int = DIGITS, signif_sta
     return format_table(header, rows, row_names=list(table.index), right=True)
 
 
-def format_pvalue(p: float) -> str:
-    """One p-value as R's ``format.pval`` prints it."""
-    return format_pvalues(np.array([p]))[0]
-
-
 def correlation_text(vcov: pd.DataFrame) -> str:
     """lme4's 'Correlation of Fixed Effects' block (lower triangle, 3 decimals)."""
     sd = np.sqrt(np.diag(vcov.to_numpy()))
@@ -116,8 +112,9 @@ def _wrapped_title(title: str, cls: str, width: int = 80) -> list[str]:
 
 
 def data_lines(fit) -> list[str]:
-    """Formula, Data and Weights lines, then a blank line (lme4's ``.prt.call``)."""
-    lines = [f"Formula: {fit.formula}"]
+    """Formula, Data and Weights lines, then a blank line (lme4's ``.prt.call``: the formula as R
+    deparses it, wrapped at 80 columns)."""
+    lines = cat_fill(["Formula:", *deparse(fit.formula)])
     if fit.data_name:
         lines.append(f"   Data: {fit.data_name}")
     if fit.weights is not None:

@@ -157,3 +157,25 @@ def test_prediction_intervals_cover_new_observations():
         coverage = np.mean(values)
         tolerance = 2 * 4 * np.sqrt(0.95 * 0.05 / len(values))
         assert abs(coverage - 0.95) < tolerance, (kind, coverage)
+
+
+def test_parquet_fit_population_level_and_clear_error_for_conditional(tmp_path):
+    data = mm.datasets.load("sleepstudy")
+    path = tmp_path / "sleep.parquet"
+    data.to_parquet(path)
+    large = mm.lmer("Reaction ~ Days + (Days | Subject)", str(path), progress=False)
+    memory = mm.lmer("Reaction ~ Days + (Days | Subject)", data)
+    newdata = data.iloc[:4]
+    np.testing.assert_allclose(large.predict(newdata, re_form="~0", se_fit=True).to_numpy(),
+                               memory.predict(newdata, re_form="~0", se_fit=True).to_numpy(), rtol=1e-8)
+    with pytest.raises(mm.MixedModelsError, match="not in memory"):
+        large.predict(newdata, se_fit=True)
+
+
+def test_dask_newdata_with_se_fit_is_a_clear_error():
+    import dask.dataframe as dd
+
+    fit = mm.lmer("Reaction ~ Days + (Days | Subject)", mm.datasets.load("sleepstudy"))
+    newdata = dd.from_pandas(mm.datasets.load("sleepstudy").iloc[:10], npartitions=2)
+    with pytest.raises(ValueError, match="need newdata in memory"):
+        fit.predict(newdata, se_fit=True)

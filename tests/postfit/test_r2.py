@@ -126,3 +126,16 @@ def test_r2_prints_as_performance():
     text = repr(mm.r2(fit("sleepstudy_slope")))
     assert "Conditional R2: 0.799" in text and "Marginal R2: 0.279" in text
     assert isinstance(mm.r2(fit("seed_petri")).to_series(), pd.Series)
+
+
+def test_parquet_fit_gives_the_same_r2(tmp_path):
+    """Out of memory, var(Xβ̂) comes from X_allᵀX_all and σ²_k from Σ z zᵀ (both kept from the data pass)."""
+    data = mm.datasets.load("sleepstudy")
+    path = tmp_path / "sleep.parquet"
+    data.to_parquet(path)
+    large = mm.lmer("Reaction ~ Days + (Days | Subject)", str(path), progress=False)
+    assert not large.in_memory
+    memory = fit("sleepstudy_slope")
+    assert mm.r2(large).marginal == pytest.approx(mm.r2(memory).marginal, rel=1e-8)
+    assert mm.r2(large).conditional == pytest.approx(mm.r2(memory).conditional, rel=1e-8)
+    pd.testing.assert_series_equal(large.icc(), memory.icc(), rtol=1e-8)

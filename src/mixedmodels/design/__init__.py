@@ -19,7 +19,7 @@ from ..formula import ParsedFormula, parse_formula
 from .fixed import FixedDesign, build_fixed_design, evaluate_response
 from .random import RandomTerm, build_random_term, order_terms
 
-__all__ = ["ModelDesign", "build_design", "to_pandas", "used_columns", "check_response_variation"]
+__all__ = ["ModelDesign", "build_design", "to_pandas", "used_columns", "data_name_of"]
 
 _IDENTIFIER = re.compile(r"`([^`]+)`|([A-Za-z_.][A-Za-z0-9_.]*)")
 
@@ -82,6 +82,19 @@ def to_pandas(data) -> pd.DataFrame:
     raise DesignError(f"data must be a pandas or polars DataFrame, not {type(data).__name__}")
 
 
+def data_name_of(data, caller) -> str:
+    """The name shown as "Data:": a built-in data set's name (``attrs["name"]``), else the name of the
+    caller's variable that holds ``data`` (R's ``deparse(substitute(data))``), else "" (no line).
+
+    ``caller`` is the frame of the user's call (``sys._getframe(1)`` inside ``lmer``).
+    """
+    attrs = getattr(data, "attrs", None)
+    if isinstance(attrs, dict) and attrs.get("name"):
+        return str(attrs["name"])
+    names = [k for k, v in (caller.f_locals.items() if caller is not None else []) if v is data and not k.startswith("_")]
+    return names[0] if names else ""
+
+
 def used_columns(parsed: ParsedFormula, columns: pd.Index) -> list[str]:
     """Names of the data columns a formula refers to (R's ``all.vars``), in order of appearance."""
     names: list[str] = []
@@ -97,7 +110,8 @@ def _optional_vector(value, frame: pd.DataFrame, what: str) -> np.ndarray | None
         return None
     if isinstance(value, str):
         if value not in frame.columns:
-            raise DesignError(f"{what}: no column named {value!r} in the data")
+            raise DesignError(f"{what}: no column named {value!r} in the data; the data have: "
+                              f"{', '.join(map(str, frame.columns))}")
         value = frame[value]
     try:
         array = np.asarray(value, dtype=np.float64)
@@ -191,59 +205,3 @@ def build_design(formula: str, data, weights=None, offset=None, *, require_rando
     terms = order_terms([build_random_term(spec, frame, check_levels, functions) for spec in parsed.random])
     return ModelDesign(formula=parsed, y=y, fixed=fixed, terms=terms, weights=weights_v, offset=offset_v,
                        rows=frame.index, n_dropped=n_dropped, frame=frame)
-
-
-def _exact_fit(columns: np.ndarray, target: np.ndarray, spread: float) -> bool:
-    """Whether least squares on ``columns`` leaves a residual ≤ 1e-10 of the response's spread."""
-    if columns.shape[1] == 0:
-        return np.linalg.norm(target) <= 1e-10 * spread
-    residual = target - columns @ np.linalg.lstsq(columns, target, rcond=None)[0]
-    return bool(np.linalg.norm(residual) <= 1e-10 * spread)
-
-
-_DENSE_CHECK_FLOPS = 5e7
-"""Largest n (p + q)² for which [X Z] is formed densely to look for a zero residual variance (~50 ms)."""
-
-
-def check_response_variation(design: ModelDesign) -> None:
-    """Stop when the model reproduces the response exactly: there is no residual variance to estimate.
-
-    A constant response, one that is an exact linear function of the fixed-effect columns, or
-    one that the fixed and random effects together reproduce (y constant within every group of a
-    random intercept) leaves the weighted least-squares residual r of y on X (or on [X Z]) at
-    zero; the linear mixed model's criterion then decreases without bound as σ → 0, so it has no
-    optimum. Exact means ‖W^½ r‖ ≤ 1e-10 ‖W^½ (y − ȳ)‖. [X Z] is checked when n (p + q)² ≤ 5·10⁷.
-
-    Raises
-    ------
-    DesignError
-        Naming the response (and its value when constant).
-    """
-    response = design.formula.response
-    y = design.y
-    if y.ndim != 1:
-        return
-    if np.ptp(y) == 0:
-        raise DesignError(f"the response {response!r} is constant (every value is {y[0]:g}): a linear mixed "
-                          "model needs variation in the response")
-    root_w = np.ones_like(y) if design.weights is None else np.sqrt(design.weights)
-    target = root_w * (y if design.offset is None else y - design.offset)
-    spread = float(np.linalg.norm(root_w * (y - np.average(y, weights=root_w**2))))
-    X = design.X if design.weights is None else design.X * root_w[:, None]
-    if _exact_fit(X, target, spread):
-        raise DesignError(f"the fixed effects reproduce the response {response!r} exactly (residual sum of "
-                          "squares 0): there is no residual variance to estimate; is the response computed "
-                          "from the predictors?")
-    q = sum(t.n_levels * t.z.shape[1] for t in design.terms)
-    if len(y) * (X.shape[1] + q) ** 2 > _DENSE_CHECK_FLOPS:
-        return
-    blocks = [X]
-    for term in design.terms:
-        Z = np.zeros((len(y), term.n_levels, term.z.shape[1]))
-        Z[np.arange(len(y)), term.codes] = term.z * root_w[:, None]
-        blocks.append(Z.reshape(len(y), -1))
-    if _exact_fit(np.hstack(blocks), target, spread):
-        groups = ", ".join(repr(t.name) for t in design.terms)
-        raise DesignError(f"the fixed and random effects reproduce the response {response!r} exactly (zero "
-                          f"residual variance, e.g. the response is constant within each level of {groups}): "
-                          "the criterion has no optimum; remove the random-effects term or check the response")

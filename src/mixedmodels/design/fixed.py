@@ -259,8 +259,43 @@ def _first_line(exc: Exception) -> str:
     return _ANSI.sub("", str(exc)).strip().splitlines()[0]
 
 
+def _not_numbers(series: pd.Series) -> pd.Series:
+    """The values of a text column that do not read as numbers (missing values aside)."""
+    values = series.astype(object)
+    present = values.notna()
+    numbers = pd.to_numeric(values[present].astype(str).str.strip(), errors="coerce")
+    return values[present][numbers.isna().to_numpy()]
+
+
+def _rows_text(bad: pd.Series, limit: int = 5) -> str:
+    shown = ", ".join(f"{v!r} (index {i})" for i, v in list(bad.items())[:limit])
+    return shown + (f" and {len(bad) - limit} more" if len(bad) > limit else "")
+
+
+def warn_if_mostly_numeric(name: str, series: pd.Series) -> None:
+    """Warn when a text column is numbers in all but a few rows: a typo (``0.1O``) made it a factor.
+
+    "A few": at least one and at most max(3, 5 % of the rows) values do not read as numbers.
+    """
+    if pd.api.types.is_bool_dtype(series.dtype) or pd.api.types.is_numeric_dtype(series.dtype):
+        return
+    if isinstance(series.dtype, pd.CategoricalDtype) and not (
+            pd.api.types.is_object_dtype(series.cat.categories.dtype)
+            or pd.api.types.is_string_dtype(series.cat.categories.dtype)):
+        return
+    bad = _not_numbers(series)
+    n = int(series.notna().sum())
+    if 0 < len(bad) <= max(3, 0.05 * n) and len(bad) < n:
+        verb = "is not a number" if len(bad) == 1 else "are not numbers"
+        warnings.warn(f"column {name!r} is text because {len(bad)} of its {n} values {verb}: "
+                      f"{_rows_text(bad)}; it is used as a factor with {series.nunique()} levels — correct the "
+                      "value(s) or convert the column with pd.to_numeric if it is meant to be numeric",
+                      UserWarning, stacklevel=2)
+
+
 def _factor_variable(name: str, expr: str, series: pd.Series) -> _Variable:
     """Describe a factor column: levels actually present, in R's order."""
+    warn_if_mostly_numeric(name, series)
     if isinstance(series.dtype, pd.CategoricalDtype):
         cat = series.array
         if (cat.codes < 0).any():
@@ -341,10 +376,15 @@ def _factor_codes(var: _Variable, data: pd.DataFrame, context: str) -> np.ndarra
 
 
 def _coding_matrix(var: _Variable, coding: str) -> tuple[np.ndarray, list[str]]:
-    """Contrast (or indicator) matrix, shape (levels, columns), and R's column suffixes."""
+    """Contrast (or indicator) matrix, shape (levels, columns), and R's column suffixes.
+
+    ``coding="sum"`` is R's ``contr.sum`` (last level −1), for hypotheses built on it.
+    """
     k = len(var.levels)
     if coding == "indicator":
         return np.eye(k), list(var.labels)
+    if coding == "sum":
+        return np.vstack([np.eye(k - 1), -np.ones(k - 1)]), [str(i) for i in range(1, k)]
     if var.ordered:
         return contr_poly(k), _poly_suffixes(k)
     return np.eye(k)[:, 1:], list(var.labels[1:])
@@ -597,7 +637,9 @@ def _response_column(expr: str, data: pd.DataFrame, functions: dict | None) -> n
     if name in data.columns:
         series = data[name]
         if _is_factor(series) and not pd.api.types.is_bool_dtype(series.dtype):
-            raise FormulaError(f"response column {name!r} is not numeric (dtype {series.dtype})")
+            bad = _not_numbers(series)
+            which = f": {_rows_text(bad)} {'is' if len(bad) == 1 else 'are'} not numbers" if len(bad) else ""
+            raise FormulaError(f"response column {name!r} is not numeric (dtype {series.dtype}){which}")
         values = _float_values(series)
     else:
         python = _to_python(expr.strip())

@@ -128,7 +128,8 @@ def grouping_factor(group: str, data: pd.DataFrame, known_levels: list[str] | No
     parts = [p.strip() for p in group.split(":")]
     missing = [p for p in parts if p not in data.columns]
     if missing:
-        raise FormulaError(f"grouping factor {group!r}: no column named {', '.join(map(repr, missing))} in the data")
+        raise FormulaError(f"grouping factor {group!r}: no column named {', '.join(map(repr, missing))} in the data; "
+                           f"the data have: {', '.join(map(str, data.columns))}")
     combined = np.zeros(len(data), dtype=np.int64)
     labels = [""]
     for i, part in enumerate(parts):

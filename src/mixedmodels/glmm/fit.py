@@ -9,13 +9,14 @@
 
 from __future__ import annotations
 
+import sys
 import warnings
 
 import numpy as np
 
 from .._threads import blas_threads_for
 from ..covariance import relative_effects
-from ..design import build_design
+from ..design import build_design, data_name_of
 from ..design.spec import spec_of_design
 from ..results import SINGULAR_MESSAGE
 from ..sources import InMemoryRows
@@ -143,7 +144,7 @@ def glmer(formula: str, data, family="binomial", nAGQ: int = 1, weights=None, of
         start += size
     solution = PlsSolution(beta=beta.copy(), u=u_terms, b=relative_effects(u_terms, T), sigma=1.0,
                            vcov_beta=vcov, factor=state.factor)
-    name = data_name if data_name is not None else str(getattr(data, "attrs", {}).get("name", "data"))
+    name = data_name if data_name is not None else data_name_of(data, sys._getframe(1))
     fit = GlmerFit(spec=spec_of_design(design, weights, offset), problem=problem, optimum=optimum, solution=solution,
                    data_name=name, rows=InMemoryRows(design), family=fam, n_agq=int(nAGQ), y=y, prior_weights=prior, trials=trials, state=state)
     for message in optimum.messages:

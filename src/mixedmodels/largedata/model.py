@@ -104,7 +104,8 @@ class ChunkedSource:
                 raise DesignError(f"{what} must be a column name for data larger than memory, not "
                                   f"{type(value).__name__}")
             if value is not None and value not in runner.columns:
-                raise DesignError(f"{what}: no column named {value!r} in the data")
+                raise DesignError(f"{what}: no column named {value!r} in the data; the data have: "
+                                  f"{', '.join(map(str, runner.columns))}")
         cols = ModelColumns(used_columns(parsed, runner.columns), weights, offset,
                             list(dict.fromkeys(spec.group for spec in parsed.random)))
         missing = [p for p in cols.group_parts if p not in runner.columns]

@@ -65,15 +65,16 @@ def resolve_methods(method: str, vcov: str | None, reml: bool) -> tuple[str, str
     return m, v
 
 
-def kenward_roger_vcov(C: np.ndarray, W: np.ndarray, P: np.ndarray, Q: np.ndarray, R: np.ndarray | None) -> np.ndarray:
-    """Φ_A = C + 2C [Σ_kl W_kl (Q_kl − P_k C P_l − ¼ R_kl)] C (mmrm ``h_var_adj``; R = None: linear form).
+def kenward_roger_vcov(C: np.ndarray, W: np.ndarray, P: np.ndarray, WQ: np.ndarray, WR: np.ndarray | None) -> np.ndarray:
+    """Φ_A = C + 2C [Σ_kl W_kl (Q_kl − P_k C P_l − ¼ R_kl)] C (mmrm ``h_var_adj``; WR = None: linear form).
 
-    P holds P̃_k = XᵀV⁻¹∂V_kV⁻¹X (mmrm's P_k up to sign, which cancels in P_k C P_l).
+    P holds P̃_k = XᵀV⁻¹∂V_kV⁻¹X (mmrm's P_k up to sign, which cancels in P_k C P_l); WQ and WR are
+    Σ_kl W_kl Q_kl and Σ_kl W_kl R_kl (:meth:`~mixedmodels.mmrm.criterion.MmrmCriterion.kenward_roger_sums`).
     """
     PC = P @ C  # (k, p, p)
-    inner = np.einsum("kl,klab->ab", W, Q) - np.einsum("kl,kab,lbc->ac", W, PC, P)
-    if R is not None:
-        inner -= 0.25 * np.einsum("kl,klab->ab", W, R)
+    inner = WQ - np.einsum("kl,kab,lbc->ac", W, PC, P, optimize=True)
+    if WR is not None:
+        inner -= 0.25 * WR
     return C + 2.0 * C @ inner @ C
 
 
@@ -106,7 +107,7 @@ def empirical_terms(blocks, state, vcov_method: str):
             F = Xt
             z = np.einsum("iap,ia->ip", Xt, e)
         else:
-            H = np.einsum("iap,pq,ibq->iab", Xt, C, Xt)
+            H = np.einsum("iap,pq,ibq->iab", Xt, C, Xt, optimize=True)
             A = np.eye(block.s)[None] - H
             A = np.linalg.inv(A) if vcov_method == "empirical-jackknife" else np.stack([_pinv_sqrt(a) for a in A])
             F = np.einsum("iba,ibp->iap", A, Xt)  # A_iᵀ X̃_i
@@ -164,12 +165,10 @@ class Inference:
             d.append((v * v).sum(axis=1))
             B.append(np.einsum("iap,ia->ip", Xt, v))
         d, B = np.concatenate(d), np.concatenate(B)  # (n,), (n, p)
-        K = B @ self.C @ B.T if len(d) <= 4000 else None
-        if K is not None:
-            M = np.diag(d) - K
-            return np.trace(M) ** 2 / (M * M).sum()
+        # M = diag(d) − K, K = B C Bᵀ (n_subjects²) is never formed: tr M = Σd − tr(C BᵀB) and
+        # ‖M‖²_F = Σd² − 2 Σ d_i K_ii + tr((C BᵀB)²)
         CB = self.C @ (B.T @ B)
-        diagK = np.einsum("ip,pq,iq->i", B, self.C, B)
+        diagK = np.einsum("ip,pq,iq->i", B, self.C, B, optimize=True)
         tr = d.sum() - np.trace(CB)
         ss = (d * d).sum() - 2 * (d * diagK).sum() + np.trace(CB @ CB)
         return tr ** 2 / ss
@@ -183,7 +182,7 @@ class Inference:
         A = MV @ P @ C  # (k, p, p): Θ C P_k C
         tr = np.trace(A, axis1=1, axis2=2)
         a1 = tr @ W @ tr
-        a2 = np.einsum("kl,kab,lba->", W, A, A)
+        a2 = np.einsum("kl,kab,lba->", W, A, A, optimize=True)
         b = (a1 + 6 * a2) / (2 * nl)
         e_star = 1.0 / (1.0 - a2 / nl)
         g = ((nl + 1) * a1 - (nl + 4) * a2) / ((nl + 2) * a2)

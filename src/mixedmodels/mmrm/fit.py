@@ -2,8 +2,7 @@
 
 Steps: parse the formula (:mod:`.formula`) → the model's arrays (:mod:`.data`) → the criterion by
 visit pattern (:mod:`.criterion`) → minimise −log L(θ) from mmrm's starting values with L-BFGS-B and
-the analytic gradient, then Newton steps with the Hessian (central differences of the analytic
-gradient) until the gradient vanishes → W = H⁻¹ → covariance of β̂ and df (:mod:`.ddf`) → :class:`MmrmFit`.
+the analytic gradient, then Newton steps with the exact Hessian until the gradient vanishes → W = H⁻¹ → covariance of β̂ and df (:mod:`.ddf`) → :class:`MmrmFit`.
 """
 
 from __future__ import annotations
@@ -30,14 +29,16 @@ _GRAD_TOL = 1e-6
 def _newton(criterion: MmrmCriterion, theta: np.ndarray, value: float, max_steps: int = 20):
     """Newton steps θ ← θ − t H⁻¹∇f (t halved until f does not increase) until they stop moving θ.
 
-    Returns θ, f(θ), the Hessian H and the number of criterion evaluations. H is the one of the last
-    step's starting point when that step moved θ by less than 10⁻⁷ (H changes by O(10⁻⁷) relative there).
+    Returns θ, f(θ), the exact Hessian H and the number of criterion evaluations. H is the one of the
+    last step's starting point when that step moved θ by less than 10⁻⁷ (H changes by O(10⁻⁷) relative
+    there).
     """
     evaluations = 0
     for _ in range(max_steps):
-        H = criterion.hessian(theta)
-        g = criterion.gradient(theta)
-        evaluations += 4 * len(theta) + 1
+        state = criterion.state(theta)
+        H = criterion.hessian(theta, state)
+        g = criterion.gradient(theta, state)
+        evaluations += 1
         if np.max(np.abs(g)) < 1e-12 * max(1.0, abs(value)):
             break
         try:
@@ -152,7 +153,7 @@ def fit_at(criterion: MmrmCriterion, theta: np.ndarray, method: str, vcov_method
     state = criterion.state(theta)
     if state is None:
         raise ValueError("the covariance is not positive definite at this theta")
-    H = criterion.hessian(theta) if H is None else H
+    H = criterion.hessian(theta, state) if H is None else H
     messages = []
     gradient = criterion.gradient(theta, state)
     converged = bool(np.max(np.abs(gradient)) < _GRAD_TOL * max(1.0, abs(state.value)))
@@ -173,8 +174,9 @@ def fit_at(criterion: MmrmCriterion, theta: np.ndarray, method: str, vcov_method
     if vcov_method.startswith("kenward-roger"):
         if not np.all(np.isfinite(theta_vcov)):
             raise ValueError("Kenward-Roger needs the inverse Hessian, which is not available (see the warnings)")
-        P, Q, R = criterion.derivative_terms(state, second=True)
-        vcov_matrix = kenward_roger_vcov(C, theta_vcov, P, Q, None if vcov_method == "kenward-roger-linear" else R)
+        P = criterion.derivative_terms(state)
+        WQ, WR = criterion.kenward_roger_sums(state, theta_vcov)
+        vcov_matrix = kenward_roger_vcov(C, theta_vcov, P, WQ, None if vcov_method == "kenward-roger-linear" else WR)
     elif vcov_method.startswith("empirical"):
         vcov_matrix, Fs, Xts = empirical_terms(criterion.blocks, state, vcov_method)
         emp = (Fs, Xts)

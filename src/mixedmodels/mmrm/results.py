@@ -123,22 +123,22 @@ class MmrmFit:
         return self._inference.f_test(self._contrast(contrast))
 
     def anova(self, type=3) -> pd.DataFrame:
-        """F test of each fixed-effect term with the fit's df method (``mm.anova(fit)`` calls it).
+        """F test of each fixed-effect term with the fit's df method, as ``car::Anova`` on an mmrm fit.
 
-        The hypothesis matrices of type 1, 2 or 3 are lmerTest's
-        (:func:`mixedmodels.inference.contrasts.term_contrasts`); each F test is mmrm's ``df_md``.
+        ``type`` 2 or 3 (also "II", "III"); the hypothesis matrices are mmrm's
+        (:func:`mixedmodels.mmrm.anova.mmrm_contrasts`), each F test is mmrm's ``df_md``.
+        ``mm.anova(fit)`` calls it.
 
         Returns
         -------
         DataFrame indexed by term: NumDF, DenDF, F value, Pr(>F).
         """
-        from ..inference.anova import TYPES
-        from ..inference.contrasts import term_contrasts
+        from .anova import mmrm_contrasts
 
-        if type not in TYPES:
-            raise ValueError(f"type must be 1, 2, 3, 'I', 'II' or 'III', not {type!r}")
-        hypotheses = term_contrasts(self.design.fixed, self.design.fixed.gram, TYPES[type])
-        rows = {term: self._inference.f_test(L) for term, L in hypotheses.items() if len(L)}
+        types = {2: 2, 3: 3, "2": 2, "3": 3, "II": 2, "III": 3}
+        if type not in types:
+            raise ValueError(f"type must be 2, 3, 'II' or 'III' (mmrm's Anova), not {type!r}")
+        rows = {term: self._inference.f_test(L) for term, L in mmrm_contrasts(self, types[type]).items() if len(L)}
         return pd.DataFrame.from_dict(rows, orient="index", columns=["NumDF", "DenDF", "F value", "Pr(>F)"])
 
     def _contrast(self, contrast) -> np.ndarray:

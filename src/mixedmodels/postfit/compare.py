@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..inference.lrt import REFIT_MESSAGE, _check_same_data, _default_names, refit_ml
-from ..rformat import format_numbers, format_table
+from ..rformat import RTable
 
 __all__ = ["ModelComparison", "compare"]
 
@@ -31,7 +31,8 @@ class ModelComparison:
 
     Attributes
     ----------
-    table : DataFrame     npar, AIC, BIC, logLik, deviance; one row per model, in the order given
+    table : RTable        npar, AIC, BIC, logLik, deviance; one row per model, in the order given; prints
+                          as lme4's ``anova`` table (print.anova rounding, "Data:"/"Models:" heading)
     formulas : dict       row name → formula
     criterion : str       "ML" (maximum likelihood, refitted where needed) or "REML"
     data_name : str
@@ -43,14 +44,7 @@ class ModelComparison:
     data_name: str
 
     def __repr__(self) -> str:
-        lines = [f"Data: {self.data_name}", "Models:"]
-        lines += [f"{name}: {formula}" for name, formula in self.formulas.items()]
-        cells = [[str(int(v)) for v in self.table["npar"]]]
-        cells += [[s.strip() for s in format_numbers(self.table[c], 5)] for c in COLUMNS[1:]]
-        lines.append(format_table(COLUMNS, [list(r) for r in zip(*cells)], row_names=list(self.table.index), right=True))
-        if self.criterion == "REML":
-            lines.append("(REML criteria of models with the same fixed effects; deviance = REML criterion)")
-        return "\n".join(lines)
+        return str(self.table)
 
 
 def _same_fixed_effects(fits) -> bool:
@@ -103,8 +97,10 @@ def compare(*fits, names=None, refit: bool | None = None) -> ModelComparison:
         fits = [refit_ml(f) for f in fits]
     rows = [[f.npar, f.objective + 2 * f.npar, f.objective + f.npar * math.log(f.nobs), -0.5 * f.objective,
              f.objective] for f in fits]
-    table = pd.DataFrame(rows, index=names, columns=COLUMNS)
-    table["npar"] = table["npar"].astype(int)
     criterion = "REML" if any(f.reml for f in fits) else "ML"
+    models = [name if name == f.formula else f"{name}: {f.formula}" for name, f in zip(names, fits)]
+    footer = "(REML fits with the same fixed effects: deviance is the REML criterion)" if criterion == "REML" else None
+    table = RTable(pd.DataFrame(rows, index=names, columns=COLUMNS).astype({"npar": int}),
+                   heading="\n".join([f"Data: {fits[0].data_name}", "Models:", *models]), footer=footer)
     return ModelComparison(table=table, formulas=dict(zip(names, (f.formula for f in fits))), criterion=criterion,
                            data_name=fits[0].data_name)

@@ -172,7 +172,15 @@ def predict_interval(fit, newdata=None, *, re_form=None, allow_new_levels: bool 
     if not glmm and type != "link":
         raise ValueError("type='response' is for glmer fits; an lmer fit predicts on the response scale")
     population = _is_population_level(re_form)
-    frame = fit.design.frame if newdata is None else to_pandas(newdata)
+    if newdata is None:
+        frame = fit.design.frame  # RowsNotInMemory for Parquet/Dask fits
+    else:
+        from ..largedata.sources import is_dask_frame
+
+        if is_dask_frame(newdata):
+            raise ValueError("se_fit and intervals need newdata in memory (a pandas or polars frame), not a Dask "
+                             "DataFrame")
+        frame = to_pandas(newdata)
     X = fit.spec.fixed.transform(frame)
     vcov = fit.solution.vcov_beta
     eta = X @ fit.solution.beta
