@@ -46,13 +46,19 @@ class LmerFit:
 
     Attributes
     ----------
-    spec : ModelSpec           the model without rows (formula, templates, levels, rank)
-    problem : DevianceProblem  the objective (``problem.deviance(theta)`` is public)
-    optimum : OptSummary       optimiser summary and convergence checks
-    solution : PlsSolution     β̂, û, b̂, σ̂ at θ̂
-    data_name : str            name shown in the summary ("Data: ...")
-    rows : row handle          :class:`mixedmodels.sources.InMemoryRows` or the lazy rows of chunked data
-                               (None for a refit of simulated data that are not in memory)
+    spec : ModelSpec
+        The model without rows (formula, templates, levels, rank).
+    problem : DevianceProblem
+        The objective (``problem.deviance(theta)`` is public).
+    optimum : OptSummary
+        Optimiser summary and convergence checks.
+    solution : PlsSolution
+        β̂, û, b̂, σ̂ at θ̂.
+    data_name : str
+        Name shown in the summary ("Data: ...").
+    rows : row handle
+        :class:`mixedmodels.sources.InMemoryRows` or the lazy rows of chunked data (None for a
+        refit of simulated data that are not in memory).
     """
 
     spec: ModelSpec
