@@ -6,6 +6,7 @@ from .glmm import GlmerFit, glmer
 from .results import LmerFit
 from .inference import anova
 from .inference.bootstrap import bootstrap
+from .postfit import contrast, emmeans, joint_tests
 from .errors import ConvergenceWarning, DesignError, FormulaError, MixedModelsError, SingularFitWarning
 
 __all__ = [
@@ -15,6 +16,9 @@ __all__ = [
     "LmerFit",
     "anova",
     "bootstrap",
+    "emmeans",
+    "contrast",
+    "joint_tests",
     "datasets",
     "ConvergenceWarning",
     "DesignError",
