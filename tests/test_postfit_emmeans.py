@@ -170,15 +170,27 @@ def test_joint_tests_match_r(model_id, c):
     np.testing.assert_allclose(table["p.value"], _numbers(theirs["p.value"]), atol=1e-4)
 
 
-@pytest.mark.parametrize("model_id, c, k", [("petri_kenward-roger", 0, 0), ("petri_kenward-roger", 0, 7)])
+def _strip(text: str) -> str:
+    return "\n".join(line.rstrip() for line in text.strip().splitlines())
+
+
+@pytest.mark.parametrize("model_id, c, k", [("petri_kenward-roger", 0, 0), ("petri_kenward-roger", 0, 7),
+                                            ("oats_kenward-roger", 2, 0), ("cbpp", 1, 0), ("cbpp", 0, 0),
+                                            ("cake_satterthwaite", 3, 0)])
 def test_printed_like_emmeans(model_id, c, k):
+    """The text equals R's print, but for trailing blanks and our interaction NOTE (R says it on stderr)."""
     case = MODELS[model_id]["cases"][c]
     em = _emmeans(model_id, case)
-    strip = lambda text: "\n".join(line.rstrip() for line in text.strip().splitlines())  # noqa: E731
-    assert strip(str(em)) == strip(case["emmeans"]["print"])
+    ours = str(em).replace("\nNOTE: Results may be misleading due to involvement in interactions", "")
+    assert _strip(ours) == _strip(case["emmeans"]["print"])
     con, result = _contrast(model_id, c, k)
-    assert strip(str(result)) == strip(con["print_test"])
-    assert strip(str(result.confint(con["level"]))) == strip(con["print_confint"])
+    assert _strip(str(result)) == _strip(con["print_test"])
+    assert _strip(str(result.confint(con["level"]))) == _strip(con["print_confint"])
+
+
+def test_joint_tests_printed_like_emmeans():
+    reference = MODELS["cake_kenward-roger"]["cases"][4]["joint_tests"]
+    assert _strip(str(mm.joint_tests(_fit("cake_kenward-roger")))) == _strip(reference["print"])
 
 
 # ---------------------------------------------------------------------------- options, errors, surfaces
@@ -245,3 +257,17 @@ def test_command_line_and_report(tmp_path, capsys):
     assert main(["emmeans", "seed_petri", "y ~ group + (1 | dish_id)", "--specs", "group", "--adjust", "holm"]) == 2
     html = build_report(_fit("petri_kenward-roger"))
     assert 'id="emmeans-means-group"' in html and 'id="emmeans-pairs-group"' in html
+
+
+def test_df_methods_asymptotic_and_default(monkeypatch):
+    fit = _fit("petri_kenward-roger")
+    em = mm.emmeans(fit, "group", ddf="asymptotic")
+    V = fit.vcov.to_numpy()
+    np.testing.assert_allclose(em.frame["SE"], np.sqrt(np.einsum("ij,jk,ik->i", em.L, V, em.L)), rtol=1e-12)
+    assert np.isinf(em.frame["df"]).all() and "asymp.LCL" in em.frame
+    assert "z.ratio" in em.pairs().frame and "Degrees-of-freedom method: asymptotic" in em.messages
+    assert mm.emmeans(fit, "group").ddf == "kenward-roger"
+    import mixedmodels.postfit.emmeans as module
+
+    monkeypatch.setattr(module, "KR_LIMIT", 100)  # 150 observations: above emmeans' pbkrtest.limit
+    assert mm.emmeans(fit, "group").ddf == "satterthwaite"

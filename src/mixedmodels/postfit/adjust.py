@@ -28,7 +28,7 @@ from functools import lru_cache
 import numpy as np
 from scipy import special, stats
 
-__all__ = ["ADJUSTMENTS", "normalize_adjust", "adjust_p", "critical_values", "mvt_probability", "qtukey"]
+__all__ = ["ADJUSTMENTS", "normalize_adjust", "adjust_p", "critical_values", "mvt_probability", "qtukey", "zapsmall"]
 
 P_ADJUST = ("holm", "hochberg", "bonferroni", "BH", "BY", "fdr", "none")
 ADJUSTMENTS = ("tukey", "dunnettx", "mvt", "dunnett", "sidak") + P_ADJUST
@@ -323,7 +323,7 @@ def adjust_p(t: np.ndarray, df: np.ndarray, adjust: str, family_size: int, pairs
     elif method == "sidak":
         p = 1 - (1 - raw) ** m
     elif method == "tukey":
-        p = ptukey_upper(math.sqrt(2) * np.abs(t), family_size, _zapsmall(df))
+        p = ptukey_upper(math.sqrt(2) * np.abs(t), family_size, zapsmall(df))
     elif method == "dunnettx":
         p = 1 - _pdunnx(np.abs(t), m, df)
     else:
@@ -361,9 +361,11 @@ def critical_values(level: float, df: np.ndarray, adjust: str, family_size: int,
     return np.asarray(cv, dtype=float), method, messages
 
 
-def _zapsmall(x: np.ndarray, digits: int = 7) -> np.ndarray:
-    """R's ``zapsmall`` (emmeans rounds the df it passes to ``ptukey``)."""
+def zapsmall(x: np.ndarray, digits: int = 7) -> np.ndarray:
+    """R's ``zapsmall``: round to ``digits`` significant digits of the largest finite |x| (non-finite kept)."""
+    x = np.asarray(x, dtype=float)
     finite = x[np.isfinite(x)]
     if not finite.size or not np.max(np.abs(finite)) > 0:
         return x
-    return np.where(np.isfinite(x), np.round(x, max(0, digits - int(math.ceil(math.log10(np.max(np.abs(finite))))))), x)
+    decimals = max(0, digits - int(math.ceil(math.log10(np.max(np.abs(finite))))))
+    return np.where(np.isfinite(x), np.round(x, decimals), x)

@@ -32,7 +32,7 @@ import pandas as pd
 from scipy import stats
 
 from .adjust import adjust_p, critical_values, normalize_adjust
-from .emmeans import EMMeans, estimate_rows, link_of, vcov_for
+from .emmeans import EMMeans, consec_matrix, estimate_rows, link_of, vcov_for
 from .emmtable import EmmTable
 
 __all__ = ["Contrasts", "contrast", "contrast_coefficients", "METHODS"]
@@ -107,10 +107,7 @@ def contrast_coefficients(method, levels: list[str], ref=None) -> tuple[np.ndarr
             names.append(f"{levels[i]} - {label}")
         return np.array(rows), names, False
     if method == "consec":
-        C = np.zeros((k - 1, k))
-        C[np.arange(k - 1), np.arange(k - 1)] = -1
-        C[np.arange(k - 1), np.arange(1, k)] = 1
-        return C, [f"{levels[i + 1]} - {levels[i]}" for i in range(k - 1)], False
+        return consec_matrix(k), [f"{levels[i + 1]} - {levels[i]}" for i in range(k - 1)], False
     if method == "poly":
         C, names = _poly(k)
         return C, names, False
@@ -216,7 +213,7 @@ class Contrasts(EmmTable):
             out.append(f"Degrees-of-freedom method: {em.ddf}")
         if link is not None and self._ratio is None:
             scale = {"logit": "log odds ratio", "log": "log"}.get(link.name, link.name)
-            out.append(f"Results are given on the {scale} (not the response) scale. ")
+            out.append(f"Results are given on the {scale} (not the response) scale.")
         return out
 
     def confint(self, level: float = 0.95, adjust: str | None = None) -> EmmTable:

@@ -427,7 +427,7 @@ class EMMeans(EmmTable):
             messages.append(f"Degrees-of-freedom method: {ddf}")
         link = link_of(fit)
         if link is not None and type == "link":
-            messages.append(f"Results are given on the {link.name} (not the response) scale. ")
+            messages.append(f"Results are given on the {link.name} (not the response) scale.")
         messages.append(f"Confidence level used: {level:g}")
         if link is not None and type == "response":
             name = response_name(fit)
@@ -539,18 +539,20 @@ def joint_test(fit, L: np.ndarray, ddf: str) -> dict:
             "F.ratio": round(F, 3), "p.value": p, "note": "d" if rank < len(L) else ""}
 
 
+def consec_matrix(k: int) -> np.ndarray:
+    """Differences of successive levels, (k − 1) × k: row i is μ_{i+1} − μ_i (emmeans' ``consec.emmc``)."""
+    C = np.zeros((k - 1, k))
+    C[np.arange(k - 1), np.arange(k - 1)] = -1
+    C[np.arange(k - 1), np.arange(1, k)] = 1
+    return C
+
+
 def _consec_interaction(L: np.ndarray, dims: list[int]) -> np.ndarray:
     """Interaction contrasts "consec" of means on a grid (first factor fastest), emmeans' row order."""
-    def consec(k):
-        C = np.zeros((k - 1, k))
-        C[np.arange(k - 1), np.arange(k - 1)] = -1
-        C[np.arange(k - 1), np.arange(1, k)] = 1
-        return C
-
     # row (i_1, ..., i_k) of the contrast has the first factor's contrast fastest: kron(C_k, ..., C_1)
     C = np.ones((1, 1))
     for d in dims:
-        C = np.kron(consec(d), C)
+        C = np.kron(consec_matrix(d), C)
     return C @ L
 
 
@@ -572,7 +574,8 @@ def joint_tests(fit, by=None, ddf: str | None = None) -> EmmTable:
     Returns
     -------
     EmmTable
-        Columns "model term", df1, df2, F.ratio, p.value (and the ``by`` variables).
+        Columns "model term", df1, df2, F.ratio, p.value (and the ``by`` variables); as emmeans,
+        the printed table does not name the df method.
     """
     method = _resolve_ddf(fit, ddf)
     by = _parse_names(by, "by")
@@ -618,7 +621,5 @@ def joint_tests(fit, by=None, ddf: str | None = None) -> EmmTable:
     if (notes != "").any():
         frame["note"] = notes.map(lambda n: f" {n}" if n else "")
         messages.append("d: df1 reduced due to linear dependence")
-    if method != "asymptotic":
-        messages.insert(0, f"Degrees-of-freedom method: {method}")
     columns = by + ["model term", "df1", "df2", "F.ratio", "p.value"] + (["note"] if "note" in frame else [])
     return EmmTable(frame[[c for c in ["model term"] + by + columns[len(by) + 1:]]], by, "F.ratio", messages)

@@ -17,18 +17,11 @@ import numpy as np
 import pandas as pd
 
 from ..rformat import format_numbers
+from .adjust import zapsmall
 
 __all__ = ["EmmTable"]
 
 _STATISTICS = ("t.ratio", "z.ratio", "F.ratio")
-
-
-def _zapsmall(values: np.ndarray, digits: int = 7) -> np.ndarray:
-    finite = values[np.isfinite(values)]
-    if not finite.size or not np.max(np.abs(finite)) > 0:
-        return values
-    decimals = max(0, digits - int(math.ceil(math.log10(np.max(np.abs(finite))))))
-    return np.where(np.isfinite(values), np.round(values, decimals), values)
 
 
 def _optimal_digits(row: np.ndarray) -> int:
@@ -37,7 +30,7 @@ def _optimal_digits(row: np.ndarray) -> int:
     if not np.isfinite(scale) or scale == 0:
         return 3
     z = np.array([row.min(), row.max()]) / scale
-    dz = _zapsmall(np.array([z[1] - z[0], z[0], z[1]]), digits=8)[0]
+    dz = zapsmall(np.array([z[1] - z[0], z[0], z[1]]), digits=8)[0]
     if dz <= 0:
         return 3
     return max(int(np.round(1.51 - math.log10(dz))), 3)
@@ -113,7 +106,7 @@ class EmmTable:
             column = frame[name]
             numeric = pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype)
             if numeric:
-                zapped = pd.Series(_zapsmall(column.to_numpy(dtype=float)), index=column.index)
+                zapped = pd.Series(zapsmall(column.to_numpy(dtype=float)), index=column.index)
                 cells[name] = _format_column(zapped, name, digits)
             else:
                 cells[name] = [str(v) for v in column]
@@ -136,14 +129,12 @@ class EmmTable:
             blocks.append("\n".join([header] + [line({n: cells[n][i] for n in shown}) for i in rows]))
         else:
             keys = [tuple(cells[b][i] for b in self.by) for i in range(len(self.frame))]
-            by_cells = {b: cells[b] for b in self.by}
-            width = {b: max(len(c) for c in by_cells[b]) for b in self.by}
             order = sorted(range(len(self.frame)), key=lambda i: tuple(self._by_rank(b, i) for b in reversed(self.by)))
             seen: dict[tuple, list[int]] = {}
             for i in order:
                 seen.setdefault(keys[i], []).append(i)
             for key, rows in seen.items():
-                title = ", ".join(f"{b} = {self._by_label(b, rows[0], width[b], by_cells)}" for b in self.by)
+                title = ", ".join(f"{b} = {cells[b][rows[0]]}" for b in self.by)
                 blocks.append("\n".join([f"{title}:", header] + [line({n: cells[n][i] for n in shown})
                                                                   for i in rows]))
         text = "\n\n".join(blocks) + "\n"
@@ -156,10 +147,6 @@ class EmmTable:
         if isinstance(column.dtype, pd.CategoricalDtype):
             return column.cat.codes.iloc[i]
         return column.iloc[i]
-
-    def _by_label(self, name: str, i: int, width: int, cells: dict) -> str:
-        text = cells[name][i]
-        return text if pd.api.types.is_numeric_dtype(self.frame[name].dtype) else text.ljust(width)
 
     def __repr__(self) -> str:
         return str(self)
