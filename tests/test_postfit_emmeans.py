@@ -161,9 +161,11 @@ def test_contrasts_match_r(model_id, c, k):
 @pytest.mark.parametrize("model_id, c", _cases("joint"))
 def test_joint_tests_match_r(model_id, c):
     reference = MODELS[model_id]["cases"][c]["joint_tests"]
-    table = mm.joint_tests(_fit_for_comparison(model_id), ddf=_ddf(model_id)).frame
+    result = mm.joint_tests(_fit_for_comparison(model_id), by=reference.get("by"), ddf=_ddf(model_id))
+    table = result.frame
     theirs = pd.DataFrame(reference["table"])
     assert list(table["model term"]) == list(theirs["model term"])
+    assert _strip(str(result)) == _strip(reference["print"])
     np.testing.assert_allclose(table["df1"], _numbers(theirs["df1"]))
     np.testing.assert_allclose(table["df2"], _numbers(theirs["df2"]), atol=0.0100001)  # printed to 2 decimals
     np.testing.assert_allclose(table["F.ratio"], _numbers(theirs["F.ratio"]), atol=0.0010001)

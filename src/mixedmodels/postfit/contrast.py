@@ -216,8 +216,13 @@ class Contrasts(EmmTable):
             out.append(f"Results are given on the {scale} (not the response) scale.")
         return out
 
-    def confint(self, level: float = 0.95, adjust: str | None = None) -> EmmTable:
-        """Intervals estimate ± c·SE, c adjusted for multiplicity as the tests (emmeans ``confint``)."""
+    def confint(self, level: float | None = None, adjust: str | None = None) -> EmmTable:
+        """Intervals estimate ± c·SE, c adjusted for multiplicity as the tests (emmeans ``confint``).
+
+        ``level`` defaults to that of the means; ``adjust`` to the tests' (p-value-only methods such
+        as holm use the Bonferroni critical value, as emmeans does).
+        """
+        level = self.em.level if level is None else level
         if not 0 < level < 1:
             raise ValueError(f"level must be in (0, 1), not {level!r}")
         adjust = self.requested_adjust if adjust is None else adjust
@@ -246,7 +251,7 @@ class Contrasts(EmmTable):
         return EmmTable(frame, self.by, name, notes + self._header_messages()
                         + [f"Confidence level used: {level:g}"] + lines + tail)
 
-    def plot(self, ax=None, level: float = 0.95):
+    def plot(self, ax=None, level: float | None = None):
         """The contrasts with their adjusted intervals (see :func:`mixedmodels.plots.emmeans`)."""
         from ..plots import emmeans as plot_emmeans
 

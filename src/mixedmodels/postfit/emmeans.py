@@ -556,6 +556,19 @@ def _consec_interaction(L: np.ndarray, dims: list[int]) -> np.ndarray:
     return C @ L
 
 
+def _refuse_confounded(fit, grid: ReferenceGrid, facs: list[str], by: list[str], frame: pd.DataFrame) -> None:
+    """Raise when the terms' tests miss degrees of freedom of the cell means (emmeans' "(confounded)" row)."""
+    L, _, _ = average_grid(grid, facs + by)
+    cells = math.prod(len(grid.variable(n).values) for n in facs)
+    for b in range(len(L) // cells):
+        block = L[b * cells:(b + 1) * cells]
+        total = int(np.linalg.matrix_rank(consec_matrix(cells) @ block, tol=1e-7 * max(1.0, np.abs(block).max())))
+        tested = frame["df1"].to_numpy()[b::len(L) // cells].sum() if by else frame["df1"].sum()
+        if total > tested:
+            raise ValueError(f"{total - tested:g} df of the fixed effects belong to no single term's marginal means "
+                             "(emmeans reports them as '(confounded)'); joint tests of such models are not supported")
+
+
 def joint_tests(fit, by=None, ddf: str | None = None) -> EmmTable:
     """F tests of every model term through its marginal means (R's ``joint_tests``).
 
@@ -615,6 +628,7 @@ def joint_tests(fit, by=None, ddf: str | None = None) -> EmmTable:
                 row[name] = labels[name].iloc[b * math.prod(dims)]
             rows.append(row | result)
     frame = pd.DataFrame(rows)
+    _refuse_confounded(fit, grid, facs, by, frame)
     frame = frame[frame["df1"] > 0].reset_index(drop=True)
     notes = frame.pop("note")
     messages = []

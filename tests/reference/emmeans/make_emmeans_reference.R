@@ -186,6 +186,35 @@ lmm_cases("machines", "Machines", "score ~ Machine + (1 | Worker) + (1 | Worker:
                                               contrast_case(m$emm, "pairwise", adjust = "mvt", precise = TRUE))))
 })
 
+## ---- joint tests: a covariate in two terms, a covariate-by-factor interaction, by groups
+orthodont <- read_data("Orthodont")
+for (formula in c("distance ~ age + I(age^2) + Sex + (1 | Subject)", "distance ~ age * Sex + (1 | Subject)")) {
+  fit <- lmer(as.formula(formula), data = orthodont)
+  jt <- with_messages(joint_tests(fit))
+  results[[paste("orthodont", length(results), sep = "_")]] <- list(
+    data = "Orthodont", formula = formula, family = NULL, lmer_df = "kenward-roger", fixef = unname(fixef(fit)),
+    vcov = unname(as.matrix(vcov(fit))), objective = unname(REMLcrit(fit)),
+    cases = list(list(joint_tests = list(table = table_rows(jt$value), print = printed(jt$value), messages = jt$messages))))
+}
+fit <- lmer(angle ~ recipe * temperature + (1 | recipe:replicate), data = cake)
+jt <- with_messages(joint_tests(fit, by = "recipe"))
+results[["cake_by_recipe"]] <- list(
+  data = "cake", formula = "angle ~ recipe * temperature + (1 | recipe:replicate)", family = NULL,
+  lmer_df = "kenward-roger", fixef = unname(fixef(fit)), vcov = unname(as.matrix(vcov(fit))),
+  objective = unname(REMLcrit(fit)),
+  cases = list(list(joint_tests = list(by = "recipe", table = table_rows(jt$value), print = printed(jt$value),
+                                       messages = jt$messages))))
+
+## ---- grouseticks: Poisson GLMM, rates
+ticks <- read_data("grouseticks")
+gp <- glmer(TICKS ~ YEAR + cHEIGHT + (1 | BROOD) + (1 | INDEX) + (1 | LOCATION), data = ticks, family = poisson)
+pr <- emm_case(gp, "YEAR", type = "response")
+results[["grouseticks"]] <- list(data = "grouseticks", formula = "TICKS ~ YEAR + cHEIGHT + (1 | BROOD) + (1 | INDEX) + (1 | LOCATION)",
+                                 family = "poisson", lmer_df = NULL, fixef = unname(fixef(gp)),
+                                 vcov = unname(as.matrix(vcov(gp))), objective = -2 * as.numeric(logLik(gp)),
+                                 cases = list(list(emmeans = pr$out, contrasts = list(contrast_case(pr$emm, "pairwise"),
+                                                                                      contrast_case(pr$emm, "trt.vs.ctrl")))))
+
 ## ---- cbpp: binomial GLMM, link and response scale
 cbpp <- read_data("cbpp")
 g <- glmer(cbind(incidence, size - incidence) ~ period + (1 | herd), data = cbpp, family = binomial)
