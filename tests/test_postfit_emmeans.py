@@ -274,3 +274,16 @@ def test_df_methods_asymptotic_and_default(monkeypatch):
     module = sys.modules["mixedmodels.postfit.emmeans"]  # the package exports the function of the same name
     monkeypatch.setattr(module, "KR_LIMIT", 100)  # 150 observations: above emmeans' pbkrtest.limit
     assert mm.emmeans(fit, "group").ddf == "satterthwaite"
+
+
+def test_joint_tests_refuse_confounded_df():
+    """Were the terms' tests to cover fewer df than the cell means carry, joint_tests raises (no silent omission)."""
+    import sys
+
+    module = sys.modules["mixedmodels.postfit.emmeans"]
+    fit = _fit("cake_kenward-roger")
+    grid = module.reference_grid(fit, cov_reduce="meanint")
+    frame = pd.DataFrame({"model term": ["recipe", "temperature", "recipe:temperature"], "df1": [2.0, 5.0, 10.0]})
+    module._refuse_confounded(fit, grid, ["recipe", "temperature"], [], frame)  # 17 = 17: fine
+    with pytest.raises(ValueError, match="1 df of the fixed effects belong to no single term"):
+        module._refuse_confounded(fit, grid, ["recipe", "temperature"], [], frame.assign(df1=[2.0, 5.0, 9.0]))
