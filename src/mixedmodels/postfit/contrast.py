@@ -258,7 +258,7 @@ class Contrasts(EmmTable):
         return plot_emmeans(self.confint(level), ax=ax)
 
 
-def contrast(em: EMMeans, method="pairwise", adjust: str | None = None, ref=None, by=None) -> Contrasts:
+def contrast(em: EMMeans, method="eff", adjust: str | None = None, ref=None, by=None) -> Contrasts:
     """Contrasts of marginal means within each ``by`` group (R's ``contrast(em, method, adjust, ref)``).
 
     Parameters
@@ -266,7 +266,7 @@ def contrast(em: EMMeans, method="pairwise", adjust: str | None = None, ref=None
     em : EMMeans
     method : str or dict
         One of :data:`METHODS` (module docstring) or ``{name: weights}`` with one weight per mean
-        of a ``by`` group.
+        of a ``by`` group; ``"eff"`` by default, as in emmeans (``em.pairs()`` for pairwise).
     adjust : str, optional
         "tukey", "dunnettx", "dunnett" / "mvt", "sidak", "bonferroni", "holm", "hochberg",
         "fdr", "BY" or "none"; default: the method's (module docstring).
