@@ -9,12 +9,17 @@
 
 from __future__ import annotations
 
+import sys
 import warnings
 
 import numpy as np
 
 from .._threads import blas_threads_for
-from ..design import build_design
+from ..covariance import relative_effects
+from ..design import build_design, data_name_of
+from ..design.spec import spec_of_design
+from ..results import SINGULAR_MESSAGE
+from ..sources import InMemoryRows
 from ..errors import ConvergenceWarning, MixedModelsError, SingularFitWarning
 from ..objective import PlsSolution
 from ..optimize import optimize_theta
@@ -75,7 +80,7 @@ def _check_agq(design, n_agq: int) -> None:
 
 
 def glmer(formula: str, data, family="binomial", nAGQ: int = 1, weights=None, offset=None, *,
-          data_name: str | None = None) -> GlmerFit:
+          data_name: str | None = None, functions: dict | None = None) -> GlmerFit:
     """Fit a generalized linear mixed model by maximum likelihood (Laplace or adaptive Gauss–Hermite).
 
     Parameters
@@ -91,6 +96,8 @@ def glmer(formula: str, data, family="binomial", nAGQ: int = 1, weights=None, of
         (single scalar random-effects term only).
     weights, offset : array-like or column name, optional
         Prior weights (binomial: trials for a proportion response) and an offset on the link scale.
+    functions : dict, optional
+        Functions the formula may call besides the allowed ones, as for :func:`mixedmodels.lmer`.
 
     Returns
     -------
@@ -106,7 +113,7 @@ def glmer(formula: str, data, family="binomial", nAGQ: int = 1, weights=None, of
     184.05
     """
     fam: Family = get_family(family)
-    design = build_design(formula, data, weights=weights, offset=offset, check_levels=False)
+    design = build_design(formula, data, weights=weights, offset=offset, check_levels=False, functions=functions)
     _check_agq(design, nAGQ)
     if fam.name == "binomial":
         y, prior = binomial_response(design.y, design.weights)
@@ -135,15 +142,15 @@ def glmer(formula: str, data, family="binomial", nAGQ: int = 1, weights=None, of
         size = term.n_levels * term.z.shape[1]
         u_terms.append(u[start:start + size].reshape(term.n_levels, term.z.shape[1]))
         start += size
-    solution = PlsSolution(beta=beta.copy(), u=u_terms, b=[uk @ Tk.T for uk, Tk in zip(u_terms, T)], sigma=1.0,
+    solution = PlsSolution(beta=beta.copy(), u=u_terms, b=relative_effects(u_terms, T), sigma=1.0,
                            vcov_beta=vcov, factor=state.factor)
-    name = data_name if data_name is not None else str(getattr(data, "attrs", {}).get("name", "data"))
-    fit = GlmerFit(design=design, problem=problem, optimum=optimum, solution=solution, data_name=name,
-                   family=fam, n_agq=int(nAGQ), y=y, prior_weights=prior, trials=trials, state=state)
+    name = data_name if data_name is not None else data_name_of(data, sys._getframe(1))
+    fit = GlmerFit(spec=spec_of_design(design, weights, offset), problem=problem, optimum=optimum, solution=solution,
+                   data_name=name, rows=InMemoryRows(design), family=fam, n_agq=int(nAGQ), y=y, prior_weights=prior, trials=trials, state=state)
     for message in optimum.messages:
         warnings.warn(message, ConvergenceWarning, stacklevel=2)
     if optimum.singular:
-        warnings.warn("boundary (singular) fit: see help('isSingular')", SingularFitWarning, stacklevel=2)
+        warnings.warn(SINGULAR_MESSAGE, SingularFitWarning, stacklevel=2)
     return fit
 
 

@@ -10,7 +10,6 @@ overdispersion ratio Σ (Pearson residual)² / residual df.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -74,10 +73,21 @@ class GlmerFit(LmerFit):
         """Fitted means μ̂ = g⁻¹(η̂) on the response scale (lme4's ``fitted``)."""
         return pd.Series(self.state.mu, index=self.design.rows, name="fitted")
 
-    def predict(self, newdata=None, re_form=None, allow_new_levels: bool = False, type: str = "link") -> pd.Series:
-        """η (``type="link"``) or μ (``type="response"``), conditional on the random effects or not (``re_form``)."""
+    def predict(self, newdata=None, re_form=None, allow_new_levels: bool = False, type: str = "link", *,
+                se_fit: bool = False, interval: str = "none", level: float = 0.95):
+        """η (``type="link"``) or μ (``type="response"``), conditional on the random effects or not (``re_form``).
+
+        With ``se_fit=True`` or ``interval="confidence"`` a DataFrame (fit, se_fit[, lwr, upr]): on the
+        response scale by the delta method, the interval's ends mapped through g⁻¹ (see
+        :func:`mixedmodels.postfit.prediction.predict_interval`).
+        """
         if type not in ("link", "response"):
             raise ValueError(f"type must be 'link' or 'response', not {type!r}")
+        if se_fit or interval != "none":
+            from ..postfit.prediction import predict_interval
+
+            return predict_interval(self, newdata, re_form=re_form, allow_new_levels=allow_new_levels,
+                                    interval=interval, level=level, type=type)
         if newdata is None and not _is_population_level(re_form):
             eta = pd.Series(self.state.eta, index=self.design.rows, name="predicted")
         else:
@@ -102,32 +112,6 @@ class GlmerFit(LmerFit):
     def overdispersion(self) -> float:
         """Pearson χ² / residual df; well above 1 suggests overdispersion (Poisson, binomial with trials)."""
         return float(np.sum(self.residuals("pearson").to_numpy() ** 2) / self.df_resid)
-
-    # ------------------------------------------------------------------ ICC
-    def icc(self) -> pd.Series:
-        """Latent-scale intra-class correlations (Nakagawa, Johnson & Schielzeth 2017).
-
-        ICC_k = v_k / (Σ_j v_j + σ²_d) per term and ``adjusted`` = Σ v_k / (Σ v_k + σ²_d), with v_k
-        the random-effect variance a term adds on the link scale (averaged over the data for
-        slopes, as :meth:`LmerFit.icc`) and σ²_d the distribution-specific variance:
-
-        * binomial: π²/3 (logit), 1 (probit), π²/6 (cloglog);
-        * Poisson, log link: the lognormal approximation σ²_d = ln(1 + 1/λ),
-          λ = exp(β̂₀ + Σ_k v_k / 2), β̂₀ the fitted intercept (performance::icc takes β₀ and the
-          variances from an intercept-only refit; the two agree for a model with intercept only).
-
-        Per-term values divide by v_k + σ²_d only, as the linear-model ICC does.
-        """
-        return super().icc()
-
-    def _icc_residual_variance(self) -> float:
-        if self.family.name == "binomial":
-            return {"logit": math.pi**2 / 3, "probit": 1.0, "cloglog": math.pi**2 / 6}[self.family.link_name]
-        fixef = self.fixef
-        if "(Intercept)" not in fixef.index:
-            raise ValueError("the latent-scale ICC of a Poisson model needs an intercept (lambda = exp(b0 + var/2))")
-        total = sum(self._random_variances().values())
-        return math.log1p(1.0 / math.exp(fixef["(Intercept)"] + total / 2))
 
     # ------------------------------------------------------------------ inference
     def coef_table(self, ddf: str | None = None) -> pd.DataFrame:
@@ -161,6 +145,18 @@ class GlmerFit(LmerFit):
         return pd.DataFrame(Y, index=design.rows, columns=[f"sim_{i + 1}" for i in range(nsim)])
 
     # ------------------------------------------------------------------ printing
+    def tidy(self, conf_level: float = 0.95, ddf: str | None = None) -> pd.DataFrame:
+        """One row per parameter, as ``broom.mixed::tidy``: Wald z tests (no ``ddf`` for a GLMM)."""
+        return super().tidy(conf_level=conf_level, ddf=ddf)
+
+    def to_dict(self, ddf: str | None = None) -> dict:
+        """The fit in plain JSON types (see :func:`mixedmodels.export.to_dict`), Wald z tests."""
+        return super().to_dict(ddf=ddf)
+
+    def to_json(self, ddf: str | None = None, indent: int | None = 2) -> str:
+        """:meth:`to_dict` as a JSON string."""
+        return super().to_json(ddf=ddf, indent=indent)
+
     def summary(self, ddf: str | None = None) -> str:
         """The summary text laid out as lme4's ``summary(glmer(...))``; a Poisson fit adds the
         overdispersion ratio as a last line."""

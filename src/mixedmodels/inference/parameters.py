@@ -29,7 +29,7 @@ def sdcor_names(fit) -> list[str]:
     """lme4's names of the sd/cor parameters and ``sigma`` (linear models only: a GLMM has σ = 1), in θ's order."""
     layout = fit.problem.layout
     names = []
-    for k, term in enumerate(fit.design.terms):
+    for k, term in enumerate(fit.spec.terms):
         rows, cols = layout._tril(k)
         cn = term.column_names
         names += [f"sd_{cn[r]}|{term.name}" if r == c else f"cor_{cn[r]}.{cn[c]}|{term.name}"

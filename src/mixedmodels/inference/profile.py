@@ -318,7 +318,7 @@ def _glmm_parameters(fit) -> dict[str, _Parameter]:
         theta = theta_of_sdcor(layout, np.r_[values[:k], 1.0])
         return np.inf if theta is None else problem.deviance(np.r_[theta, values[k:]])
 
-    return _bounded_parameters(sdcor_names(fit) + list(fit.design.fixed.column_names), objective, estimate, lower,
+    return _bounded_parameters(sdcor_names(fit) + list(fit.spec.fixed.column_names), objective, estimate, lower,
                                upper, scale, _sd_partners(layout), fit.objective,
                                threads=lambda: blas_threads_for(problem.joint.m))
 
@@ -328,7 +328,7 @@ def _beta_parameters(fit_ml) -> dict[str, _Parameter]:
     se = np.sqrt(np.diag(fit_ml.solution.vcov_beta))
     lower_theta = problem.layout.lower_bounds()
     out = {}
-    for j, name in enumerate(fit_ml.design.fixed.column_names):
+    for j, name in enumerate(fit_ml.spec.fixed.column_names):
         def deviance_at(x, start, j=j):
             cross = _shifted_cross_products(problem.cross, j, x)
             shifted = DevianceProblem(cross, problem.layout.sizes, problem.term_levels, problem.p - 1, reml=False)

@@ -1,5 +1,3 @@
-"""After the fit: quantities computed from a fitted model (marginal means, contrasts, ...)."""
-
-# marginal means and contrasts (emmeans)
-from .contrast import Contrasts, contrast
-from .emmeans import EMMeans, emmeans, joint_tests
+"""After the fit: R² and ICC, prediction intervals, diagnostics (scaled residuals, influence, rePCA),
+model comparison, marginal means and contrasts (emmeans). Each module holds one tool; the public
+names are re-exported by :mod:`mixedmodels`."""

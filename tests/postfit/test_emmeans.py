@@ -17,9 +17,9 @@ import pandas as pd
 import pytest
 
 import mixedmodels as mm
-from mixedmodels.postfit import EMMeans
+from mixedmodels.postfit.emmeans import EMMeans
 
-REFERENCE = json.loads((Path(__file__).parent / "reference" / "emmeans" / "emmeans_reference.json").read_text())
+REFERENCE = json.loads((Path(__file__).parents[1] / "reference" / "emmeans" / "emmeans_reference.json").read_text())
 MODELS = REFERENCE["models"]
 ESTIMATE_COLUMNS = ("emmean", "prob", "estimate", "odds.ratio")
 
