@@ -236,6 +236,14 @@ def test_bad_input_is_named():
         mm.emmeans(nested_fit, "temperature")
 
 
+def test_rows_not_in_memory_is_a_clear_error(tmp_path):
+    path = tmp_path / "petri.parquet"
+    mm.datasets.load("seed_petri").to_parquet(path)
+    fit = mm.lmer("y ~ group + (1 | dish_id)", str(path), progress=False)
+    with pytest.raises(ValueError, match="marginal means need the fit's rows in memory"):
+        mm.emmeans(fit, "group")
+
+
 def test_plot_and_html():
     em = mm.emmeans(_fit("oats_kenward-roger"), "nitro", by="Variety", at={"nitro": [0, 0.6]})
     ax = em.plot()

@@ -123,8 +123,9 @@ def _factor_columns(fit) -> dict[str, object]:
 
 
 def _check_fit(fit) -> None:
-    if not hasattr(fit, "design") or getattr(fit.design, "frame", None) is None:
-        raise ValueError("marginal means need a fit that holds its data (an in-memory lmer/glmer fit)")
+    if not getattr(fit, "in_memory", True) or getattr(fit.design, "frame", None) is None:
+        raise ValueError("marginal means need the fit's rows in memory (cell counts, covariate values); "
+                         "this fit was made from Parquet files or a Dask DataFrame")
     if fit.design.fixed.dropped:
         raise ValueError("marginal means of a rank-deficient fit (dropped columns: "
                          f"{', '.join(fit.design.fixed.dropped)}) are not supported: drop the aliased terms")
@@ -493,6 +494,7 @@ def emmeans(fit, specs, by=None, at: dict | None = None, weights="equal", ddf: s
     ValueError
         Unknown variable, bad option, nested factors, rank-deficient fit, a grid that is too large.
     """
+    _check_fit(fit)
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), not {level!r}")
     if type not in ("link", "response"):
@@ -590,6 +592,7 @@ def joint_tests(fit, by=None, ddf: str | None = None) -> EmmTable:
         Columns "model term", df1, df2, F.ratio, p.value (and the ``by`` variables); as emmeans,
         the printed table does not name the df method.
     """
+    _check_fit(fit)
     method = _resolve_ddf(fit, ddf)
     by = _parse_names(by, "by")
     grid = reference_grid(fit, cov_reduce="meanint")
