@@ -255,3 +255,13 @@ def test_bad_input_is_named(tmp_path):
     original = orthodont()
     pd.testing.assert_frame_equal(d, original)  # inputs not mutated
 
+
+
+def test_an_offset_shifts_the_intercept_only():
+    ref = reference("orthodont_resid_ar1_varident")
+    d = orthodont()
+    a = fit_reference(ref, d)
+    b = mm.lmer(ref["formula"], d, offset=np.full(len(d), 3.0), residual=ref["residual"],
+                residual_variance=ref["residual_variance"])
+    assert b.objective == pytest.approx(a.objective, rel=1e-9)
+    np.testing.assert_allclose(b.fixef.to_numpy(), a.fixef.to_numpy() - [3, 0, 0, 0], atol=1e-5)

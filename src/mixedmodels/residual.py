@@ -28,7 +28,8 @@ Supported (everything else raises :class:`~mixedmodels.errors.DesignError` or ``
   column whose distinct values are the levels in increasing order; consecutive = adjacent
   levels; a missing visit leaves a gap);
 * ``residual="cs(visit | subject)"``: corr = ρ for every pair of visits of a subject,
-  −1/(m_max − 1) < ρ < 1 (nlme's ``corCompSymm``);
+  −1/(m_max − 1) < ρ < 1 (nlme's ``corCompSymm``); with a random intercept for the same subject
+  the two are confounded (as in nlme): pair it with a coarser random effect;
 * ``residual_variance="~ 1 | g"``: one residual standard deviation ratio δ_g per level of g
   (nlme's ``varIdent``), g's levels in its category order (sorted values otherwise);
 * either or both; REML or ML; any random-effects terms whose grouping factors are constant
