@@ -295,3 +295,14 @@ def test_held_out_bodyweight_against_nlme(model_id):
     if ref["varStruct"] != {}:
         np.testing.assert_allclose(fit.variance_ratios.to_numpy(), list(ref["varStruct"].values()), rtol=2e-3)
         assert fit.sigma == pytest.approx(ref["sigma"], rel=2e-3)
+
+
+@pytest.mark.filterwarnings("ignore::mixedmodels.SingularFitWarning")
+def test_heterogeneous_visit_variances_with_ar1():
+    """ar1 + residual_variance='~ 1 | visit' is mmrm's/nlme's heterogeneous AR(1) (ar1h) within lmer."""
+    d = simulate_trial(4, n_subjects=60, n_visits=4, phi=0.5)
+    d["visit_s"] = d["visit"]
+    fit = mm.lmer("y ~ time + x + (1 | site)", d.assign(site=d["subject"].str[:3]), residual="ar1(visit | subject)",
+                  residual_variance="~ 1 | visit_s")
+    assert list(fit.variance_ratios.index) == ["0", "1", "2", "3"]
+    assert fit.objective == pytest.approx(dense_reml(fit), rel=1e-9)

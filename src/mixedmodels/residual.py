@@ -32,7 +32,8 @@ Supported (everything else raises :class:`~mixedmodels.errors.DesignError` or ``
   the two are confounded (as in nlme): pair it with a coarser random effect;
 * ``residual_variance="~ 1 | g"``: one residual standard deviation ratio δ_g per level of g
   (nlme's ``varIdent``), g's levels in its category order (sorted values otherwise);
-* either or both; REML or ML; any random-effects terms whose grouping factors are constant
+* either or both (``residual_variance="~ 1 | visit"`` with ``ar1``/``cs`` gives the heterogeneous
+  ``ar1h``/``csh`` structures); REML or ML; any random-effects terms whose grouping factors are constant
   within each subject (the subject itself or a factor it is nested in); data in memory only;
   an offset; no prior weights; duplicated visits within a subject are an error.
 """
@@ -324,7 +325,9 @@ class StructuredLmerFit(LmerFit):
     """An :class:`~mixedmodels.LmerFit` with a residual correlation and/or variance structure.
 
     ``problem``, ``solution`` and the fit's β̂, Var(β̂), σ̂, b̂ are those of the whitened model at
-    (ρ̂, δ̂); ``objective`` includes Σ_i log|R_i|. Extra attributes:
+    (ρ̂, δ̂); ``objective`` includes Σ_i log|R_i|; σ̂ (the "Residual" row of ``varcorr``) is the
+    residual standard deviation of the variance factor's first level, as nlme's ``sigma``;
+    ``npar`` counts the correlation and variance parameters too (AIC, BIC). Extra attributes:
 
     Attributes
     ----------
