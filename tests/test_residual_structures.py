@@ -214,8 +214,9 @@ def ar1_fit():
     lambda f: f.predict(interval="prediction"),
     lambda f: mm.compare(f, f),
     lambda f: mm.anova(f, f),
+    lambda f: mm.extend(f, along="Subject", n=30),
 ], ids=["ddf", "summary-kr", "anova", "bootstrap", "confint-profile", "confint-boot", "profile", "simulate",
-        "simulate_residuals", "r2", "icc", "influence", "prediction-interval", "compare", "lrt"])
+        "simulate_residuals", "r2", "icc", "influence", "prediction-interval", "compare", "lrt", "power"])
 def test_inference_assuming_independent_residuals_is_refused(ar1_fit, call):
     with pytest.raises(DesignError, match="residual structure"):
         call(ar1_fit)
