@@ -307,3 +307,12 @@ def test_heterogeneous_visit_variances_with_ar1():
                   residual_variance="~ 1 | visit_s")
     assert list(fit.variance_ratios.index) == ["0", "1", "2", "3"]
     assert fit.objective == pytest.approx(dense_reml(fit), rel=1e-9)
+
+
+def test_polars_frames_with_an_enum_visit():
+    pl = pytest.importorskip("polars")
+    d = orthodont(sex_levels=None)
+    frame = pl.from_pandas(d.drop(columns="fage")).with_columns(
+        pl.col("age").cast(pl.Utf8).cast(pl.Enum(["8", "10", "12", "14"])).alias("fage"))
+    ref = reference("orthodont_resid_ar1_varident")
+    assert fit_reference(ref, frame).objective == pytest.approx(fit_reference(ref, d).objective, rel=1e-12)

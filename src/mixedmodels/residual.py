@@ -24,7 +24,8 @@ the rows of all subjects of a pattern are whitened by one triangular solve.
 Supported (everything else raises :class:`~mixedmodels.errors.DesignError` or ``TypeError``):
 
 * ``residual="ar1(visit | subject)"``: corr(ε_ij, ε_ik) = ρ^|t_j − t_k|, t the visit's position
-  among the visit variable's levels (a pandas Categorical in its category order, or a numeric
+  among the visit variable's levels (a pandas Categorical in its category order — from polars,
+  an Enum; a polars Categorical has no order and arrives with sorted levels — or a numeric
   column whose distinct values are the levels in increasing order; consecutive = adjacent
   levels; a missing visit leaves a gap);
 * ``residual="cs(visit | subject)"``: corr = ρ for every pair of visits of a subject,
