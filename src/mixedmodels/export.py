@@ -111,7 +111,8 @@ def to_dict(fit, ddf: str | None = None) -> dict:
     Keys: formula, data, family and link (None for lmer fits), reml, nobs, ngroups, objective, loglik, aic, bic, npar, sigma, theta
     ({name: value}, lme4 order), fixef, coef_table (records of :func:`tidy`'s fixed rows:
     term, estimate, std_error, statistic, df, p_value, conf_low, conf_high), varcorr (records of
-    ``as.data.frame(VarCorr(fit))``: group, var1, var2, vcov, sdcor), icc, ranef
+    ``as.data.frame(VarCorr(fit))``: group, var1, var2, vcov, sdcor), icc (None with a residual
+    structure, :mod:`mixedmodels.residual`), ranef
     ({group: records with "level" and one key per coefficient}), singular, converged, messages.
     """
     fixed = tidy(fit, ddf=ddf)
@@ -129,7 +130,7 @@ def to_dict(fit, ddf: str | None = None) -> dict:
         reml=fit.reml, nobs=fit.nobs, ngroups=fit.ngroups,
         objective=fit.objective, loglik=fit.loglik, aic=fit.aic, bic=fit.bic, npar=fit.npar, sigma=fit.sigma,
         theta=dict(zip(fit.theta_names, fit.theta)), fixef=fit.fixef.to_dict(), coef_table=records(fixed),
-        ddf=ddf, varcorr=records(varcorr), icc=fit.icc().to_dict(), ranef=ranef, singular=fit.is_singular,
+        ddf=ddf, varcorr=records(varcorr), icc=None if getattr(fit, "residual_parameters", None) is not None else fit.icc().to_dict(), ranef=ranef, singular=fit.is_singular,
         converged=fit.converged, messages=list(fit.messages),
     )
     return _plain(out)

@@ -14,14 +14,16 @@ from .control import LmerControl
 from .fitting import check_response_variation, fit_problem, problem_of
 from .design import data_name_of
 from .results import LmerFit
-from .sources import open_source
+from .errors import DesignError
+from .sources import FrameSource, open_source
 
 __all__ = ["lmer"]
 
 
 def lmer(formula: str, data, reml: bool | None = None, weights=None, offset=None, *, REML: bool | None = None,
          control: LmerControl | None = None, data_name: str | None = None, client=None, progress: bool | None = None,
-         functions: dict | None = None) -> LmerFit:
+         functions: dict | None = None, residual: str | None = None,
+         residual_variance: str | None = None) -> LmerFit:
     """Fit a linear mixed model by REML (default) or maximum likelihood, as lme4's ``lmer``.
 
     Parameters
@@ -54,6 +56,15 @@ def lmer(formula: str, data, reml: bool | None = None, weights=None, offset=None
         Functions the formula may call besides column names, arithmetic, ``I``, ``log``, ``exp``,
         ``sqrt``, ``scale``, ``center``, NumPy ufuncs ... (:mod:`mixedmodels.design.expressions`):
         ``functions={"logit": logit}``. A formula never runs any other code. In-memory data only.
+    residual : str, optional
+        A residual correlation within subjects, as nlme's ``lme(correlation=...)``:
+        ``"ar1(visit | subject)"`` (corAR1 between adjacent visit levels) or
+        ``"cs(visit | subject)"`` (corCompSymm). In-memory data, no prior weights; see
+        :mod:`mixedmodels.residual` for exactly what is supported.
+    residual_variance : str, optional
+        ``"~ 1 | group"``: one residual variance per level of ``group``, the first level's
+        standard-deviation ratio 1 (nlme's ``varIdent``). With ``residual`` or this, the result
+        is a :class:`~mixedmodels.residual.StructuredLmerFit`.
 
     Returns
     -------
@@ -70,7 +81,14 @@ def lmer(formula: str, data, reml: bool | None = None, weights=None, offset=None
         raise TypeError("lmer() got both reml= and REML= (the same argument); give one")
     reml = True if reml is None and REML is None else bool(REML if reml is None else reml)
     source = open_source(data, client=client, progress=progress, functions=functions, caller="lmer")
+    if (residual is not None or residual_variance is not None) and not isinstance(source, FrameSource):
+        raise DesignError("residual= and residual_variance= need the data in memory (a pandas or polars frame), "
+                          "not Parquet files or a Dask DataFrame")
     spec, cross, rows = source.model(formula, weights, offset)
     check_response_variation(spec, cross)
     name = data_name if data_name is not None else (source.name or data_name_of(data, sys._getframe(1)))
+    if residual is not None or residual_variance is not None:
+        from .residual import fit_structured
+
+        return fit_structured(rows.design, spec, rows, reml, residual, residual_variance, name, control=control)
     return fit_problem(spec, problem_of(spec, cross, reml), rows, name, control=control)

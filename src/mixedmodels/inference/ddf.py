@@ -25,12 +25,18 @@ def ddf_method(ddf: str) -> str:
 
 def t_test(fit, l, ddf: str) -> dict:
     """t test of lᵀβ = 0 with the chosen df."""
+    from ..residual import require_independent_residuals
+
+    require_independent_residuals(fit, "t tests")
     require_linear_fit(fit, "t tests")
     return (satterthwaite_t if ddf_method(ddf) == "satterthwaite" else kr_t)(fit, l)
 
 
 def f_test(fit, L, ddf: str) -> dict:
     """F test of Lβ = 0 with the chosen df."""
+    from ..residual import require_independent_residuals
+
+    require_independent_residuals(fit, "F tests")
     require_linear_fit(fit, "F tests")
     return (satterthwaite_f if ddf_method(ddf) == "satterthwaite" else kr_f)(fit, L)
 

@@ -85,6 +85,10 @@ def likelihood_ratio_test(*fits, names=None) -> pd.DataFrame:
     ValueError
         Fewer than two models, or models fitted to different data.
     """
+    from ..residual import require_independent_residuals
+
+    for each in fits:
+        require_independent_residuals(each, "a likelihood-ratio test")
     if len(fits) < 2:
         raise ValueError("a likelihood-ratio test needs at least two fitted models")
     names = list(_default_names(fits) if names is None else names)

@@ -356,6 +356,9 @@ def profile(fit, which=None, level: float = 0.99) -> Profile:
     -------
     Profile
     """
+    from ..residual import require_independent_residuals
+
+    require_independent_residuals(fit, "profile()")
     if is_linear(fit):
         fit_ml = refit_ml(fit)
         parameters = {**_varpar_parameters(fit_ml), **_beta_parameters(fit_ml)}

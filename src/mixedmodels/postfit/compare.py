@@ -78,6 +78,10 @@ def compare(*fits, names=None, refit: bool | None = None) -> ModelComparison:
         Fewer than two models, different data, a mix of lmer and glmer fits, or ``refit=False``
         for REML fits with different fixed effects.
     """
+    from ..residual import require_independent_residuals
+
+    for each in fits:
+        require_independent_residuals(each, "compare()")
     if len(fits) < 2:
         raise ValueError("compare() needs at least two fitted models")
     if len({getattr(f, "family", None) is None for f in fits}) > 1:

@@ -148,6 +148,9 @@ def influence(fit, group: str | None = None, n_jobs: int = 1, progress: bool = T
     ValueError
         An out-of-memory (Parquet/Dask) fit, an unknown column, a group with one value.
     """
+    from ..residual import require_independent_residuals
+
+    require_independent_residuals(fit, "influence()")
     from tqdm.auto import tqdm
 
     if not fit.in_memory:

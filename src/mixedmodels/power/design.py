@@ -216,6 +216,9 @@ def as_design(model) -> PowerDesign:
     if isinstance(model, PowerDesign):
         return model
     if hasattr(model, "problem") and hasattr(model, "design"):
+        from ..residual import require_independent_residuals
+
+        require_independent_residuals(model, "power simulation")
         return PowerDesign.from_fit(model)
     raise TypeError(f"expected a fitted lmer model or a PowerDesign (mixedmodels.design), not {type(model).__name__}")
 
