@@ -12,7 +12,7 @@ import pytest
 from scipy import optimize, stats
 
 import mixedmodels as mm
-from mixedmodels.glmm import Family
+from mixedmodels.families import get_family
 
 from conftest import reference, reference_data
 
@@ -20,7 +20,7 @@ from conftest import reference, reference_data
 @lru_cache(maxsize=None)
 def glmm_fit(model_id: str, link: str | None = None) -> mm.GlmerFit:
     record = reference(model_id)
-    family = record["family"] if link is None else Family(record["family"], link)
+    family = record["family"] if link is None else get_family(record["family"], link)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return mm.glmer(record["formula"], reference_data(record["dataset"]), family=family,

@@ -1,8 +1,8 @@
 """mixedmodels: linear and generalized linear mixed-effects models, as lme4 fits them."""
 
-from . import datasets
+from . import datasets, families
 from .lmm import lmer
-from .glmm import GlmerFit, glmer
+from .glmm import GlmerFit, glmer, glmer_nb
 from .results import LmerFit
 from .inference import anova
 from .inference.bootstrap import bootstrap
@@ -11,6 +11,8 @@ from .errors import ConvergenceWarning, DesignError, FormulaError, MixedModelsEr
 __all__ = [
     "lmer",
     "glmer",
+    "glmer_nb",
+    "families",
     "GlmerFit",
     "LmerFit",
     "anova",

@@ -38,6 +38,7 @@ class GlmerFit(LmerFit):
 
     family: Family = None
     n_agq: int = 1
+    n_dispersion: int = 0
     y: np.ndarray = None
     prior_weights: np.ndarray = None
     trials: np.ndarray = None
@@ -46,12 +47,20 @@ class GlmerFit(LmerFit):
     # ------------------------------------------------------------------ parameters
     @property
     def theta(self) -> np.ndarray:
-        """θ̂ (the optimiser's parameters are [θ, β])."""
+        """θ̂ (the optimiser's parameters are [θ, β, extra], or [θ, extra] for nAGQ = 0)."""
         return self.optimum.theta[:self.problem.layout.n_theta].copy()
 
     @property
     def npar(self) -> int:
-        return len(self.solution.beta) + self.problem.layout.n_theta
+        """β, θ and the estimated dispersion parameters (σ of Gamma/inverse Gaussian, NB θ, nbinom1 φ)."""
+        return len(self.solution.beta) + self.problem.layout.n_theta + self.n_dispersion
+
+    @property
+    def dispersion(self) -> float:
+        """The family's dispersion: NB θ̂, nbinom1 φ̂; σ̂² for Gamma and inverse Gaussian (lme4's
+        ``sigma(fit)^2``); 1 for binomial and Poisson."""
+        own = self.family.dispersion
+        return float(own) if own is not None else self.sigma**2
 
     @property
     def deviance_residual_sum(self) -> float:
@@ -65,8 +74,11 @@ class GlmerFit(LmerFit):
 
     @property
     def varcorr(self) -> pd.DataFrame:
-        """``as.data.frame(VarCorr(fit))`` without the residual row (σ = 1 is not a parameter)."""
+        """``as.data.frame(VarCorr(fit))``: variances σ̂²ΛΛᵀ, with the residual row only for families
+        with a scale (Gamma, inverse Gaussian: lme4's σ̂; otherwise σ = 1 is not a parameter)."""
         table = super().varcorr
+        if self.family.has_scale:
+            return table
         return table[table["grp"] != "Residual"].reset_index(drop=True)
 
     # ------------------------------------------------------------------ fitted values, residuals
@@ -121,13 +133,15 @@ class GlmerFit(LmerFit):
         return super().icc()
 
     def _icc_residual_variance(self) -> float:
-        if self.family.name == "binomial":
-            return {"logit": math.pi**2 / 3, "probit": 1.0, "cloglog": math.pi**2 / 6}[self.family.link_name]
         fixef = self.fixef
-        if "(Intercept)" not in fixef.index:
-            raise ValueError("the latent-scale ICC of a Poisson model needs an intercept (lambda = exp(b0 + var/2))")
-        total = sum(self._random_variances().values())
-        return math.log1p(1.0 / math.exp(fixef["(Intercept)"] + total / 2))
+        lam = math.nan
+        if "(Intercept)" in fixef.index:
+            lam = math.exp(fixef["(Intercept)"] + sum(self._random_variances().values()) / 2)
+        value = self.family.latent_variance(lam, self.sigma)
+        if math.isnan(value):
+            raise ValueError(f"the latent-scale ICC of a {self.family.label} model needs an intercept "
+                             "(lambda = exp(b0 + var/2))")
+        return value
 
     # ------------------------------------------------------------------ inference
     def coef_table(self, ddf: str | None = None) -> pd.DataFrame:
@@ -157,7 +171,7 @@ class GlmerFit(LmerFit):
                 eta += np.einsum("ij,sij->is", term.z, b[:, term.codes, :])
             else:
                 eta += np.einsum("ij,ij->i", term.z, b_hat[term.codes])[:, None]
-        Y = self.family.simulate(self.family.link.inverse(eta), self.trials, rng)
+        Y = self.family.simulate(self.family.link.inverse(eta), self.trials, rng, self.sigma)
         return pd.DataFrame(Y, index=design.rows, columns=[f"sim_{i + 1}" for i in range(nsim)])
 
     # ------------------------------------------------------------------ printing
@@ -174,7 +188,10 @@ class GlmerFit(LmerFit):
         lines += fit_body_lines(self, self.coef_table(), self.residuals("pearson").to_numpy())
         if self.messages:
             lines += ["optimizer (bobyqa) convergence code: 0 (OK)"] + self.messages
-        if self.family.name == "poisson":
+        if self.family.estimates_dispersion == "joint":
+            lines.append("")
+            lines.append(f"Dispersion parameter for {self.family.name} family (): {self.dispersion:.3g}")
+        if self.family.reports_overdispersion:
             lines.append("")
             lines.append(f"Overdispersion: Pearson chi2 / df.resid = {self.overdispersion:.4g} (chi2 = "
                          f"{self.overdispersion * self.df_resid:.5g}, df = {self.df_resid})")
