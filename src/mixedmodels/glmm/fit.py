@@ -27,7 +27,7 @@ from .laplace import GlmmProblem
 from .negbin import minimise_log_theta, theta_ml
 from .results import GlmerFit
 
-__all__ = ["glmer", "glmer_nb"]
+__all__ = ["glmer", "glmer_nb", "refit"]
 
 
 def _check_agq(design, n_agq: int, family: Family) -> None:
@@ -121,6 +121,17 @@ def glmer_nb(formula: str, data, nAGQ: int = 1, weights=None, offset=None, *, li
 REFIT = {"initial_step": 0.05, "ftol_abs": 1e-11, "xtol_abs": 1e-10}
 
 
+def refit(fit: GlmerFit, y: np.ndarray) -> GlmerFit:
+    """The same model fitted to the response ``y`` (binomial: proportions of the same trials), started
+    at ``fit``'s estimates, without convergence checks (lme4's ``refit(fit, newresp)``, as ``bootMer``
+    uses it). The family is the fit's: a ``glmer_nb`` fit keeps θ̂ fixed, as lme4's refit does; a
+    jointly estimated dispersion (nbinom1) is re-estimated."""
+    problem = fit.problem.with_response(np.asarray(y, float))
+    start = None if fit.n_agq == 0 else fit.optimum.theta
+    optimum, extra = _optimise(problem, fit.n_agq, start=start, check=False, options=REFIT)
+    return _make_fit(fit.design, problem, optimum, extra, fit.data_name, fit.n_agq, fit.n_dispersion, warn=False)
+
+
 def _optimise(problem: GlmmProblem, n_agq: int, start: np.ndarray | None = None, check: bool = True,
               options: dict | None = None):
     """(OptSummary, extra parameters) of lme4's two stages; ``start`` = [θ, β, extra] skips stage 1
@@ -180,7 +191,8 @@ def _final_state(problem: GlmmProblem, optimum, n_agq: int):
     return beta, problem.conditional_modes(theta, beta, extra), joint
 
 
-def _make_fit(design, problem: GlmmProblem, optimum, extra, name: str, n_agq: int, n_dispersion: int) -> GlmerFit:
+def _make_fit(design, problem: GlmmProblem, optimum, extra, name: str, n_agq: int, n_dispersion: int,
+              warn: bool = True) -> GlmerFit:
     layout = problem.layout
     k = layout.n_theta
     theta = optimum.theta[:k]
@@ -207,6 +219,8 @@ def _make_fit(design, problem: GlmmProblem, optimum, extra, name: str, n_agq: in
     fit = GlmerFit(design=design, problem=problem, optimum=optimum, solution=solution, data_name=name,
                    family=family, n_agq=n_agq, y=y, prior_weights=prior, trials=problem.trials, state=state,
                    n_dispersion=n_dispersion)
+    if not warn:
+        return fit
     for message in optimum.messages:
         warnings.warn(message, ConvergenceWarning, stacklevel=3)
     if optimum.singular:

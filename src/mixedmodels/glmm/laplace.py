@@ -75,6 +75,14 @@ class GlmmProblem:
         other._x_joint, other._u = x_joint, u
         return other
 
+    def with_response(self, y: np.ndarray) -> "GlmmProblem":
+        """The same design and family with response ``y`` (same weights and trials; a parametric
+        bootstrap replicate)."""
+        other = copy.copy(self)
+        other.y = y
+        other._set_family(self.family)
+        return other
+
     def family_at(self, extra) -> Family:
         """The family at the extra (dispersion) parameters: φ = exp(extra[0]) when estimated jointly."""
         return self.family.with_dispersion(math.exp(extra[0])) if self.n_extra else self.family

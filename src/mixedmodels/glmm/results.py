@@ -155,6 +155,13 @@ class GlmerFit(LmerFit):
                              "Pr(>|z|)": 2 * stats.norm.sf(np.abs(z))}, index=self.design.fixed.column_names)
 
     # ------------------------------------------------------------------ simulation
+    def refit(self, y) -> "GlmerFit":
+        """The same model fitted to a new response ``y`` (lme4's ``refit(fit, newresp)``; see
+        :func:`mixedmodels.glmm.fit.refit`)."""
+        from .fit import refit
+
+        return refit(self, y)
+
     def simulate(self, nsim: int = 1, seed=None, use_re: bool = True) -> pd.DataFrame:
         """Responses drawn from the fitted model: new b* = Λu*, u* ~ N(0, I) (or b̂ when ``use_re=False``),
         then y* ~ family(g⁻¹(Xβ̂ + offset + Zb*)); binomial responses are proportions of the trials."""

@@ -1,4 +1,8 @@
-"""Parametric bootstrap of a linear mixed model (lme4's ``bootMer``, MixedModels.jl ``parametricbootstrap``).
+"""Parametric bootstrap of a linear or generalized linear mixed model (lme4's ``bootMer``, MixedModels.jl
+``parametricbootstrap``).
+
+A GLMM replicate simulates y* from its family (``GlmerFit.simulate``) and refits from the
+estimates (:func:`mixedmodels.glmm.fit.refit`). For a linear model:
 
 Each replicate simulates y* from the fitted model (:mod:`mixedmodels.simulate`) and refits the
 same model to it. Only y changes, so of A = [Z X y]ᵀ[Z X y] only the y-row changes:
@@ -23,9 +27,9 @@ from ..blocks import CrossProducts, term_matrix
 from ..lmm import fit_problem
 from ..objective import DevianceProblem
 from ..simulate import simulate_responses
-from .parameters import sdcor_names, sdcor_of_theta
+from .parameters import is_linear, sdcor_names, sdcor_of_theta
 
-__all__ = ["bootstrap", "default_statistic", "default_names", "ResponseRefitter"]
+__all__ = ["bootstrap", "default_statistic", "default_names", "ResponseRefitter", "GlmmRefitter"]
 
 REFIT_INITIAL_STEP = 0.05  # BOBYQA's first step for refits from θ̂ (70 → 47 evaluations for sleepstudy)
 
@@ -33,11 +37,15 @@ BATCH = 50  # replicates simulated together; fixed, so a seed gives the same dra
 
 
 def default_statistic(fit) -> np.ndarray:
-    """β̂, then the sd/cor parameters and σ̂ (names: :func:`default_names`).
+    """β̂, then the sd/cor parameters and σ̂ (a GLMM: the nbinom1 dispersion, or nothing) (names:
+    :func:`default_names`).
 
     Plain arrays: building pandas objects would cost as much as the refit itself.
     """
-    return np.concatenate([fit.solution.beta, sdcor_of_theta(fit.problem.layout, fit.optimum.theta, fit.sigma)])
+    values = sdcor_of_theta(fit.problem.layout, fit.theta, fit.sigma)
+    if not is_linear(fit):  # a GLMM: no σ among its parameters, a jointly estimated dispersion instead
+        values = np.r_[values[:-1], [fit.dispersion] * fit.problem.n_extra]
+    return np.concatenate([fit.solution.beta, values])
 
 
 def default_names(fit) -> list[str]:
@@ -89,6 +97,20 @@ class ResponseRefitter:
                            initial_step=REFIT_INITIAL_STEP)
 
 
+class GlmmRefitter:
+    """Refit a GLMM to new responses (``GlmerFit.refit``, :func:`mixedmodels.glmm.fit.refit`); the same
+    interface as :class:`ResponseRefitter`, with no cross-products to share."""
+
+    def __init__(self, fit):
+        self.fit = fit
+
+    def cross_products(self, Y: np.ndarray) -> list[None]:
+        return [None] * Y.shape[1]
+
+    def refit(self, y: np.ndarray, cross=None):
+        return self.fit.refit(y)
+
+
 def _run_batch(refitter: ResponseRefitter, Y: np.ndarray, statistic) -> tuple[list, int]:
     rows, failures = [], 0
     for s, cross in enumerate(refitter.cross_products(Y)):
@@ -102,7 +124,9 @@ def _run_batch(refitter: ResponseRefitter, Y: np.ndarray, statistic) -> tuple[li
 
 def _batches(fit, nsim: int, rng: np.random.Generator, use_re: bool):
     for start in range(0, nsim, BATCH):
-        yield simulate_responses(fit, min(BATCH, nsim - start), rng, use_re)
+        size = min(BATCH, nsim - start)
+        yield simulate_responses(fit, size, rng, use_re) if is_linear(fit) else \
+            fit.simulate(size, seed=rng, use_re=use_re).to_numpy()
 
 
 def bootstrap(fit, nsim: int = 1000, statistic=None, seed=None, n_jobs: int = 1, progress: bool = True,
@@ -111,7 +135,7 @@ def bootstrap(fit, nsim: int = 1000, statistic=None, seed=None, n_jobs: int = 1,
 
     Parameters
     ----------
-    fit : LmerFit
+    fit : LmerFit or GlmerFit
     nsim : int
         Number of replicates.
     statistic : callable, optional
@@ -143,7 +167,7 @@ def bootstrap(fit, nsim: int = 1000, statistic=None, seed=None, n_jobs: int = 1,
     else:
         t0 = statistic(fit)
     names = list(t0.index) if isinstance(t0, pd.Series) else [f"t{i + 1}" for i in range(np.size(t0))]
-    refitter = ResponseRefitter(fit)
+    refitter = ResponseRefitter(fit) if is_linear(fit) else GlmmRefitter(fit)
     rng = np.random.default_rng(seed)
     n_jobs = (os.cpu_count() or 1) if n_jobs == -1 else max(1, int(n_jobs))
     rows, failures = [], 0
