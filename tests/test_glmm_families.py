@@ -197,6 +197,12 @@ def test_deviance_residuals_vanish_at_the_data_and_irls_is_the_score(family):
     d_plus = family.deviance_residuals(y, family.link.inverse(eta + h), w)
     d_minus = family.deviance_residuals(y, family.link.inverse(eta - h), w)
     np.testing.assert_allclose(W * resid, -(d_plus - d_minus) / (4 * h), rtol=1e-5, atol=1e-7)
+    W, resid = family.newton(y, eta, family.link.inverse(eta), w)
+    np.testing.assert_allclose(W * resid, -(d_plus - d_minus) / (4 * h), rtol=1e-5, atol=1e-7)
+    assert (W > 0).all()
+    if family.newton_iteration and not isinstance(family, NBinom1):  # Newton: W = −½ ∂²d/∂η²
+        d = [family.deviance_residuals(y, family.link.inverse(eta + s), w) for s in (-1e-4, 0.0, 1e-4)]
+        np.testing.assert_allclose(W, (d[2] - 2 * d[1] + d[0]) / (2 * 1e-8), rtol=1e-5, atol=1e-6)
 
 
 def test_observed_information_of_nbinom1():
@@ -204,7 +210,7 @@ def test_observed_information_of_nbinom1():
     eta, h = np.log(np.array([0.5, 2.0, 3.0, 4.0, 9.0])), 1e-4
     ll = [-family.minus_two_loglik(y, np.exp(eta + s), w, w) / 2 for s in (-h, 0.0, h)]
     numeric = -(ll[2] - 2 * ll[1] + ll[0]) / h**2
-    np.testing.assert_allclose(family.information(y, eta, np.exp(eta), w), numeric, rtol=1e-5)
+    np.testing.assert_allclose(family.laplace_weights(y, eta, np.exp(eta), w), numeric, rtol=1e-5)
 
 
 def test_log_likelihoods_against_scipy():

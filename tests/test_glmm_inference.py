@@ -121,8 +121,9 @@ def test_fit_confint_defaults_to_profile_and_selects_parameters():
     np.testing.assert_allclose(ci.to_numpy()[0], cbpp_profile().confint().iloc[0].to_numpy(), rtol=1e-6)
     wald = fit.confint(method="Wald")
     assert wald.iloc[0].isna().all() and "sigma" not in wald.index
-    with pytest.raises(ValueError, match="lmer fits only"):
-        fit.confint(method="boot")
+    boot = fit.confint(method="boot", nsim=8, seed=1, progress=False)  # GLMM refits (issue 14)
+    assert list(boot.index) == list(wald.index) and np.isfinite(boot.to_numpy()).all()
+    assert (boot.iloc[1:, 0] < fit.fixef.to_numpy()).all() and (fit.fixef.to_numpy() < boot.iloc[1:, 1]).all()
 
 
 def _profiled_deviance(fit, index: int, value: float) -> float:

@@ -101,8 +101,9 @@ class Family:
     has_scale : lme4's ``useSc`` (σ̂ estimated from the Pearson residuals and reported);
     supports_agq : nAGQ > 1 available; estimates_dispersion : "profile" (lme4's ``glmer.nb``:
     θ by Brent's method over refits), "joint" (a parameter of the Laplace optimisation, as
-    glmmTMB), or None; observed_information : the Laplace log-determinant uses −∂²log p/∂η²
-    at the mode (glmmTMB) instead of the IRLS weights (lme4).
+    glmmTMB), or None; newton_iteration : PIRLS iterates with :meth:`newton` (the observed
+    information: quadratic convergence where Fisher scoring converges linearly) and factors the
+    Laplace matrix once more at the mode with :meth:`laplace_weights`.
     """
 
     name = ""
@@ -110,7 +111,7 @@ class Family:
     has_scale = False
     supports_agq = True
     estimates_dispersion: str | None = None
-    observed_information = False
+    newton_iteration = False
     reports_overdispersion = False
     proportion_response = False
 
@@ -202,8 +203,13 @@ class Family:
         mu_eta = self.link.mu_eta(eta)
         return weights * mu_eta**2 / self.variance(mu), (y - mu) / mu_eta
 
-    def information(self, y, eta, mu, weights) -> np.ndarray:
-        """−∂²log p/∂η² per observation, for the Laplace log-determinant (``observed_information``)."""
+    def newton(self, y, eta, mu, weights):
+        """(W, z̃ − η) of a Newton step: W = −∂²log p/∂η² (positive), W(z̃ − η) = ∂log p/∂η; the
+        PIRLS iteration of a family with ``newton_iteration`` (default: the IRLS weights)."""
+        return self.irls(y, eta, mu, weights)
+
+    def laplace_weights(self, y, eta, mu, weights) -> np.ndarray:
+        """The weights of ΛᵀZᵀWZΛ + I in the Laplace log-determinant: lme4's IRLS weights."""
         return self.irls(y, eta, mu, weights)[0]
 
     def simulate(self, mu: np.ndarray, trials: np.ndarray, rng: np.random.Generator, sigma: float = 1.0) -> np.ndarray:
@@ -372,6 +378,18 @@ class NegativeBinomial(Family):
     def start_mu(self, y, weights):
         return y + (y == 0) / 6.0
 
+    @property
+    def newton_iteration(self):
+        return self.link_name == "log"
+
+    def newton(self, y, eta, mu, weights):
+        """Log link: −∂²log p/∂η² = wθμ(y + θ)/(μ + θ)² > 0, ∂log p/∂η = wθ(y − μ)/(μ + θ)."""
+        if self.link_name != "log":
+            return self.irls(y, eta, mu, weights)
+        th = self._theta()
+        W = weights * th * mu * (y + th) / (mu + th) ** 2
+        return W, (y - mu) * (mu + th) / (mu * (y + th))
+
     def deviance_residuals(self, y, mu, weights):
         th = self._theta()
         return 2 * weights * (special.xlogy(y, np.maximum(y, 1.0) / mu) - (y + th) * np.log((y + th) / (mu + th)))
@@ -397,16 +415,17 @@ class NBinom1(Family):
 
         log p(y | μ) = log Γ(y + k) − log Γ(k) − log y! − k log(1 + φ) + y log(φ/(1 + φ)).
 
-    Not an exponential family at fixed φ: PIRLS uses W = μ²/V(μ) with the exact score
-    ∂log p/∂η = (μ/φ)[ψ(y + k) − ψ(k) − log(1 + φ)] (so its fixed point is the exact mode), and the
-    Laplace log-determinant the observed information −∂²log p/∂η² = −(μ/φ)²[ψ′(y + k) − ψ′(k)]
-    − ∂log p/∂η, as TMB's Laplace approximation. φ is estimated jointly with (θ, β).
+    Not an exponential family at fixed φ: the score is ∂log p/∂η = (μ/φ)[ψ(y + k) − ψ(k) − log(1 + φ)],
+    the observed information −∂²log p/∂η² = −(μ/φ)²[ψ′(y + k) − ψ′(k)] − ∂log p/∂η; PIRLS takes
+    Newton steps (the IRLS weight μ/(1 + φ) where the information is not positive), and the
+    Laplace log-determinant uses the observed information, as TMB's Laplace approximation. φ is
+    estimated jointly with (θ, β).
     """
 
     name = "nbinom1"
     links = ("log",)
     estimates_dispersion = "joint"
-    observed_information = True
+    newton_iteration = True
     supports_agq = False
 
     def __init__(self, phi: float | None = None, link: str | None = None):
@@ -465,11 +484,19 @@ class NBinom1(Family):
         w = weights * mu / (1 + self._phi())
         return w, weights * self._score(y, mu) / w
 
-    def information(self, y, eta, mu, weights):
+    def laplace_weights(self, y, eta, mu, weights):
+        """The observed information −∂²log p/∂η² (TMB's Laplace approximation)."""
         phi = self._phi()
         k = mu / phi
         return weights * (-(mu / phi) ** 2 * (special.polygamma(1, y + k) - special.polygamma(1, k))
                           - self._score(y, mu))
+
+    def newton(self, y, eta, mu, weights):
+        """The observed information where it is positive, else the IRLS weight μ/(1 + φ)."""
+        fisher, _ = self.irls(y, eta, mu, weights)
+        observed = self.laplace_weights(y, eta, mu, weights)
+        W = np.where(observed > 0, observed, fisher)
+        return W, weights * self._score(y, mu) / W
 
     def simulate(self, mu, trials, rng, sigma=1.0):
         phi = self._phi()
@@ -504,6 +531,16 @@ class Gamma(Family):
 
     def deviance_residuals(self, y, mu, weights):
         return -2 * weights * (np.log(y / mu) - (y - mu) / mu)
+
+    @property
+    def newton_iteration(self):
+        return self.link_name == "log"
+
+    def newton(self, y, eta, mu, weights):
+        """Log link: −∂²log p/∂η² = w y/μ > 0, ∂log p/∂η = w(y − μ)/μ (per unit dispersion)."""
+        if self.link_name != "log":
+            return self.irls(y, eta, mu, weights)
+        return weights * y / mu, (y - mu) / y
 
     def data_term(self, y, mu, weights, dev_resid, saturated):
         disp = dev_resid.sum() / weights.sum()

@@ -16,7 +16,9 @@ log|L_θ|² = Σ_j log|P_j| + 2 Σ_{i<q_r} log (L_S)_ii: the u block of the fact
 matrix is the factor of ΛᵀZᵀWZΛ + I. The sparsity pattern of H and of GGᵀ is fixed by the data,
 so every entry is a ``bincount`` over precomputed slots; nothing of size n × q is formed.
 
-The iteration (lme4): from the current η compute W and z̃, solve for x, and halve the step
+The iteration (lme4): from the current η compute W and z̃ (Fisher scoring, or Newton steps for a
+family with ``newton_iteration``, whose Laplace matrix is then factored once more at the mode with
+the family's Laplace weights), solve for x, and halve the step
 while the penalised deviance Σ dᵢ + ‖u‖² does not decrease; stop when the step is below
 ``tol``. Stage 2 of the fit solves for u only (β fixed, Xβ in the offset): ``with_beta=False``.
 """
@@ -204,6 +206,7 @@ class PirlsSystem:
         Returns None when the system cannot be factored.
         """
         link = family.link
+        iterate = family.newton if family.newton_iteration else family.irls
         zt0, E = self.scaled_columns(templates)
 
         def state(x):
@@ -222,7 +225,7 @@ class PirlsSystem:
             pdev = np.inf
         factor = None
         for iteration in range(1, max_iter + 1):
-            w, resid = family.irls(y, eta, mu, weights)
+            w, resid = iterate(y, eta, mu, weights)
             working = eta - offset + resid
             factor = self.factor(zt0, E, w)
             if factor is None:
@@ -247,8 +250,8 @@ class PirlsSystem:
             if np.max(np.abs(step), initial=0.0) < tol:
                 break
         eta, mu, dev, pdev = state(x)
-        if family.observed_information:  # the Laplace log-determinant at the mode with −∂²log p/∂η²
-            factor = self.factor(zt0, E, family.information(y, eta, mu, weights))
+        if family.newton_iteration:  # the Laplace matrix at the mode with the family's Laplace weights
+            factor = self.factor(zt0, E, family.laplace_weights(y, eta, mu, weights))
             if factor is None:
                 return None
         return PirlsResult(x=x, eta=eta, mu=mu, dev_resid=dev, ussq=float(x[:self.q] @ x[:self.q]),
