@@ -101,9 +101,9 @@ class Family:
     has_scale : lme4's ``useSc`` (σ̂ estimated from the Pearson residuals and reported);
     supports_agq : nAGQ > 1 available; estimates_dispersion : "profile" (lme4's ``glmer.nb``:
     θ by Brent's method over refits), "joint" (a parameter of the Laplace optimisation, as
-    glmmTMB), or None; newton_iteration : PIRLS iterates with :meth:`newton` (the observed
-    information: quadratic convergence where Fisher scoring converges linearly) and factors the
-    Laplace matrix once more at the mode with :meth:`laplace_weights`.
+    glmmTMB), or None; newton_links : links for which PIRLS iterates with :meth:`newton` (the
+    observed information: quadratic convergence where Fisher scoring converges linearly) and
+    factors the Laplace matrix once more at the mode with :meth:`laplace_weights`.
     """
 
     name = ""
@@ -111,7 +111,7 @@ class Family:
     has_scale = False
     supports_agq = True
     estimates_dispersion: str | None = None
-    newton_iteration = False
+    newton_links: tuple[str, ...] = ()
     reports_overdispersion = False
     proportion_response = False
 
@@ -203,10 +203,18 @@ class Family:
         mu_eta = self.link.mu_eta(eta)
         return weights * mu_eta**2 / self.variance(mu), (y - mu) / mu_eta
 
+    @property
+    def newton_iteration(self) -> bool:
+        """PIRLS takes Newton steps (the link is among ``newton_links``)."""
+        return self.link_name in self.newton_links
+
     def newton(self, y, eta, mu, weights):
-        """(W, z̃ − η) of a Newton step: W = −∂²log p/∂η² (positive), W(z̃ − η) = ∂log p/∂η; the
-        PIRLS iteration of a family with ``newton_iteration`` (default: the IRLS weights)."""
-        return self.irls(y, eta, mu, weights)
+        """(W, z̃ − η) of a Newton step, W = −∂²log p/∂η² (positive), W(z̃ − η) = ∂log p/∂η, for a
+        link in ``newton_links``; else the IRLS weights."""
+        return self._newton(y, mu, weights) if self.newton_iteration else self.irls(y, eta, mu, weights)
+
+    def _newton(self, y, mu, weights):
+        raise NotImplementedError
 
     def laplace_weights(self, y, eta, mu, weights) -> np.ndarray:
         """The weights of ΛᵀZᵀWZΛ + I in the Laplace log-determinant: lme4's IRLS weights."""
@@ -331,7 +339,42 @@ class Poisson(Family):
         return math.log1p(1.0 / lam)
 
 
-class NegativeBinomial(Family):
+class _CountDispersion(Family):
+    """What the negative binomial families share: a positive dispersion parameter (``parameter``:
+    its attribute name; None = estimated by the fit), count responses, and R's ``mustart``
+    y + (y = 0)/6 (MASS's ``negative.binomial``)."""
+
+    parameter = ""
+
+    def __init__(self, value: float | None = None, link: str | None = None):
+        super().__init__(link)
+        if value is not None and not (np.isfinite(value) and value > 0):
+            raise MixedModelsError(f"the {self.name} {self.parameter} must be a positive number, not {value!r}")
+        setattr(self, self.parameter, None if value is None else float(value))
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.parameter}={self.dispersion!r}, link={self.link_name!r})"
+
+    @property
+    def dispersion(self):
+        return getattr(self, self.parameter)
+
+    def with_dispersion(self, value):
+        return type(self)(value, self.link_name)
+
+    def _value(self) -> float:
+        if self.dispersion is None:
+            raise MixedModelsError(f"the {self.name} {self.parameter} is not known yet (it is estimated by the fit)")
+        return self.dispersion
+
+    def check_values(self, y):
+        _check_counts(self, y)
+
+    def start_mu(self, y, weights):
+        return y + (y == 0) / 6.0
+
+
+class NegativeBinomial(_CountDispersion):
     """Negative binomial NB2 (MASS's ``negative.binomial(theta)``): V(μ) = μ + μ²/θ,
 
         dᵢ = 2wᵢ[y log(max(y, 1)/μ) − (y + θ) log((y + θ)/(μ + θ))],
@@ -344,48 +387,25 @@ class NegativeBinomial(Family):
     links = ("log", "sqrt", "identity")
     estimates_dispersion = "profile"
 
+    parameter = "theta"
+
     def __init__(self, theta: float | None = None, link: str | None = None):
-        super().__init__(link)
-        if theta is not None and not (np.isfinite(theta) and theta > 0):
-            raise MixedModelsError(f"the negative binomial theta must be a positive number, not {theta!r}")
-        self.theta = None if theta is None else float(theta)
+        super().__init__(theta, link)
 
     @property
     def label(self):
         return "Negative Binomial" if self.theta is None else f"Negative Binomial({_r_format(round(self.theta, 4))})"
 
-    def __repr__(self):
-        return f"NegativeBinomial(theta={self.theta!r}, link={self.link_name!r})"
-
-    @property
-    def dispersion(self):
-        return self.theta
-
-    def with_dispersion(self, value):
-        return NegativeBinomial(value, self.link_name)
-
     def _theta(self):
-        if self.theta is None:
-            raise MixedModelsError("the negative binomial theta is not known yet (it is estimated by the fit)")
-        return self.theta
-
-    def check_values(self, y):
-        _check_counts(self, y)
+        return self._value()
 
     def variance(self, mu):
         return mu + mu * mu / self._theta()
 
-    def start_mu(self, y, weights):
-        return y + (y == 0) / 6.0
+    newton_links = ("log",)
 
-    @property
-    def newton_iteration(self):
-        return self.link_name == "log"
-
-    def newton(self, y, eta, mu, weights):
+    def _newton(self, y, mu, weights):
         """Log link: −∂²log p/∂η² = wθμ(y + θ)/(μ + θ)² > 0, ∂log p/∂η = wθ(y − μ)/(μ + θ)."""
-        if self.link_name != "log":
-            return self.irls(y, eta, mu, weights)
         th = self._theta()
         W = weights * th * mu * (y + th) / (mu + th) ** 2
         return W, (y - mu) * (mu + th) / (mu * (y + th))
@@ -410,7 +430,7 @@ class NegativeBinomial(Family):
         return math.log1p(1.0 / lam + 1.0 / self._theta())
 
 
-class NBinom1(Family):
+class NBinom1(_CountDispersion):
     """glmmTMB's ``nbinom1``: NB with size k = μ/φ, so V(μ) = μ(1 + φ) (log link):
 
         log p(y | μ) = log Γ(y + k) − log Γ(k) − log y! − k log(1 + φ) + y log(φ/(1 + φ)).
@@ -425,38 +445,19 @@ class NBinom1(Family):
     name = "nbinom1"
     links = ("log",)
     estimates_dispersion = "joint"
-    newton_iteration = True
+    newton_links = ("log",)
     supports_agq = False
 
+    parameter = "phi"
+
     def __init__(self, phi: float | None = None, link: str | None = None):
-        super().__init__(link)
-        if phi is not None and not (np.isfinite(phi) and phi > 0):
-            raise MixedModelsError(f"the nbinom1 dispersion phi must be a positive number, not {phi!r}")
-        self.phi = None if phi is None else float(phi)
-
-    def __repr__(self):
-        return f"NBinom1(phi={self.phi!r})"
-
-    @property
-    def dispersion(self):
-        return self.phi
-
-    def with_dispersion(self, value):
-        return NBinom1(value, self.link_name)
+        super().__init__(phi, link)
 
     def _phi(self):
-        if self.phi is None:
-            raise MixedModelsError("the nbinom1 phi is not known yet (it is estimated by the fit)")
-        return self.phi
-
-    def check_values(self, y):
-        _check_counts(self, y)
+        return self._value()
 
     def variance(self, mu):
         return mu * (1 + self._phi())
-
-    def start_mu(self, y, weights):
-        return y + (y == 0) / 6.0
 
     def _loglik(self, y, mu):
         phi = self._phi()
@@ -491,10 +492,10 @@ class NBinom1(Family):
         return weights * (-(mu / phi) ** 2 * (special.polygamma(1, y + k) - special.polygamma(1, k))
                           - self._score(y, mu))
 
-    def newton(self, y, eta, mu, weights):
+    def _newton(self, y, mu, weights):
         """The observed information where it is positive, else the IRLS weight μ/(1 + φ)."""
-        fisher, _ = self.irls(y, eta, mu, weights)
-        observed = self.laplace_weights(y, eta, mu, weights)
+        fisher, _ = self.irls(y, None, mu, weights)
+        observed = self.laplace_weights(y, None, mu, weights)
         W = np.where(observed > 0, observed, fisher)
         return W, weights * self._score(y, mu) / W
 
@@ -532,14 +533,10 @@ class Gamma(Family):
     def deviance_residuals(self, y, mu, weights):
         return -2 * weights * (np.log(y / mu) - (y - mu) / mu)
 
-    @property
-    def newton_iteration(self):
-        return self.link_name == "log"
+    newton_links = ("log",)
 
-    def newton(self, y, eta, mu, weights):
+    def _newton(self, y, mu, weights):
         """Log link: −∂²log p/∂η² = w y/μ > 0, ∂log p/∂η = w(y − μ)/μ (per unit dispersion)."""
-        if self.link_name != "log":
-            return self.irls(y, eta, mu, weights)
         return weights * y / mu, (y - mu) / y
 
     def data_term(self, y, mu, weights, dev_resid, saturated):

@@ -5,7 +5,8 @@ theta, varcorr, ranef, ranef_condvar, coef, predict) with what differs for a GLM
 residual variance; Var(β̂) = 2 H⁻¹ restricted to β, H the finite-difference Hessian of the
 stage-2 deviance over (θ, β) (lme4's default ``use.hessian = TRUE``); z tests; fitted values on
 the response scale; deviance, Pearson and response residuals; and, for Poisson, the
-overdispersion ratio Σ (Pearson residual)² / residual df.
+overdispersion ratio Σ (Pearson residual)² / residual df. Families with a scale (Gamma, inverse
+Gaussian) have lme4's σ̂ and a residual row in VarCorr; ``dispersion`` is NB θ̂, nbinom1 φ̂ or σ̂².
 """
 
 from __future__ import annotations
@@ -124,9 +125,11 @@ class GlmerFit(LmerFit):
         slopes, as :meth:`LmerFit.icc`) and σ²_d the distribution-specific variance:
 
         * binomial: π²/3 (logit), 1 (probit), π²/6 (cloglog);
-        * Poisson, log link: the lognormal approximation σ²_d = ln(1 + 1/λ),
-          λ = exp(β̂₀ + Σ_k v_k / 2), β̂₀ the fitted intercept (performance::icc takes β₀ and the
-          variances from an intercept-only refit; the two agree for a model with intercept only).
+        * log links, the lognormal approximations with λ = exp(β̂₀ + Σ_k v_k / 2), β̂₀ the fitted
+          intercept: Poisson ln(1 + 1/λ), negative binomial ln(1 + 1/λ + 1/θ), nbinom1
+          ln(1 + (1 + φ)/λ), Gamma ln(1 + σ̂²), inverse Gaussian ln(1 + σ̂²λ)
+          (``family.latent_variance``; performance::icc takes β₀ and the variances from an
+          intercept-only refit; the two agree for a model with intercept only).
 
         Per-term values divide by v_k + σ²_d only, as the linear-model ICC does.
         """
