@@ -1,6 +1,6 @@
 """Compare two results CSVs of run.py and fail on a runtime regression of ours.
 
-    /work/venv/bin/python benchmarks/compare.py results/base.csv results/head.csv [--max-rel-slowdown 0.2]
+    .venv/bin/python benchmarks/compare.py results/base.csv results/head.csv [--max-rel-slowdown 0.2]
 
 For every problem timed (status ok) for peer ``ours`` in both files, prints base time, head time and
 head/base; exits 1 when any head/base > 1 + max_rel_slowdown, or when an objective in head drifts

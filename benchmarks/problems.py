@@ -1,8 +1,8 @@
 """Benchmark problems: name -> (data builder, lme4 formula, REML flag).
 
 Every problem has a CSV file plus a ``<stem>.schema.json`` (column types, factor level order) so
-that R reads exactly the rows Python fits.  Real data sets come from the reference folder
-(``/work/shared/reference/data``); simulated ones are generated once with a fixed seed and written
+that R reads exactly the rows Python fits.  Real data sets are the package's built-in ones
+(``src/mixedmodels/datasets/data``, InstEval gzipped); simulated ones are generated once with a fixed seed and written
 to ``benchmarks/.cache/`` (git-ignored) as CSV + schema, then read back from that CSV (and cached as
 Parquet for speed), so Python and R fit bit-identical numbers.
 
@@ -25,9 +25,11 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+import mixedmodels.datasets
+
 HERE = Path(__file__).resolve().parent
 CACHE = HERE / ".cache"
-REFERENCE_DATA = Path("/work/shared/reference/data")
+REFERENCE_DATA = Path(mixedmodels.datasets.__file__).resolve().parent / "data"
 SEED = 20240601
 
 
@@ -97,7 +99,8 @@ def read_csv_with_schema(csv: Path, schema: Path) -> pd.DataFrame:
 
 def _reference(stem: str) -> Callable[[], tuple[Path, Path]]:
     def build() -> tuple[Path, Path]:
-        return REFERENCE_DATA / f"{stem}.csv", REFERENCE_DATA / f"{stem}.schema.json"
+        csv = REFERENCE_DATA / f"{stem}.csv"
+        return (csv if csv.exists() else csv.with_name(f"{stem}.csv.gz")), REFERENCE_DATA / f"{stem}.schema.json"
 
     return build
 

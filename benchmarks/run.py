@@ -1,6 +1,6 @@
 """Run lmer benchmarks side by side and print time ratios against peers.
 
-    /work/venv/bin/python benchmarks/run.py --problems sleepstudy penicillin --peers ours lme4 --repeat 5
+    .venv/bin/python benchmarks/run.py --problems sleepstudy penicillin --peers ours lme4 --repeat 5
 
 Every peer fits the same model from the same data (a pandas DataFrame for the Python peers; the
 identical CSV, factors in the schema's level order, for lme4).  Each timing is one fit including

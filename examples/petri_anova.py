@@ -16,7 +16,7 @@ data = mm.datasets.load("seed_petri")
 fit = mm.lmer("y ~ group + (1 | dish_id)", data, data_name="seed_petri")
 table = mm.anova(fit, type=3)
 test = table.loc["group"]
-report(folder, "petri_anova", fit, extra="Type III ANOVA (Satterthwaite df):\n" + table.to_string(),
+report(folder, "petri_anova", fit, extra=str(table),
        values={"F": test["F value"], "NumDF": test["NumDF"], "DenDF": test["DenDF"], "p": test["Pr(>F)"]})
 save(plots.clusters(data, "y", "dish_id"), folder, "petri_anova_dishes.png")
 save(fit.plot_lines(), folder, "petri_anova_lines.png")

@@ -1,4 +1,8 @@
-"""Shared fixtures: the lme4 reference fits in ../shared/reference and a cache of our fits."""
+"""Shared fixtures: the lme4 reference fits in tests/reference (see its README) and a cache of our fits.
+
+``MIXEDMODELS_REFERENCE`` overrides the folder (same layout: ``fits/``, optionally ``data/``).
+The data sets the fits were computed on are the package's built-in ones (byte-identical copies).
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,12 @@ from pathlib import Path
 
 import pytest
 
+import mixedmodels.datasets
 from mixedmodels import lmer
 from mixedmodels.datasets import read_csv_with_schema
 
-REFERENCE = Path(os.environ.get("MIXEDMODELS_REFERENCE", Path(__file__).resolve().parents[2] / "shared" / "reference"))
+REFERENCE = Path(os.environ.get("MIXEDMODELS_REFERENCE", Path(__file__).resolve().parent / "reference"))
+PACKAGE_DATA = Path(mixedmodels.datasets.__file__).resolve().parent / "data"
 
 
 def reference_ids(kind: str = "lmm") -> list[str]:
@@ -33,9 +39,19 @@ def reference(model_id: str) -> dict:
     return json.loads((REFERENCE / "fits" / f"{model_id}.json").read_text())
 
 
+def reference_data_path(dataset: str) -> Path:
+    """The CSV file of a reference data set (``"sleepstudy.csv"``): the override's ``data/`` if it
+    has one, otherwise the package's built-in copy (``.csv.gz`` for InstEval)."""
+    for folder in (REFERENCE / "data", PACKAGE_DATA):
+        for path in (folder / dataset, folder / f"{dataset}.gz"):
+            if path.exists():
+                return path
+    raise FileNotFoundError(f"reference data set {dataset!r} is neither in {REFERENCE / 'data'} nor in {PACKAGE_DATA}")
+
+
 @lru_cache(maxsize=None)
 def reference_data(dataset: str):
-    return read_csv_with_schema(REFERENCE / "data" / dataset)
+    return read_csv_with_schema(reference_data_path(dataset))
 
 
 @lru_cache(maxsize=None)

@@ -1,4 +1,4 @@
-"""lmerTest's anova(type = 1, 2, 3) with Satterthwaite and Kenward–Roger df (shared/reference).
+"""lmerTest's anova(type = 1, 2, 3) with Satterthwaite and Kenward–Roger df (tests/reference).
 
 Sum Sq, F and DenDF to 1e-3 relative, p to 1e-4 absolute; orthodont and sleepstudy ML (our
 optimum is lower than lme4's) to 1e-2. Measured worst cases (this commit): Sum Sq 8.1e-4 and

@@ -52,7 +52,8 @@ CASES = {
     "missing random column": ("Reaction ~ Days + (Dayz | Subject)", None, {}, FormulaError,
                               "unknown column 'Dayz' in random-effects term (Dayz | Subject)"),
     "missing grouping factor": ("Reaction ~ Days + (1 | Subj)", None, {}, FormulaError,
-                                "grouping factor 'Subj': no column named 'Subj'"),
+                                "grouping factor 'Subj': no column named 'Subj' in the data; the data have: "
+                                "Reaction, Days, Subject"),
     "missing response": ("Reac ~ Days + (1 | Subject)", None, {}, FormulaError, "unknown column 'Reac' in the response"),
     "factor response": ("Subject ~ Days + (1 | Subject)", None, {}, FormulaError,
                         "response column 'Subject' is not numeric"),
@@ -85,6 +86,18 @@ CASES = {
     "weights column missing": (FORMULA, None, {"weights": "w"}, DesignError, "weights: no column named 'w'"),
     "infinite offset": (FORMULA, None, {"offset": np.r_[np.inf, np.zeros(179)]}, DesignError,
                         "offset has non-finite values"),
+    # degenerate data (issue 11, items 1 and 13): clear errors, not AttributeError / LinAlgError
+    "constant response": (FORMULA, lambda d: _with(d, Reaction=250.0), {}, DesignError,
+                          "the response 'Reaction' is constant (every value is 250)"),
+    "response a linear function of X": (FORMULA, lambda d: _with(d, Reaction=3 + 2 * d["Days"]), {}, DesignError,
+                                        "the fixed effects reproduce the response 'Reaction' exactly"),
+    "zero residual variance": ("Reaction ~ 1 + (1 | Subject)",
+                               lambda d: _with(d, Reaction=d.groupby("Subject", observed=True)["Reaction"].transform("mean")),
+                               {}, DesignError, "the fixed and random effects reproduce the response 'Reaction' exactly"),
+    "all weights zero": (FORMULA, None, {"weights": np.zeros(180)}, DesignError, "all 180 weights are zero"),
+    "duplicated column names": (FORMULA, lambda d: d.set_axis(["Reaction", "Days", "Reaction"], axis=1).assign(
+                                    Subject=d["Subject"]), {}, DesignError,
+                                "more than one column named 'Reaction'"),
 }
 
 
@@ -210,3 +223,69 @@ def test_single_level_grouping_factor_is_rejected_as_lme4_does():
     data = pd.DataFrame({"y": np.arange(20.0) % 7, "x": np.arange(20.0), "g": ["a"] * 20})
     with pytest.raises(DesignError, match="must have > 1 sampled level"):
         lmer("y ~ x + (1 | g)", data)
+
+
+def test_huge_fixed_factor_stops_before_building_x():
+    # 50,000 levels on 200,000 rows: a dense X of 73 GiB (the issue's report reached 19 GiB before a
+    # MemoryError); the size is checked from the number of levels, before anything large is built
+    rng = np.random.default_rng(1)
+    n = 200_000
+    data = pd.DataFrame({"y": rng.normal(size=n), "f": [f"L{i}" for i in rng.integers(0, 50_000, n)],
+                         "g": rng.integers(0, 100, n).astype(str)})
+    with pytest.raises(DesignError, match=r"200,000 × 49,\d{3} model matrix \(73\.\d GiB.*factor 'f' has 49,\d{3} "
+                                          r"levels.*\(1 \| f\)"):
+        lmer("y ~ f + (1 | g)", data)
+
+
+def test_size_limit_applies_to_random_effect_columns(monkeypatch):
+    from mixedmodels.design import fixed  # mm.design is the power function; the subpackage is reached this way
+
+    monkeypatch.setattr(fixed, "MAX_X_BYTES", 1000)
+    data = datasets.load("sleepstudy")
+    with pytest.raises(DesignError, match=r"random-effects term \(Days \| Subject\) would need a dense 180 × 2"):
+        lmer("Reaction ~ 0 + (Days | Subject)", data)
+
+
+def test_text_column_numeric_but_for_a_typo_warns_with_row_and_value():
+    rats = datasets.load("seed_rats").astype({"Age": str})
+    rats.loc[[3, 40], "Age"] = ["7,5", "n/a"]
+    with pytest.warns(UserWarning, match=r"column 'Age' is text because 2 of its 89 values are not numbers: "
+                                         r"'7,5' \(index 3\), 'n/a' \(index 40\); it is used as a factor"):
+        _fit_quietly_but("Age", "BodyWeight ~ Age + (1 | LitterID)", rats)
+
+
+def _fit_quietly_but(column, formula, data):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        warnings.filterwarnings("always", message=f"column '{column}'")
+        return lmer(formula, data)
+
+
+def test_real_factors_with_numeric_labels_do_not_warn():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lmer("Reaction ~ Days + (1 | Subject)", datasets.load("sleepstudy"))  # Subject "308", "309", ...
+
+
+def test_non_numeric_response_names_the_values_and_rows():
+    rats = datasets.load("seed_rats").astype({"BodyWeight": str})
+    rats.loc[5, "BodyWeight"] = "25O.1"
+    with pytest.raises(FormulaError, match=r"response column 'BodyWeight' is not numeric .*'25O.1' \(index 5\) is not"):
+        lmer("BodyWeight ~ FoodIntake + (1 | LitterID)", rats)
+
+
+def test_singular_fit_message_points_to_our_documentation():
+    from mixedmodels import LmerFit, SingularFitWarning
+
+    with pytest.warns(SingularFitWarning, match=re.escape("see help(mixedmodels.LmerFit.is_singular)")) as caught:
+        fit = lmer("Yield ~ 1 + (1 | Batch)", datasets.load("Dyestuff2"))
+    assert caught[0].filename == __file__  # at the caller's line
+    assert "isSingular" in LmerFit.is_singular.__doc__ and "boundary" in LmerFit.is_singular.__doc__
+    assert fit.messages == ["boundary (singular) fit: see help(mixedmodels.LmerFit.is_singular)"]
+
+
+def test_new_levels_in_newdata_are_named(sleep):
+    fit = _fit_quietly("Reaction ~ Days + (1 | Subject)", sleep)
+    new = pd.DataFrame({"Days": [1.0, 2.0, 3.0], "Subject": ["308", "999", "1000"]})
+    with pytest.raises(DesignError, match=r"new level\(s\) \['999', '1000'\] of 'Subject' in newdata; pass allow_new_levels"):
+        fit.predict(new)

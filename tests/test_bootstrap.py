@@ -43,7 +43,7 @@ def test_simulate_moments(slope):
 @pytest.mark.parametrize("model_id", ["sleepstudy_slope_reml", "penicillin_crossed", "sleepstudy_slope_ml"])
 def test_refit_to_observed_response_reproduces_fit(model_id):
     fit = fitted(model_id)
-    refitter = ResponseRefitter(fit)
+    refitter = ResponseRefitter.from_fit(fit)
     y = fit.design.y
     cross = refitter.cross_products(y[:, None])[0]
     np.testing.assert_allclose(cross.C, fit.problem.cross.C, rtol=1e-12, atol=1e-9 * np.abs(fit.problem.cross.C).max())

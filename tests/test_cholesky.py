@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from mixedmodels.blocks import level_major_bz
 from mixedmodels.cholesky import BlockedCholesky, _PairProduct
 from mixedmodels.design import build_design
-from mixedmodels.lmm import build_problem
+from mixedmodels.fitting import problem_of
+from mixedmodels.sources import FrameSource
 
 from conftest import reference_data
 
@@ -63,7 +64,7 @@ def _strategies(problem):
 @settings(max_examples=10, deadline=None)
 @given(seed=st.integers(0, 10_000))
 def test_strategies_agree(formula, data, seed):
-    problem = build_problem(build_design(formula, data()))
+    problem = problem_of(*FrameSource(data()).model(formula)[:2], reml=True)
     rng = np.random.default_rng(seed)
     theta = problem.layout.initial() + rng.uniform(-0.5, 0.5, problem.layout.n_theta)
     theta = np.maximum(theta, problem.layout.lower_bounds())

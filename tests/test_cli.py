@@ -14,11 +14,11 @@ import pytest
 
 import mixedmodels
 from mixedmodels.cli import main
-from conftest import REFERENCE, reference, reference_data
+from conftest import reference, reference_data, reference_data_path
 
 
 def _command() -> str:
-    """The console script installed beside this interpreter (.venv/bin in CI, /work/venv/bin here)."""
+    """The console script installed beside this interpreter (e.g. .venv/bin)."""
     found = shutil.which("mixedmodels", path=str(Path(sys.executable).parent)) or shutil.which("mixedmodels")
     if found is None:
         pytest.fail("the mixedmodels command is not installed; run pip install -e '.[test]'")
@@ -53,14 +53,14 @@ def assert_matches(out: dict, model_id: str) -> None:
 def test_fit_csv_with_schema_beside_it():
     # seed_petri's group levels are Control, AntibioticA, AntibioticB (not alphabetical): only the
     # schema beside the CSV gives the reference level, so the fixed effects match only if it is applied
-    out = fit_json(str(REFERENCE / "data" / "seed_petri.csv"), reference("seed_petri")["formula"])
+    out = fit_json(str(reference_data_path("seed_petri.csv")), reference("seed_petri")["formula"])
     assert list(out["fixef"]) == list(reference("seed_petri")["beta"])
     assert_matches(out, "seed_petri")
 
 
 def test_fit_csv_without_schema(tmp_path):
     path = tmp_path / "sleep.csv"
-    shutil.copy(REFERENCE / "data" / "sleepstudy.csv", path)
+    shutil.copy(reference_data_path("sleepstudy.csv"), path)
     assert_matches(fit_json(str(path), "Reaction ~ Days + (Days | Subject)"), "sleepstudy_slope_reml")
 
 
@@ -90,14 +90,17 @@ def test_fit_builtin_dataset_text_csv_and_output_file(tmp_path):
     table = pd.read_csv(target).set_index("term")
     ref = reference("sleepstudy_slope_reml")
     assert table.loc["Days", "estimate"] == pytest.approx(ref["beta"]["Days"], rel=1e-6)
-    assert table.loc["Days", "conf_low"] == pytest.approx(ref["confint_wald"]["Days"]["lower"], rel=1e-6)
+    sat = ref["satterthwaite"]["Days"]  # Satterthwaite by default, as the text summary
+    from scipy import stats
+    assert table.loc["Days", "conf_low"] == pytest.approx(sat["estimate"] - stats.t.ppf(0.975, sat["df"]) * sat["se"],
+                                                          rel=1e-5)
     assert table.loc["sd__Observation", "estimate"] == pytest.approx(ref["sigma"], rel=1e-6)
 
 
 def test_singular_fit_is_reported_as_one_warning_line():
     done = run("fit", "Dyestuff2", "Yield ~ 1 + (1 | Batch)", "--format", "json")
     assert done.returncode == 0
-    assert done.stderr.splitlines() == ["warning: boundary (singular) fit: see help('isSingular')"]
+    assert done.stderr.splitlines() == ["warning: boundary (singular) fit: see help(mixedmodels.LmerFit.is_singular)"]
     out = json.loads(done.stdout)
     assert_matches(out, "dyestuff2_singular")
     assert out["singular"] is True
@@ -192,3 +195,90 @@ def test_fit_glmm_with_family():
     assert [r["std_error"] for r in out["coef_table"]] == pytest.approx(list(ref["se_beta"].values()), rel=2e-2)
     assert all(r["p_value"] is not None and r["df"] is None for r in out["coef_table"])  # z tests
     assert list(out["theta"].values()) == pytest.approx(list(ref["theta"].values()), rel=2e-3)
+
+
+def test_formula_injection_is_refused_by_the_command(tmp_path):
+    result = run("fit", "sleepstudy", "Reaction ~ Days + I(__import__('os').system('touch pwned')) + (1 | Subject)",
+                 cwd=tmp_path)
+    assert result.returncode == 1 and "__import__" in result.stderr and "allowed" in result.stderr
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_constant_response_is_one_clear_error(tmp_path, capsys):
+    rats = mixedmodels.datasets.load("seed_rats").assign(BodyWeight=250.0)
+    rats.to_csv(tmp_path / "rats.csv", index=False)
+    assert main(["fit", str(tmp_path / "rats.csv"), "BodyWeight ~ FoodIntake + (1 | LitterID)"]) == 1
+    captured = capsys.readouterr()
+    assert "the response 'BodyWeight' is constant" in _assert_one_error_line(captured.err, captured.out)
+
+
+def test_csv_and_json_exports_have_the_summarys_p_values(capsys):
+    assert main(["fit", "sleepstudy", "Reaction ~ Days + (Days | Subject)", "--format", "csv"]) == 0
+    table = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert table.loc[table["term"] == "Days", "p_value"].notna().all()
+    assert main(["fit", "sleepstudy", "Reaction ~ Days + (Days | Subject)", "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["ddf"] == "satterthwaite" and out["coef_table"][1]["df"] == pytest.approx(17.0, rel=1e-3)
+
+
+def test_anova_of_one_model_gives_the_type_iii_table(capsys):
+    # the lecture's group effect: `mixedmodels anova seed_petri "y ~ group + (1 | dish_id)"` (issue 11, item 4)
+    assert main(["anova", "seed_petri", "y ~ group + (1 | dish_id)"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("Type III Analysis of Variance Table with Satterthwaite's method")
+    ref = reference("seed_petri")["anova_type3_satterthwaite"]["group"]
+    assert main(["anova", "seed_petri", "y ~ group + (1 | dish_id)", "--type", "1", "--ddf", "kenward-roger",
+                 "--format", "csv"]) == 0
+    table = pd.read_csv(io.StringIO(capsys.readouterr().out)).set_index("term")
+    assert table.loc["group", "F value"] == pytest.approx(ref["F"], rel=1e-4)  # one term: type 1 = type 3
+
+
+def test_anova_type_with_two_models_is_a_usage_error(capsys):
+    assert main(["anova", "sleepstudy", "Reaction ~ Days + (1 | Subject)", "Reaction ~ Days + (Days | Subject)",
+                 "--type", "3"]) == 2
+    assert "--type and --ddf apply to the F tests of one model" in capsys.readouterr().err
+
+
+def _rats():
+    return mixedmodels.datasets.load("seed_rats")
+
+
+def test_latin1_csv_is_read_with_a_warning_naming_the_file(tmp_path, capsys):
+    path = tmp_path / "rats.csv"
+    _rats().assign(LitterID=lambda d: "Wurf-ä" + d["LitterID"].astype(str)).to_csv(path, index=False, encoding="latin-1")
+    assert main(["fit", str(path), "BodyWeight ~ FoodIntake + (1 | LitterID)", "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    assert f"warning: {path}: not UTF-8 (byte 0xe4" in captured.err
+    assert json.loads(captured.out)["ranef"]["LitterID"][0]["level"].startswith("Wurf-ä")
+
+
+def test_semicolon_csv_with_decimal_commas_fits_as_the_comma_file(tmp_path, capsys):
+    _rats().to_csv(tmp_path / "semi.csv", index=False, sep=";", decimal=",")
+    assert main(["fit", str(tmp_path / "semi.csv"), "BodyWeight ~ FoodIntake + (1 | LitterID)", "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    assert "semicolon-separated with decimal commas" in captured.err
+    assert json.loads(captured.out)["objective"] == pytest.approx(reference("seed_rats_food")["objective"], rel=1e-6)
+
+
+@pytest.mark.parametrize("content, words", [(b"", "the file is empty"), (b"a,b\n1,2\n3,4,5\n", "cannot read")])
+def test_unreadable_csv_names_the_file(tmp_path, capsys, content, words):
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    assert main(["fit", str(path), "a ~ b + (1 | b)"]) == 1
+    line = _assert_one_error_line(capsys.readouterr().err, "")
+    assert str(path) in line and words in line
+
+
+def test_typo_in_a_numeric_column_is_named_before_the_error(tmp_path, capsys):
+    rats = _rats().astype({"FoodIntake": str})
+    rats.loc[16, "FoodIntake"] = "0.1O"
+    rats.to_csv(tmp_path / "typo.csv", index=False)
+    main(["fit", str(tmp_path / "typo.csv"), "BodyWeight ~ FoodIntake + (1 | LitterID)"])
+    err = capsys.readouterr().err
+    assert "warning: column 'FoodIntake' is text because 1 of its 89 values is not a number: '0.1O' (index 16)" in err
+
+
+def test_singular_fit_message_is_printed_once_with_the_summary(capsys):
+    assert main(["fit", "Dyestuff2", "Yield ~ 1 + (1 | Batch)"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == "" and captured.out.count("boundary (singular) fit") == 1

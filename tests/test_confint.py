@@ -1,4 +1,4 @@
-"""Confidence intervals against lme4's confint(fit, method = "Wald" / "profile") (shared/reference)."""
+"""Confidence intervals against lme4's confint(fit, method = "Wald" / "profile") (tests/reference)."""
 
 import warnings
 

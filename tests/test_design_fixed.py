@@ -3,7 +3,6 @@
 import json
 import re
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,7 +12,8 @@ from mixedmodels.datasets import read_csv_with_schema
 from mixedmodels.design.fixed import FixedDesign, build_fixed_design, contr_poly, evaluate_response
 from mixedmodels.errors import DesignError, FormulaError
 
-REFERENCE = Path("/work/shared/reference")
+from conftest import REFERENCE, reference_data_path
+
 LMM_FITS = sorted(
     p for p in (REFERENCE / "fits").glob("*.json") if json.loads(p.read_text()).get("family", "x") is None
 )
@@ -27,14 +27,14 @@ def _split_formula(formula: str) -> tuple[str, str]:
 
 
 def _load(fit: dict) -> pd.DataFrame:
-    data = read_csv_with_schema(REFERENCE / "data" / fit["dataset"])
+    data = read_csv_with_schema(reference_data_path(fit["dataset"]))
     na_rows = np.asarray(fit.get("na_omitted_rows") or [], dtype=int) - 1
     return data.drop(index=data.index[na_rows]).reset_index(drop=True)
 
 
 @pytest.fixture(scope="module")
 def cake() -> pd.DataFrame:
-    return read_csv_with_schema(REFERENCE / "data" / "cake.csv")
+    return read_csv_with_schema(reference_data_path("cake.csv"))
 
 
 @pytest.fixture
@@ -188,7 +188,7 @@ def test_evaluate_response(small):
 
 
 def test_cbind_on_cbpp():
-    data = read_csv_with_schema(REFERENCE / "data" / "cbpp.csv")
+    data = read_csv_with_schema(reference_data_path("cbpp.csv"))
     y = evaluate_response("cbind(incidence, size - incidence)", data)
     np.testing.assert_array_equal(y.sum(axis=1), data["size"])
 

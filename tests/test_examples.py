@@ -70,7 +70,7 @@ def test_example_writes_outputs_and_prints_lme4_numbers(name, run):
 def test_random_slope_example_says_the_fit_is_singular(run):
     _, stdout, values = run("random_slope")
     assert values["singular"] == 1
-    assert "The fit is singular: boundary (singular) fit: see help('isSingular')" in stdout
+    assert "The fit is singular: boundary (singular) fit: see help(mixedmodels.LmerFit.is_singular)" in stdout
 
 
 def test_clustered_icc_example_prints_icc_near_one(run):

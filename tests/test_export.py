@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -25,7 +26,7 @@ def _varcorr_value(record, group, var1, var2=None):
 
 def test_tidy_matches_lme4_and_broom_names():
     ref = reference(MODEL)
-    table = fitted(MODEL).tidy()
+    table = fitted(MODEL).tidy(ddf=None)  # lme4's Wald intervals, no df
     assert list(table.columns) == ["effect", "group", "term", "estimate", "std_error", "statistic", "df",
                                    "p_value", "conf_low", "conf_high"]
     # broom.mixed::tidy(lmer(Reaction ~ Days + (Days | Subject), sleepstudy)) lists exactly these rows
@@ -53,7 +54,7 @@ def test_tidy_matches_lme4_and_broom_names():
 @settings(max_examples=25, deadline=None)
 @given(st.floats(min_value=0.5, max_value=0.999))
 def test_tidy_wald_interval_is_estimate_plus_minus_z_se(level):
-    fixed = fitted(MODEL).tidy(conf_level=level).iloc[:2]
+    fixed = fitted(MODEL).tidy(conf_level=level, ddf=None).iloc[:2]
     z = stats.norm.ppf(0.5 + level / 2)
     np.testing.assert_allclose(fixed["conf_high"] - fixed["estimate"], z * fixed["std_error"], rtol=1e-12)
     np.testing.assert_allclose(fixed["estimate"] - fixed["conf_low"], z * fixed["std_error"], rtol=1e-12)
@@ -114,3 +115,15 @@ def test_to_dict_reports_singular_fit():
     assert out["singular"] is True
     assert out["theta"] == {"Batch.(Intercept)": 0.0}
     assert any("singular" in m for m in out["messages"])
+
+
+def test_exports_default_to_the_summarys_satterthwaite_df():
+    # one default everywhere (issue 11, item 3): summary(), tidy(), to_dict() and the CLI's csv/json
+    fit = fitted(MODEL)
+    default, explicit = fit.tidy(), fit.tidy(ddf="satterthwaite")
+    pd.testing.assert_frame_equal(default, explicit)
+    assert default["df"].iloc[:2].notna().all() and default["p_value"].iloc[:2].notna().all()
+    assert fit.to_dict()["ddf"] == "satterthwaite"
+    assert fit.to_dict()["coef_table"][1]["p_value"] == pytest.approx(reference(MODEL)["satterthwaite"]["Days"]["p"],
+                                                                     rel=1e-2)
+    assert "Satterthwaite" in fit.summary()

@@ -75,3 +75,72 @@ def test_parse_errors(formula):
 def test_formula_must_be_a_string():
     with pytest.raises(FormulaError, match="exactly one '~'"):
         parse_formula(None)
+
+
+# ---- formulas run no code (issue 11, item 12) -------------------------------------------------
+
+INJECTION = "I(__import__('os').system('touch pwned'))"
+
+
+@pytest.mark.parametrize("where", [
+    "Reaction ~ Days + {} + (1 | Subject)",                  # a fixed-effect term
+    "{} ~ Days + (1 | Subject)",                             # the response
+    "Reaction ~ Days + (1 + {} | Subject)",                  # a random-effects term
+    "Reaction ~ Days + {{__import__('os').system('touch pwned')}} + (1 | Subject)",  # formulaic's {python}
+])
+def test_formula_injection_raises_and_runs_nothing(tmp_path, monkeypatch, where):
+    import mixedmodels as mm
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FormulaError, match="__import__|system"):
+        mm.lmer(where.format(INJECTION), mm.datasets.load("sleepstudy"))
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_glmer_formula_injection_raises_and_runs_nothing(tmp_path, monkeypatch):
+    import mixedmodels as mm
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FormulaError, match="__import__"):
+        mm.glmer(f"cbind(incidence, size - incidence) ~ {INJECTION} + (1 | herd)", mm.datasets.load("cbpp"))
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_parquet_formula_injection_raises_and_runs_nothing(tmp_path, monkeypatch):
+    import mixedmodels as mm
+
+    monkeypatch.chdir(tmp_path)
+    mm.datasets.load("sleepstudy").to_parquet(tmp_path / "sleep.parquet")
+    with pytest.raises(FormulaError, match="__import__"):
+        mm.lmer(f"Reaction ~ {INJECTION} + (1 | Subject)", str(tmp_path / "sleep.parquet"))
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_scale_is_refused_for_parquet_data(tmp_path):
+    import mixedmodels as mm
+
+    mm.datasets.load("sleepstudy").to_parquet(tmp_path / "sleep.parquet")
+    with pytest.raises(FormulaError, match="scale\\(Days\\): scale\\(\\) and center\\(\\) need all rows"):
+        mm.lmer("Reaction ~ scale(Days) + (1 | Subject)", str(tmp_path / "sleep.parquet"))
+
+
+def test_own_functions_are_opt_in():
+    import numpy as np
+
+    import mixedmodels as mm
+
+    data = mm.datasets.load("sleepstudy")
+    with pytest.raises(FormulaError, match="function not allowed: 'half'"):
+        mm.lmer("Reaction ~ half(Days) + (1 | Subject)", data)
+    fit = mm.lmer("Reaction ~ half(Days) + (1 | Subject)", data, functions={"half": lambda x: x / 2})
+    same = mm.lmer("Reaction ~ I(Days/2) + (1 | Subject)", data)
+    np.testing.assert_allclose(fit.fixef.to_numpy(), same.fixef.to_numpy(), rtol=1e-10)
+
+
+def test_scaled_predictor_predicts_new_data_on_the_fitted_scale():
+    import mixedmodels as mm
+
+    data = mm.datasets.load("sleepstudy")
+    fit = mm.lmer("Reaction ~ scale(Days) + (1 | Subject)", data)
+    one_row = fit.predict(data.iloc[[5]], re_form="~0").iloc[0]
+    assert one_row == pytest.approx(fit.predict(data, re_form="~0").iloc[5], rel=1e-12)

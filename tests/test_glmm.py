@@ -1,4 +1,4 @@
-"""glmer against lme4's glmer (shared/reference fits cbpp_binomial, cbpp_binomial_agq25,
+"""glmer against lme4's glmer (tests/reference fits cbpp_binomial, cbpp_binomial_agq25,
 grouseticks_poisson), simulated GLMMs with known parameters, and bad input."""
 
 from __future__ import annotations
@@ -226,7 +226,7 @@ def test_probit_link_and_simulate():
     ([1.5, 2, 3, 1] * 5, "poisson", None, "non-integer counts"),
     ([1.5, 0, 1, 1] * 5, "binomial", None, "outside \\[0, 1\\]"),
     ([0.5, 0, 1, 1] * 5, "binomial", None, "needs the number of trials"),
-    ([0.5, 0, 1, 1] * 5, "binomial", [0.0] * 20, "no trials"),
+    ([0.5, 0, 1, 1] * 5, "binomial", [0.0] * 20, "all 20 weights are zero"),
     ([1, 0, 1, 1] * 5, "tweedie", None, "unknown family 'tweedie'"),
     ([1, 0, 1, 1] * 5, Binomial(link="probit"), None, None),
 ])

@@ -1,4 +1,4 @@
-"""Satterthwaite and Kenward–Roger t tests against lmerTest / pbkrtest (shared/reference).
+"""Satterthwaite and Kenward–Roger t tests against lmerTest / pbkrtest (tests/reference).
 
 Tolerances: estimate, se, df and t to 1e-3 relative, p to 1e-4 absolute. Our optimum is
 lower than lme4's for orthodont (5.6e-6) and sleepstudy ML (2.4e-8); the df there follow our

@@ -19,7 +19,7 @@ import pytest
 
 from mixedmodels import DesignError, datasets, lmer
 from mixedmodels.largedata import is_large_data
-from mixedmodels.lmm import build_problem
+from mixedmodels.sources import FrameSource
 from mixedmodels.design import build_design
 
 dd = pytest.importorskip("dask.dataframe")
@@ -60,7 +60,7 @@ def quiet_fit(formula, data, **kwargs):
 def assert_same_fit(large, memory, tree_sum: bool = False):
     """θ̂, β̂, σ̂ and the criterion of two fits of the same rows; ``tree_sum``: A summed by Dask."""
     assert large.nobs == memory.nobs
-    assert large.design.n_dropped == memory.design.n_dropped
+    assert large.spec.n_dropped == memory.spec.n_dropped
     tol = 1e-10 if tree_sum else 1e-14
     np.testing.assert_allclose(large.objective, memory.objective, rtol=tol)
     assert np.linalg.norm(large.theta - memory.theta) <= (1e-9 if tree_sum else 1e-14) * np.linalg.norm(memory.theta)
@@ -132,7 +132,7 @@ def test_crossed_from_parquet_drops_na_rows(tmp_path, crossed_memory):
     path = write_parquet(simulated(), tmp_path / "sim", n_files=4, row_group_size=300)
     with pytest.warns(UserWarning, match="55 row|row\\(s\\) with missing"):
         large = lmer(CROSSED, path, progress=False)
-    assert crossed_memory.design.n_dropped == large.design.n_dropped > 0
+    assert crossed_memory.spec.n_dropped == large.spec.n_dropped > 0
     assert_same_fit(large, crossed_memory)
     assert list(large.fixef.index) == ["(Intercept)", "x", "trthigh", "trtlow"]
 
@@ -196,7 +196,7 @@ def test_cross_products_equal_in_memory(tmp_path):
     large = quiet_fit(CROSSED, tmp_path / "c", progress=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        memory = build_problem(build_design(CROSSED, frame)).cross
+        memory = FrameSource(frame).model(CROSSED)[1]
     cross = large.problem.cross
     # row groups are added to one running sum in row order, as the in-memory pass adds the rows
     for name in ("D0", "Bw", "C", "Bz", "n"):
@@ -246,7 +246,7 @@ def test_weights_must_be_a_column(tmp_path):
 
 
 def test_threaded_row_groups_sum_as_one_thread(tmp_path, monkeypatch):
-    from mixedmodels.largedata.fit import _add_rows, _chunk_rows
+    from mixedmodels.largedata.model import _add_rows, _chunk_rows
     from mixedmodels.largedata.runners import LocalRunner
     from mixedmodels.largedata.sources import parquet_source
 
@@ -267,20 +267,18 @@ def test_threaded_row_groups_sum_as_one_thread(tmp_path, monkeypatch):
 
     with pytest.raises(DesignError, match=r"part0.parquet \(row group 5\)"):
         LocalRunner(source, progress=False, threads=3).reduce(fail_late, None, ["x"], float.__add__, "s")
-    plan = quiet_fit(CROSSED, tmp_path / "t", progress=False).plan
+    plan = quiet_fit(CROSSED, tmp_path / "t", progress=False).rows.plan
     n = source.n_rows
     runners = [LocalRunner(source, progress=False, threads=t) for t in (1, 3)]
-    one, three = (r.reduce(_chunk_rows, plan, source.columns, _add_rows, "A", initial=plan.accumulator(n)).result()
-                  for r in runners)
+    one, three = (r.reduce(_chunk_rows, plan, source.columns, _add_rows, "A",
+                           initial=(plan.accumulator(n), None))[0].result() for r in runners)
     for name in ("D0", "Bw", "C", "n", "Bz"):
         np.testing.assert_array_equal(getattr(one, name), getattr(three, name))
     assert one.bz_dense and np.count_nonzero(one.Bz) > 0
     monkeypatch.setattr("mixedmodels.blocks.DENSE_BZ_ALWAYS", 0)
     monkeypatch.setattr("mixedmodels.blocks.DENSE_BZ_MAX", 0)  # each row group's Bz sparse, summed as CSR
-    sparse = runners[1].reduce(_chunk_rows, plan, source.columns, _add_rows, "A", initial=plan.accumulator(n))
+    sparse, _ = runners[1].reduce(_chunk_rows, plan, source.columns, _add_rows, "A",
+                                  initial=(plan.accumulator(n), None))
     assert not sparse.dense_bz
     np.testing.assert_allclose(sparse.result().bz_sparse().toarray(), one.bz_sparse().toarray(), rtol=1e-14)
 
-
-def _cross_products(frame, plan, where):
-    return plan.cross_products(frame, where)

@@ -1,4 +1,4 @@
-"""lmer against every linear mixed model in ../shared/reference (R lme4 1.1-31).
+"""lmer against every linear mixed model in tests/reference (R lme4 1.1-31).
 
 Tolerances: objective within 1e-6 relative *or lower than lme4's* (a lower REML criterion /
 deviance is a better optimum, not an error); variance components, fixed effects, standard errors

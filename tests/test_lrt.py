@@ -1,4 +1,4 @@
-"""Likelihood-ratio tests against lme4's anova(m_intercept, m_slope) (shared/reference/fits/sleepstudy_lrt.json)."""
+"""Likelihood-ratio tests against lme4's anova(m_intercept, m_slope) (tests/reference/fits/sleepstudy_lrt.json)."""
 
 import warnings
 

@@ -139,3 +139,41 @@ def test_normal_quantiles_are_r_ppoints():
     # R: qnorm(ppoints(5)); qnorm(ppoints(12))[1:2]
     np.testing.assert_allclose(plots.normal_quantiles(5), [-1.1797611, -0.4972006, 0.0, 0.4972006, 1.1797611], atol=1e-7)
     np.testing.assert_allclose(plots.normal_quantiles(12)[:2], [-1.7316644, -1.1503494], atol=1e-7)
+
+
+def _tick_labels_overlap(ax) -> bool:
+    ax.figure.canvas.draw()
+    renderer = ax.figure.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in ax.get_xticklabels() if t.get_text()]
+    return any(a.x1 > b.x0 for a, b in zip(boxes, boxes[1:]))
+
+
+@pytest.mark.parametrize("draw", [
+    lambda: plots.clusters(reference_data("seed_petri.csv"), "y", "dish_id"),
+    lambda: fitted("seed_petri").plot_lines(),
+])
+def test_thirty_cluster_labels_do_not_run_together_and_plots_have_titles(draw):
+    # the petri dishes 1..30 (issue 11, item 9): every k-th label, no overlap, a title by default
+    ax = draw()
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert 2 <= len(labels) < 30 and labels[0] == "1"
+    assert not _tick_labels_overlap(ax)
+    assert set(ax.get_xticks()) | set(ax.get_xticks(minor=True)) == set(range(30))  # every cluster keeps a tick
+    assert ax.get_title()
+
+
+def test_neighbouring_clusters_differ_in_hue():
+    from matplotlib.colors import rgb_to_hsv
+
+    for n in (8, 15, 20, 30, 60):
+        colours = plots.cluster_colours(n)
+        assert len(set(colours)) == n
+        hues = rgb_to_hsv(np.array([c[:3] for c in colours]))[:, 0]
+        gaps = np.abs(np.diff(hues))
+        assert np.min(np.minimum(gaps, 1 - gaps)) > 0.04, n  # tab20 in its own order: 0 (twin pairs)
+
+
+def test_clusters_title_can_be_set_or_removed():
+    data = reference_data("seed_clusters.csv")
+    assert plots.clusters(data, "y", "cluster").get_title() == "y by cluster"
+    assert plots.clusters(data, "y", "cluster", title="").get_title() == ""

@@ -47,7 +47,7 @@ def test_predict_population_level_needs_no_grouping_column(sleep_fit):
 
 
 def test_unseen_level_is_a_clear_error(sleep_fit):
-    with pytest.raises(DesignError, match="new levels of 'Subject' in newdata; pass allow_new_levels=True"):
+    with pytest.raises(DesignError, match=r"new level\(s\) \['999'\] of 'Subject' in newdata; pass allow_new_levels=True"):
         sleep_fit.predict(_newdata(["308", "999", "309"]))
 
 

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from mixedmodels import lmer
 from mixedmodels.blocks import TermData, build_cross_products
 from mixedmodels.covariance import ThetaLayout
-from mixedmodels.lmm import build_problem
+from mixedmodels.fitting import problem_of
+from mixedmodels.sources import FrameSource
 from mixedmodels.design import build_design
 
 PROPERTY = settings(max_examples=15, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
@@ -167,8 +168,8 @@ def _dense_criterion(design, theta: np.ndarray, layout: ThetaLayout, reml: bool)
 @given(case=designs, theta_seed=st.integers(0, 2**31 - 1))
 def test_blocked_criterion_equals_dense_formula(case, theta_seed):
     data = _random_data(case["seed"], case["n_groups"], case["per_group"])
-    design = build_design(case["formula"], data)
-    problem = build_problem(design, reml=case["reml"])
+    spec, cross, rows = FrameSource(data).model(case["formula"])
+    design, problem = rows.design, problem_of(spec, cross, case["reml"])
     layout = problem.layout
     rng = np.random.default_rng(theta_seed)
     theta = np.where(layout.diagonal_mask(), rng.uniform(0.05, 3.0, layout.n_theta), rng.normal(0, 1, layout.n_theta))

@@ -98,7 +98,7 @@ def test_cli_report_renders_in_chromium(tmp_path):
         assert f"<td>{value:.4g}" in fixed or f"<td>{value:.5g}" in fixed, name
     seen = render(out, tmp_path)
     assert seen["title"] == "Mixed model: Reaction ~ Days + (Days | Subject)"
-    _assert_rendered(seen, n_images=len(PLOTS))
+    _assert_rendered(seen, n_images=len(PLOTS) + 1)  # + the scaled-residual diagnostics
 
 
 def test_report_embeds_every_plot_and_warns_of_singular_fit(tmp_path):
@@ -106,9 +106,9 @@ def test_report_embeds_every_plot_and_warns_of_singular_fit(tmp_path):
     out.write_text(build_report(fitted("dyestuff2_singular")), encoding="utf-8")
     html = out.read_text(encoding="utf-8")
     _assert_self_contained(html)
-    assert html.count('src="data:image/png;base64,') == len(PLOTS)
+    assert html.count('src="data:image/png;base64,') == len(PLOTS) + 1  # + the scaled-residual diagnostics
     assert "boundary (singular) fit" in html[html.index('id="warnings"'):html.index("<h2>Fit")]
-    _assert_rendered(render(out, tmp_path), n_images=len(PLOTS))
+    _assert_rendered(render(out, tmp_path), n_images=len(PLOTS) + 1)
 
 
 def _cells(html: str, table_id: str) -> list[list[str]]:
@@ -129,7 +129,7 @@ def test_report_tables_show_lmertest_numbers():
         assert float(se) == pytest.approx(row["se"], rel=1e-3)
         assert float(df) == pytest.approx(row["df"], rel=1e-3)
         assert float(t) == pytest.approx(row["t"], rel=1e-3)
-        assert (p == "< 2e-16") if row["p"] < 2e-16 else (float(p) == pytest.approx(row["p"], rel=1e-2))
+        assert (p.replace(" ", "") == "<2e-16") if row["p"] < 2e-16 else (float(p) == pytest.approx(row["p"], rel=1e-2))
     ((term, sum_sq, mean_sq, num_df, den_df, f_value, p),) = _cells(html, "anova")
     expected = ref["anova_type3_satterthwaite"]["group"]
     assert term == "group" and int(num_df) == expected["NumDF"]
@@ -190,3 +190,20 @@ def test_glmm_report_shows_z_tests_and_renders(tmp_path):
         assert float(fixed[name][1]) == pytest.approx(ref["se_beta"][name], rel=2e-2)
     _assert_rendered(render(out, tmp_path), n_images=html.count('src="data:image/png;base64,'),
                      tables=("fit-criteria", "random-effects", "fixed-effects"))
+
+
+def test_report_shows_r2_and_residual_diagnostics():
+    """The R² table (mm.r2) and DHARMa's tests; a singular fit says why its conditional R² is missing."""
+    import mixedmodels as mm
+
+    fit = fitted("sleepstudy_slope_reml")
+    html = build_report(fit)
+    r2 = dict(_cells(html, "r2"))
+    assert float(r2["marginal (fixed effects)"]) == pytest.approx(mm.r2(fit).marginal, rel=1e-3)
+    assert float(r2["conditional (fixed and random effects)"]) == pytest.approx(mm.r2(fit).conditional, rel=1e-3)
+    tests = {row[0]: row[1:] for row in _cells(html, "residual-tests")}
+    assert list(tests) == ["uniformity (KS)", "dispersion", "outliers"]
+    assert "Scaled (quantile) residuals from 250 simulations" in html
+    assert build_report(fit) == html  # the simulations are seeded
+    singular = build_report(fitted("dyestuff2_singular"))
+    assert "Singular fit: the conditional R² is not defined" in singular

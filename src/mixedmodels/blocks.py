@@ -132,6 +132,27 @@ class CrossProducts:
         l0, q_r, p0 = self.Bz.shape
         return sp.csr_matrix(self.Bz.transpose(1, 0, 2).reshape(q_r, l0 * p0))
 
+    def dense(self, p: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """ZᵀWZ (q × q), ZᵀWX (q × p) and XᵀWX (p × p) as dense arrays, Z = [Z_0 Z_r] (q = q_0 + q_r).
+
+        For the few computations that need Z's cross-products as one matrix (Kenward–Roger);
+        q × q doubles, so the caller checks q first.
+        """
+        l0, p0, _ = self.D0.shape
+        q0 = l0 * p0
+        q_r = self.C.shape[0] - p - 1
+        q = q0 + q_r
+        ZtZ = np.zeros((q, q))
+        for j in range(l0):
+            ZtZ[j * p0:(j + 1) * p0, j * p0:(j + 1) * p0] = self.D0[j]
+        if q_r:
+            Bz = self.bz_sparse().toarray()
+            ZtZ[q0:, :q0] = Bz
+            ZtZ[:q0, q0:] = Bz.T
+            ZtZ[q0:, q0:] = self.C[:q_r, :q_r]
+        ZtX = np.vstack([self.Bw[:p].reshape(p, q0).T, self.C[:q_r, q_r:q_r + p]])
+        return ZtZ, ZtX, self.C[q_r:q_r + p, q_r:q_r + p].copy()
+
     def __add__(self, other: "CrossProducts") -> "CrossProducts":
         if self.Bz is None:
             Bz = None

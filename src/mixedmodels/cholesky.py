@@ -38,8 +38,9 @@ from scipy.linalg.lapack import dpotrf
 from ._kernels import (dense_factor, first_term_blocks, level_rows_times_v, scaled_schur_rest_block,
                        subtract_crossed_lower)
 from .blocks import CrossProducts, level_major_bz
+from .covariance import scale_columns, scale_rows
 
-__all__ = ["BlockedFactor", "BlockedCholesky", "RestLayout", "scale_rows", "scale_columns"]
+__all__ = ["BlockedFactor", "BlockedCholesky", "RestLayout"]
 
 # budgets for the one-off choice of how to form Bz 𝒲 Bzᵀ
 _MAX_DENSE_BZ = 300_000_000  # doubles (2.4 GB) up to which a sparse Bz may be made dense for the rank-k updates
@@ -67,22 +68,6 @@ class RestLayout:
     @property
     def q(self) -> int:
         return int(sum(p * l for p, l in zip(self.sizes, self.n_levels)))
-
-
-def scale_columns(M: np.ndarray, layout: RestLayout, templates: list[np.ndarray]) -> None:
-    """In place: M[:, term k] ← M[:, term k] (I ⊗ T_k), i.e. M ← M Λ_r on the first q_r columns."""
-    for sl, p, l, T in zip(layout.slices, layout.sizes, layout.n_levels, templates):
-        if p == 1:
-            M[:, sl] *= T[0, 0]
-        else:
-            block = M[:, sl].reshape(M.shape[0], l, p)
-            M[:, sl] = (block @ T).reshape(M.shape[0], l * p)
-
-
-def scale_rows(M: np.ndarray, layout: RestLayout, templates: list[np.ndarray]) -> None:
-    """In place: M ← Λ_rᵀ M on the first q_r rows (M may be a vector)."""
-    matrix = M if M.ndim == 2 else M[:, None]
-    scale_columns(matrix.T, layout, templates)
 
 
 @dataclass

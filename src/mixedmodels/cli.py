@@ -4,9 +4,14 @@
 
     mixedmodels fit DATA "FORMULA" [--ml] [--family F] [--ddf satterthwaite|kenward-roger]
                     [--format text|json|csv] [--output FILE]
-    mixedmodels anova DATA "F1" "F2" [--format text|json|csv] [--output FILE]
+    mixedmodels anova DATA "F1" [--type 1|2|3] [--ddf satterthwaite|kenward-roger] [--ml]
+                      [--format text|json|csv] [--output FILE]
+    mixedmodels anova DATA "F1" "F2" ... [--format text|json|csv] [--output FILE]
     mixedmodels datasets
     mixedmodels report DATA "FORMULA" -o report.html [--ml] [--family F] [--ddf ...]
+    mixedmodels power DATA "FORMULA" --test TEST [--effect NAME=VALUE ...] [--nsim N] [--seed S]
+                      [--alpha A] [--n-jobs J] [--ddf ...] [--ml] [--along F] [--within COLS]
+                      [--sizes 3,5,10] [--plot FILE.png] [--format text|json|csv] [--output FILE]
 
 DATA is a CSV file (a ``<name>.schema.json`` beside it types the columns, as for the reference
 data; otherwise text columns become factors), a Parquet file, or the name of a built-in data set.
@@ -17,7 +22,10 @@ Errors print one line, ``error: ...``, on stderr and exit with status 1 (2 for b
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
+import re
 import sys
 import warnings
 from importlib import resources
@@ -26,7 +34,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import datasets
-from .errors import MixedModelsError
+from .errors import MixedModelsError, SingularFitWarning
 
 __all__ = ["main", "load_data"]
 
@@ -50,12 +58,58 @@ def _text_columns_as_factors(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.astype({c: "category" for c in text}) if text else frame
 
 
+def _decode(path: Path) -> str:
+    """The file's text: UTF-8 (with or without BOM), else Windows-1252/Latin-1 with a warning naming the file."""
+    raw = path.read_bytes()
+    if raw.startswith(b"\x1f\x8b"):
+        import gzip
+
+        raw = gzip.decompress(raw)
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        warnings.warn(f"{path}: not UTF-8 (byte 0x{raw[error.start]:02x} at position {error.start}); read as "
+                      "Windows-1252/Latin-1 — save the file as UTF-8 to be sure of its text", UserWarning)
+        try:
+            return raw.decode("cp1252")
+        except UnicodeDecodeError:
+            return raw.decode("latin-1")
+
+
+def _read_text_table(path: Path, tab: bool) -> pd.DataFrame:
+    """A CSV/TSV file with its delimiter (, ; tab |) and decimal mark detected; errors name the file."""
+    text = _decode(path)
+    if not text.strip():
+        raise MixedModelsError(f"{path}: the file is empty (no header row, no data)")
+    head = "\n".join(text.splitlines()[:20])
+    if tab:
+        sep = "\t"
+    else:
+        try:
+            sep = csv.Sniffer().sniff(head, delimiters=",;\t|").delimiter
+        except csv.Error:
+            sep = ","
+    decimal = "," if sep == ";" and re.search(r"\d,\d", head) else "."
+    if sep != ",":
+        name = {"\t": "tab", ";": "semicolon", "|": "'|'"}[sep]
+        warnings.warn(f"{path}: {name}-separated{' with decimal commas' if decimal == ',' else ''}; read as such",
+                      UserWarning)
+    try:
+        return pd.read_csv(io.StringIO(text), sep=sep, decimal=decimal)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as error:
+        raise MixedModelsError(f"{path}: cannot read as a {'tab' if sep == chr(9) else repr(sep)}-separated file: "
+                               f"{' '.join(str(error).split())}") from None
+
+
 def load_data(spec: str) -> pd.DataFrame:
     """The data named on the command line: a CSV or Parquet path, or a built-in data set name.
 
     A CSV with ``<stem>.schema.json`` beside it is read with
     :func:`mixedmodels.datasets.read_csv_with_schema`; otherwise text columns of a CSV or Parquet
-    file become (unordered) factors, with levels in sorted order as R's ``factor()``.
+    file become (unordered) factors, with levels in sorted order as R's ``factor()``. A CSV that
+    is not UTF-8 is read as Windows-1252/Latin-1, and one separated by semicolons (with decimal
+    commas), tabs or bars is read as such, each with a warning; an empty or unreadable file is an
+    error naming it.
     """
     path = Path(spec)
     name = path.name.lower()
@@ -68,7 +122,7 @@ def load_data(spec: str) -> pd.DataFrame:
             if schema.is_file():
                 frame = datasets.read_csv_with_schema(path, schema)
             else:
-                frame = _text_columns_as_factors(pd.read_csv(path, sep="\t" if name.endswith(".tsv") else ","))
+                frame = _text_columns_as_factors(_read_text_table(path, name.endswith(".tsv")))
         else:
             raise MixedModelsError(f"cannot read {spec!r}: expected a .csv or .parquet file")
         frame.attrs["name"] = path.name.split(".")[0]
@@ -103,8 +157,11 @@ def _write(text: str, output: str | None) -> None:
 
 
 def _cmd_fit(args) -> None:
-    fit = _fit(load_data(args.data), args.formula, args.ml, args.family)
-    ddf = {} if args.ddf is None else {"ddf": args.ddf}
+    with warnings.catch_warnings():
+        if args.format == "text":  # the summary prints the singular-fit message itself: say it once
+            warnings.filterwarnings("ignore", category=SingularFitWarning)
+        fit = _fit(load_data(args.data), args.formula, args.ml, args.family)
+    ddf = {} if args.ddf is None else {"ddf": args.ddf}  # the fit's default: Satterthwaite for lmer, z for glmer
     if args.format == "json":
         text = fit.to_json(**ddf)
     elif args.format == "csv":
@@ -115,17 +172,26 @@ def _cmd_fit(args) -> None:
 
 
 def _cmd_anova(args) -> None:
+    """One formula: the F tests of its fixed-effect terms; two or more: likelihood-ratio tests."""
     from .export import records
     from .inference import anova
 
     data = load_data(args.data)
-    table = anova(_fit(data, args.formula1), _fit(data, args.formula2))
-    if args.format == "text":
-        text = table.to_string()
-    elif args.format == "csv":
-        text = table.to_csv(index_label="model")
+    if len(args.formulas) == 1:
+        table = anova(_fit(data, args.formulas[0], args.ml), type=args.type or 3, ddf=args.ddf or "satterthwaite")
+        label = "term"
     else:
-        text = json.dumps(records(table.reset_index(names="model")), indent=2, allow_nan=False)
+        if args.type is not None or args.ddf is not None:
+            raise CommandError("--type and --ddf apply to the F tests of one model, not to the likelihood-ratio "
+                               "test of several")
+        table = anova(*(_fit(data, f, args.ml) for f in args.formulas))
+        label = "model"
+    if args.format == "text":
+        text = str(table)
+    elif args.format == "csv":
+        text = pd.DataFrame(table).to_csv(index_label=label)
+    else:
+        text = json.dumps(records(pd.DataFrame(table).reset_index(names=label)), indent=2, allow_nan=False)
     _write(text, args.output)
 
 
@@ -151,6 +217,60 @@ def _cmd_report(args) -> None:
     sys.stderr.write(f"wrote {args.output}\n")
 
 
+def _effects(pairs: list[str] | None) -> dict[str, float]:
+    effects = {}
+    for pair in pairs or []:
+        name, sep, value = pair.rpartition("=")
+        try:
+            effects[name] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not name:
+            raise CommandError(f"--effect takes NAME=VALUE (e.g. groupB=-10), not {pair!r}")
+    return effects
+
+
+def _sizes(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise CommandError(f"--sizes takes whole numbers separated by commas (e.g. 3,5,10), not {text!r}") from None
+
+
+def _cmd_power(args) -> None:
+    from .export import records
+    from .power import power, power_curve
+
+    fit = _fit(load_data(args.data), args.formula, args.ml)
+    settings = dict(nsim=args.nsim, alpha=args.alpha, seed=args.seed, n_jobs=args.n_jobs, progress=not args.quiet,
+                    effects=_effects(args.effect), ddf=args.ddf or "satterthwaite")
+    if args.sizes is None:
+        if args.along or args.within or args.plot:
+            raise CommandError("--along, --within and --plot need --sizes (the sizes of a power curve)")
+        result = power(fit, args.test, **settings)
+        row = {"test": result.title, "power": result.power, "lower": result.ci[0], "upper": result.ci[1],
+               "successes": result.successes, "nsim": result.nsim, "nrow": result.nrow, "singular": result.singular,
+               "not_converged": result.not_converged, "failed": result.failed}
+        table, text = pd.DataFrame([row]), result.summary()
+    else:
+        if not (args.along or args.within):
+            raise CommandError("--sizes needs --along (levels of a factor) or --within (rows per cell)")
+        curve = power_curve(fit, args.test, along=args.along, sizes=_sizes(args.sizes), within=args.within, **settings)
+        table, text = curve.table(), curve.summary()
+        if args.plot:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            figure = curve.plot().figure
+            figure.savefig(args.plot, dpi=100, bbox_inches="tight")
+            sys.stderr.write(f"wrote {args.plot}\n")
+    if args.format == "csv":
+        text = table.to_csv(index=False)
+    elif args.format == "json":
+        text = json.dumps(records(table), indent=2, allow_nan=False)
+    _write(text, args.output)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="mixedmodels", description="Fit linear mixed models with lme4's formulas.")
     parser.add_argument("--debug", action="store_true", help="show the full traceback on errors (anywhere on the line)")
@@ -169,10 +289,14 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--output", "-o", help="write here instead of standard output")
     fit.set_defaults(run=_cmd_fit)
 
-    anova = sub.add_parser("anova", help="likelihood-ratio test of two nested models")
+    anova = sub.add_parser("anova", help="F tests of one model's terms, or likelihood-ratio test of nested models")
     anova.add_argument("data", help=data_help)
-    anova.add_argument("formula1")
-    anova.add_argument("formula2")
+    anova.add_argument("formulas", nargs="+", metavar="formula",
+                       help="one formula: type III (--type) F tests of its terms; several: likelihood-ratio test")
+    anova.add_argument("--type", choices=["1", "2", "3", "I", "II", "III"], default=None,
+                       help="hypotheses of the F tests (default 3)")
+    anova.add_argument("--ddf", **ddf)
+    anova.add_argument("--ml", action="store_true", help="fit by maximum likelihood instead of REML")
     anova.add_argument("--format", choices=["text", "json", "csv"], default="text")
     anova.add_argument("--output", "-o")
     anova.set_defaults(run=_cmd_anova)
@@ -189,6 +313,29 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--family", help=FAMILY_HELP)
     report.add_argument("--ddf", **ddf)
     report.set_defaults(run=_cmd_report)
+
+    power = sub.add_parser("power", help="power of a test by simulation from a fitted model (simr's powerSim)")
+    power.add_argument("data", help=data_help)
+    power.add_argument("formula")
+    power.add_argument("--test", required=True,
+                       help="a coefficient (t test), a fixed-effect term (type III F test) or the formula of a "
+                            "smaller model (likelihood-ratio test)")
+    power.add_argument("--effect", action="append", metavar="NAME=VALUE",
+                       help="true value of a coefficient instead of its estimate (repeatable)")
+    power.add_argument("--nsim", type=int, default=1000)
+    power.add_argument("--alpha", type=float, default=0.05)
+    power.add_argument("--seed", type=int)
+    power.add_argument("--n-jobs", type=int, default=1, help="worker processes (-1: all cores)")
+    power.add_argument("--ddf", **ddf)
+    power.add_argument("--ml", action="store_true", help="refit by maximum likelihood instead of REML")
+    power.add_argument("--along", help="power curve: the factor whose number of levels is varied")
+    power.add_argument("--within", help="power curve: per combination of these columns (e.g. group)")
+    power.add_argument("--sizes", help="power curve: sizes separated by commas, e.g. 3,5,10")
+    power.add_argument("--plot", help="power curve: save its plot to this PNG file")
+    power.add_argument("--quiet", action="store_true", help="no progress bar")
+    power.add_argument("--format", choices=["text", "json", "csv"], default="text")
+    power.add_argument("--output", "-o")
+    power.set_defaults(run=_cmd_power)
     return parser
 
 
@@ -203,21 +350,24 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status (0 ok, 1 error, 2 bad usage)."""
     argv = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in argv
-    try:
-        args = _parser().parse_args([a for a in argv if a != "--debug"])
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            args = _parser().parse_args([a for a in argv if a != "--debug"])
             args.run(args)
-        for warning in dict.fromkeys(" ".join(str(w.message).split()) for w in caught):
-            sys.stderr.write(f"warning: {warning}\n")
-    except KeyboardInterrupt:
-        return 130
-    except Exception as error:  # the command's contract: one line, no traceback
-        if debug:
-            raise
-        sys.stderr.write(f"error: {_one_line(error)}\n")
-        return 2 if isinstance(error, CommandError) else 1
-    return 0
+            status, message = 0, None
+        except KeyboardInterrupt:
+            return 130
+        except Exception as error:  # the command's contract: one line, no traceback
+            if debug:
+                raise
+            status = 2 if isinstance(error, CommandError) else 1
+            message = f"error: {_one_line(error)}"
+    for warning in dict.fromkeys(" ".join(str(w.message).split()) for w in caught):  # also those before an error
+        sys.stderr.write(f"warning: {warning}\n")
+    if message is not None:
+        sys.stderr.write(message + "\n")
+    return status
 
 
 if __name__ == "__main__":

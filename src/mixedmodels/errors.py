@@ -23,3 +23,7 @@ class ConvergenceWarning(UserWarning):
 
 class SingularFitWarning(UserWarning):
     """The estimate lies on the boundary: some random-effects covariance is singular."""
+
+
+SINGULAR_MESSAGE = "boundary (singular) fit: see help(mixedmodels.LmerFit.is_singular)"
+"""lme4's singular-fit message, pointing to our documentation instead of R's ``help('isSingular')``."""

@@ -21,8 +21,8 @@ from scipy.linalg.lapack import dtrtri
 
 from ._threads import blas_threads_for
 from .blocks import CrossProducts
-from .cholesky import BlockedCholesky, BlockedFactor, RestLayout, scale_rows
-from .covariance import ThetaLayout
+from .cholesky import BlockedCholesky, BlockedFactor, RestLayout
+from .covariance import ThetaLayout, relative_effects, scale_rows
 
 __all__ = ["DevianceProblem", "PlsSolution"]
 
@@ -120,7 +120,7 @@ class DevianceProblem:
         rhs = (v.reshape(l0, p0) @ T[0])  # T_0ᵀ v_j as rows
         u0 = np.linalg.solve(factor.P, rhs[..., None])[..., 0] if p0 > 1 else rhs / factor.P[:, :, 0]
         u = [u0] + [u_rest[sl].reshape(-1, s) for sl, s in zip(self.rest.slices, self.rest.sizes)]
-        b = [uk @ Tk.T for uk, Tk in zip(u, T)]
+        b = relative_effects(u, T)
         sigma = self.sigma(factor)
         vcov = sigma**2 * self.unscaled_vcov(factor)
         return PlsSolution(beta=beta.copy(), u=u, b=b, sigma=sigma, vcov_beta=vcov, factor=factor)

@@ -24,16 +24,9 @@ from typing import Callable
 import nlopt
 import numpy as np
 
-__all__ = ["OptSummary", "optimize_theta", "finite_difference_derivatives", "SINGULAR_TOL"]
+from .control import DEFAULT_CONTROL, LmerControl
 
-SINGULAR_TOL = 1e-4
-GRADIENT_TOL = 2e-3
-REFINE_DELTA = 1e-3
-FTOL_REL = 1e-15
-"""BOBYQA also stops when the criterion changes by less than this share of its value: a few units
-in its last place. lme4's absolute 1e-8 alone is below the resolution of the criteria of 10⁸ rows
-(≈ 2.8e8, spaced 6e-8 apart), where BOBYQA went on to several hundred evaluations; below
-|f| = 1e7 the absolute tolerance is the larger one and nothing changes."""
+__all__ = ["OptSummary", "optimize_theta", "finite_difference_derivatives"]
 
 
 @dataclass(frozen=True)
@@ -105,10 +98,11 @@ def finite_difference_derivatives(f: Callable[[np.ndarray], float], x: np.ndarra
     return grad, hess
 
 
-def _check_convergence(grad: np.ndarray, hess: np.ndarray, theta: np.ndarray, lower: np.ndarray) -> list[str]:
+def _check_convergence(grad: np.ndarray, hess: np.ndarray, theta: np.ndarray, lower: np.ndarray,
+                       control: LmerControl) -> list[str]:
     """lme4 ``checkConv``: messages for a large scaled gradient or a degenerate Hessian."""
     messages = []
-    on_bound = (lower == 0) & (theta < SINGULAR_TOL)
+    on_bound = (lower == 0) & (theta < control.singular_tol)
     # at the bound only a negative gradient (the objective falls into the interior) is a problem
     g = np.where(on_bound & (grad > 0), 0.0, grad)
     interior = ~on_bound
@@ -119,19 +113,19 @@ def _check_convergence(grad: np.ndarray, hess: np.ndarray, theta: np.ndarray, lo
             scaled = np.minimum(np.abs(np.linalg.solve(upper, g)), scaled)
         except np.linalg.LinAlgError:
             pass  # not positive definite: the unscaled gradient is checked
-    if scaled.size and scaled.max() > GRADIENT_TOL:
+    if scaled.size and scaled.max() > control.gradient_tol:
         component = int(np.argmax(scaled)) + 1
         messages.append(f"Model failed to converge with max|grad| = {scaled.max():.6g} "
-                        f"(tol = {GRADIENT_TOL}, component {component})")
+                        f"(tol = {control.gradient_tol}, component {component})")
     if interior.all() and hess.size:
         eigenvalues = np.linalg.eigvalsh(hess)
-        if eigenvalues.min() < 0 and abs(eigenvalues.min()) > 1e-6 * abs(eigenvalues).max():
+        if eigenvalues.min() < 0 and abs(eigenvalues.min()) > control.hessian_tol * abs(eigenvalues).max():
             messages.append(f"Model failed to converge: degenerate Hessian with "
                             f"{int(np.sum(eigenvalues < 0))} negative eigenvalues")
     return messages
 
 
-def _bobyqa(objective, theta0, lower, ftol_abs, xtol_abs, maxeval, initial_step):
+def _bobyqa(objective, theta0, lower, ftol_abs, xtol_abs, ftol_rel, maxeval, initial_step):
     """One nlopt BOBYQA run; returns (θ, objective, return-code name).
 
     nlopt raises ``RoundoffLimited`` when rounding stops progress near the optimum, and the point
@@ -149,7 +143,7 @@ def _bobyqa(objective, theta0, lower, ftol_abs, xtol_abs, maxeval, initial_step)
     opt.set_min_objective(tracked)
     opt.set_lower_bounds(lower)
     opt.set_ftol_abs(ftol_abs)
-    opt.set_ftol_rel(FTOL_REL)
+    opt.set_ftol_rel(ftol_rel)
     opt.set_xtol_abs(xtol_abs)
     opt.set_maxeval(maxeval)
     opt.set_initial_step(initial_step)
@@ -172,7 +166,7 @@ def _snap_to_boundary(deviance, theta, value, lower, zero_tol, zero_ftol):
     return theta, value
 
 
-def _newton_step(deviance, theta, value, grad, hess, lower):
+def _newton_step(deviance, theta, value, grad, hess, lower, singular_tol):
     """One Newton step θ − H⁻¹g on the components off their bound, kept if the objective falls.
 
     BOBYQA stops where its trust region is small, which leaves θ̂ up to ~1e-4 from the optimum on
@@ -180,7 +174,7 @@ def _newton_step(deviance, theta, value, grad, hess, lower):
     derivatives lme4's checks need are already at hand; one Newton step from them lands within
     ~1e-8 of the optimum, so refits of the same data agree far beyond the optimiser's tolerance.
     """
-    free = ~((lower == 0) & (theta < SINGULAR_TOL))
+    free = ~((lower == 0) & (theta < singular_tol))
     if not free.any() or not np.all(np.isfinite(grad)) or not np.all(np.isfinite(hess)):
         return theta, value
     try:
@@ -196,7 +190,7 @@ def _newton_step(deviance, theta, value, grad, hess, lower):
 
 
 def _fourth_order_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, free: np.ndarray,
-                           delta: float = REFINE_DELTA) -> np.ndarray:
+                           delta: float) -> np.ndarray:
     """∂f/∂x_i on the free components by the five-point stencil (truncation error O(δ⁴)).
 
     g_i = [8(f(x + δe_i) − f(x − δe_i)) − (f(x + 2δe_i) − f(x − 2δe_i))] / (12δ)
@@ -209,7 +203,7 @@ def _fourth_order_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, free
     return grad
 
 
-def _refine(deviance, theta, value, hess, lower):
+def _refine(deviance, theta, value, hess, lower, control: LmerControl):
     """One more Newton step θ − H⁻¹∇f(θ), with the Hessian at hand and a fourth-order gradient.
 
     The criterion carries rounding of ~1e-13 relative: a minimiser that compares values stops
@@ -220,7 +214,8 @@ def _refine(deviance, theta, value, hess, lower):
     BOBYQA's point (within ~1e-8) this step leaves refits of the same data ~1e-11 apart. The
     step is kept unless the criterion rises by more than its rounding.
     """
-    free = ~((lower == 0) & (theta < SINGULAR_TOL)) & (theta - 2 * REFINE_DELTA >= lower)
+    delta = control.refine_delta
+    free = ~((lower == 0) & (theta < control.singular_tol)) & (theta - 2 * delta >= lower)
     if not free.any() or not np.all(np.isfinite(hess)):
         return theta, value
     H = hess[np.ix_(free, free)]
@@ -229,15 +224,14 @@ def _refine(deviance, theta, value, hess, lower):
     except np.linalg.LinAlgError:
         return theta, value
     trial = theta.copy()
-    trial[free] -= np.linalg.solve(H, _fourth_order_gradient(deviance, theta, free)[free])
+    trial[free] -= np.linalg.solve(H, _fourth_order_gradient(deviance, theta, free, delta)[free])
     trial_value = deviance(trial)
     return (trial, trial_value) if trial_value <= value + 1e-12 * (1.0 + abs(value)) else (theta, value)
 
 
 def optimize_theta(deviance: Callable[[np.ndarray], float], theta0: np.ndarray, lower: np.ndarray, *,
-                   ftol_abs: float = 1e-8, xtol_abs: float = 1e-8, maxeval: int = 100_000,
-                   zero_tol: float = 1e-3, zero_ftol: float = 1e-6, check: bool = True,
-                   initial_step: float | None = None) -> OptSummary:
+                   check: bool = True, initial_step: float | None = None,
+                   control: LmerControl | None = None) -> OptSummary:
     """Minimise ``deviance`` over θ ≥ lower with BOBYQA and check the optimum.
 
     Parameters
@@ -246,17 +240,17 @@ def optimize_theta(deviance: Callable[[np.ndarray], float], theta0: np.ndarray, 
         θ ↦ criterion (``DevianceProblem.deviance``).
     theta0, lower : ndarray
         Start (T_k = I) and lower bounds (0 on diagonals, -inf elsewhere).
-    ftol_abs, xtol_abs, maxeval
-        nlopt stopping rules (lme4 nloptwrap defaults).
-    zero_tol, zero_ftol
-        Snap components below ``zero_tol`` at a 0 bound to 0 when the objective rises ≤ ``zero_ftol``.
     check : bool
-        Compute finite-difference derivatives and convergence messages (skip for bootstrap refits).
+        Compute finite-difference derivatives and convergence messages (skip for bootstrap refits;
+        also off when ``control.check_conv`` is False).
     initial_step : float, optional
         BOBYQA's initial trust-region step for every component. Default: nlopt's own choice from
         T_k = I (0.75 on diagonals, 1 elsewhere, as lme4 gets); a refit that starts at a nearby
         optimum (bootstrap) converges in about a third fewer evaluations with 0.05.
+    control : LmerControl, optional
+        Tolerances and stopping rules (:class:`~mixedmodels.control.LmerControl`; lme4's defaults).
     """
+    c = DEFAULT_CONTROL if control is None else control
     theta0 = np.asarray(theta0, float)
     lower = np.asarray(lower, float)
     counter = [0]
@@ -267,27 +261,27 @@ def optimize_theta(deviance: Callable[[np.ndarray], float], theta0: np.ndarray, 
         return value if np.isfinite(value) else 1e300
 
     step = np.where(lower == 0, 0.75, 1.0) if initial_step is None else np.full(len(theta0), float(initial_step))
-    theta, value, code = _bobyqa(objective, theta0, lower, ftol_abs, xtol_abs, maxeval, step)
-    theta, value = _snap_to_boundary(deviance, theta, value, lower, zero_tol, zero_ftol)
+    theta, value, code = _bobyqa(objective, theta0, lower, c.ftol_abs, c.xtol_abs, c.ftol_rel, c.maxeval, step)
+    theta, value = _snap_to_boundary(deviance, theta, value, lower, c.zero_tol, c.zero_ftol)
     messages: list[str] = []
     grad = np.full(len(theta), np.nan)
     hess = np.full((len(theta),) * 2, np.nan)
-    if check:
+    if check and c.check_conv:
         grad, hess = finite_difference_derivatives(deviance, theta, lower)
-        messages = _check_convergence(grad, hess, theta, lower)
+        messages = _check_convergence(grad, hess, theta, lower, c)
         if messages and code != "MAXEVAL_REACHED":
             # lme4's tolerances stop BOBYQA early on flat optima; polish from there with tight ones
-            polished, polished_value, code = _bobyqa(objective, theta, lower, 1e-12, 1e-10, maxeval,
-                                                     np.full(len(theta), 1e-2))
+            polished, polished_value, code = _bobyqa(objective, theta, lower, c.polish_ftol_abs, c.polish_xtol_abs,
+                                                     c.ftol_rel, c.maxeval, np.full(len(theta), c.polish_step))
             if polished_value <= value:
-                theta, value = _snap_to_boundary(deviance, polished, polished_value, lower, zero_tol, zero_ftol)
+                theta, value = _snap_to_boundary(deviance, polished, polished_value, lower, c.zero_tol, c.zero_ftol)
                 grad, hess = finite_difference_derivatives(deviance, theta, lower)
-                messages = _check_convergence(grad, hess, theta, lower)
-        theta, value = _newton_step(deviance, theta, value, grad, hess, lower)
-        theta, value = _refine(deviance, theta, value, hess, lower)
-    singular = bool(np.any((lower == 0) & (theta < SINGULAR_TOL)))
+                messages = _check_convergence(grad, hess, theta, lower, c)
+        theta, value = _newton_step(deviance, theta, value, grad, hess, lower, c.singular_tol)
+        theta, value = _refine(deviance, theta, value, hess, lower, c)
+    singular = bool(np.any((lower == 0) & (theta < c.singular_tol)))
     if code == "MAXEVAL_REACHED":
-        messages.insert(0, f"maximum number of function evaluations ({maxeval}) reached")
+        messages.insert(0, f"maximum number of function evaluations ({c.maxeval}) reached")
     return OptSummary(theta_initial=theta0, theta=theta, lower=lower, objective=float(value),
                       n_evaluations=counter[0], return_code=code, gradient=grad, hessian=hess,
                       singular=singular, messages=messages)

@@ -5,7 +5,7 @@ embedded as a ``data:image/png;base64`` URI. It shows the model (formula, data, 
 criteria), the singular-fit and convergence messages, the random-effects table
 (lme4's ``VarCorr``), the fixed-effects table (Satterthwaite or Kenward-Roger df and p-values
 for linear mixed models, Wald z tests for GLMMs), lmerTest's type III ANOVA and the intra-class
-correlations (linear mixed models), the plots of :mod:`mixedmodels.plots` (``fit.plot_lines``,
+correlations (linear mixed models), R² and the scaled-residual diagnostics of :mod:`.postfit`, the plots of :mod:`mixedmodels.plots` (``fit.plot_lines``,
 ``fit.plot_ranef``, ``fit.plot_diagnostics``; one that does not apply to the model is replaced
 by a note saying why) and lme4's summary text.
 """
@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from .rformat import format_numbers
-from .summary import format_pvalue
+from .rformat import format_pvalues
 
 __all__ = ["build_report", "write_report", "figure_data_uri"]
 
@@ -70,7 +70,7 @@ def _rows(table: pd.DataFrame) -> list[list[str]]:
     columns = [[str(i) for i in table.index]]
     for name in table.columns:
         values = table[name].to_numpy(dtype=float)
-        columns.append([format_pvalue(v) for v in values] if name.startswith("Pr(") else _numbers(values))
+        columns.append(format_pvalues(values) if name.startswith("Pr(") else _numbers(values))
     return [list(r) for r in zip(*columns)]
 
 
@@ -132,6 +132,50 @@ def _icc_section(fit) -> str:
     return (f"<h2>Intra-class correlation</h2>{table}"
             '<p class="note">ICC of a term = its variance / (its variance + residual variance); for slopes the '
             "variance is averaged over the data (Nakagawa et al. 2017).</p>")
+
+
+RESIDUAL_SIMULATIONS = 250
+RESIDUAL_SEED = 2024  # the report is reproducible: the same fit gives the same page
+
+
+def _r2_and_residuals_section(fit) -> str:
+    """R² (performance's ``r2_nakagawa``) and DHARMa's scaled-residual diagnostics (:mod:`.postfit`)."""
+    import warnings
+
+    from .postfit.r2 import r2
+    from .postfit.residuals import simulate_residuals
+
+    parts = ["<h2>R² and residual diagnostics</h2>"]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a singular fit's NaN conditional R² is explained below
+            result = r2(fit)
+    except ValueError as error:
+        parts.append(f'<p class="note">R² not available ({escape(" ".join(str(error).split()))}).</p>')
+    else:
+        rows = [["marginal (fixed effects)", *_numbers([result.marginal])],
+                ["conditional (fixed and random effects)", *_numbers([result.conditional])]]
+        parts.append(_table(["R²", "Value"], rows, table_id="r2"))
+        note = ("Nakagawa &amp; Schielzeth R² with Johnson's extension for random slopes, as "
+                "performance::r2_nakagawa; on the latent scale for GLMMs.")
+        if result.variances.singular:
+            note += " Singular fit: the conditional R² is not defined (as performance)."
+        parts.append(f'<p class="note">{note}</p>')
+    try:
+        residuals = simulate_residuals(fit, nsim=RESIDUAL_SIMULATIONS, seed=RESIDUAL_SEED)
+    except ValueError as error:
+        parts.append(f'<p class="note">Scaled residuals not available ({escape(" ".join(str(error).split()))}).</p>')
+        return "".join(parts)
+    tests = [residuals.test_uniformity(), residuals.test_dispersion(), residuals.test_outliers()]
+    p_values = format_pvalues(np.array([t.p_value for t in tests]))
+    rows = [[name, *_numbers([t.statistic]), p]
+            for name, t, p in zip(["uniformity (KS)", "dispersion", "outliers"], tests, p_values)]
+    parts.append(_table(["Test", "Statistic", "p-value"], rows, table_id="residual-tests"))
+    caption = (f"Scaled (quantile) residuals from {RESIDUAL_SIMULATIONS} simulations, as DHARMa: QQ plot against "
+               "the uniform distribution and residuals against the rank-transformed predictions")
+    uri = figure_data_uri(residuals.plot())
+    parts.append(f'<figure><img src="{uri}" alt="{escape(caption)}"><figcaption>{escape(caption)}</figcaption></figure>')
+    return "".join(parts)
 
 
 def _as_figure(drawn):
@@ -206,6 +250,7 @@ def build_report(fit, ddf: str | None = None, title: str | None = None) -> str:
 <h2>Fixed effects</h2>{fixed}<p class="note">{escape(note)}</p>
 {_anova_section(fit, ddf)}
 {_icc_section(fit)}
+{_r2_and_residuals_section(fit)}
 <h2>Plots</h2>{_figures(fit)}
 <h2>lme4-style summary</h2><pre>{escape(fit.summary(ddf=ddf))}</pre>
 </body></html>

@@ -14,14 +14,16 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from .design import ModelDesign, to_pandas
-from .design.random import grouping_factor
-from .errors import DesignError
+from .covariance import covariance_matrices, varcorr_table
+from .design import to_pandas
+from .design.spec import ModelSpec
+from .errors import SINGULAR_MESSAGE
 from .objective import DevianceProblem, PlsSolution
 from .optimize import OptSummary
 from .summary import summary_text
 
-__all__ = ["LmerFit"]
+__all__ = ["LmerFit", "SINGULAR_MESSAGE"]
+
 
 
 def _is_population_level(re_form) -> bool:
@@ -38,25 +40,66 @@ def _is_population_level(re_form) -> bool:
 class LmerFit:
     """The result of :func:`mixedmodels.lmer`.
 
+    The same class whatever the data source: everything but the row-wise results comes from the
+    specification and A; the row-wise results (fitted values, residuals, simulation) come from
+    ``rows``, lazily where the source is lazy (Parquet files, Dask).
+
     Attributes
     ----------
-    design : ModelDesign       the data as the model saw them
-    problem : DevianceProblem  the objective (``problem.deviance(theta)`` is public)
-    optimum : OptSummary       optimiser summary and convergence checks
-    solution : PlsSolution     β̂, û, b̂, σ̂ at θ̂
-    data_name : str            name shown in the summary ("Data: ...")
+    spec : ModelSpec
+        The model without rows (formula, templates, levels, rank).
+    problem : DevianceProblem
+        The objective (``problem.deviance(theta)`` is public).
+    optimum : OptSummary
+        Optimiser summary and convergence checks.
+    solution : PlsSolution
+        β̂, û, b̂, σ̂ at θ̂.
+    data_name : str
+        Name shown in the summary ("Data: ...").
+    rows : row handle
+        :class:`mixedmodels.sources.InMemoryRows` or the lazy rows of chunked data (None for a
+        refit of simulated data that are not in memory).
     """
 
-    design: ModelDesign
+    spec: ModelSpec
     problem: DevianceProblem
     optimum: OptSummary
     solution: PlsSolution
     data_name: str = ""
+    rows: object = None
 
     # ------------------------------------------------------------------ the model
     @property
+    def design(self):
+        """The rows as the model saw them (:class:`~mixedmodels.design.ModelDesign`), for data in memory.
+
+        Raises
+        ------
+        RowsNotInMemory
+            The fit was made from Parquet files or a Dask DataFrame (or is a refit of such data).
+        """
+        from .sources import RowsNotInMemory
+
+        if self.rows is None or self.rows.lazy:
+            raise RowsNotInMemory("the rows of this fit are not in memory (Parquet files or a Dask DataFrame); "
+                                  "fitted(), residuals() and predict() give lazy Dask Series of them")
+        return self.rows.design
+
+    @property
+    def in_memory(self) -> bool:
+        """The rows of the fit are in memory (a pandas or polars frame)."""
+        return self.rows is not None and not self.rows.lazy
+
+    def _rows(self):
+        from .sources import RowsNotInMemory
+
+        if self.rows is None:
+            raise RowsNotInMemory("this fit is a refit to simulated responses that were not kept in memory")
+        return self.rows
+
+    @property
     def formula(self) -> str:
-        return self.design.formula.formula
+        return self.spec.formula.formula
 
     @property
     def reml(self) -> bool:
@@ -64,31 +107,26 @@ class LmerFit:
 
     @property
     def weights(self):
-        return self.design.weights
+        """The prior weights of the rows used (in memory), or the name of their column."""
+        return self.design.weights if self.in_memory else self.spec.weights
 
     @property
     def nobs(self) -> int:
-        return self.design.nobs
+        return self.spec.nobs
 
     @property
     def dropped_columns(self) -> list[str]:
-        return self.design.fixed.dropped
+        return self.spec.fixed.dropped
 
     @property
     def group_names(self) -> list[str]:
         """Names of the terms as lme4 labels them in VarCorr ("Subject", "Subject.1")."""
-        seen: dict[str, int] = {}
-        out = []
-        for term in self.design.terms:
-            count = seen.get(term.name, 0)
-            out.append(term.name if count == 0 else f"{term.name}.{count}")
-            seen[term.name] = count + 1
-        return out
+        return self.spec.group_names
 
     @property
     def ngroups(self) -> dict[str, int]:
         """Number of levels of each grouping factor (lme4 ``ngrps``)."""
-        return {term.name: term.n_levels for term in self.design.terms}
+        return {term.name: term.n_levels for term in self.spec.terms}
 
     # ------------------------------------------------------------------ parameters
     @property
@@ -97,15 +135,15 @@ class LmerFit:
 
     @property
     def theta_names(self) -> list[str]:
-        return self.problem.layout.names([t.name for t in self.design.terms], [t.column_names for t in self.design.terms])
+        return self.problem.layout.names([t.name for t in self.spec.terms], [t.column_names for t in self.spec.terms])
 
     @property
     def fixef(self) -> pd.Series:
-        return pd.Series(self.solution.beta, index=self.design.fixed.column_names, name="Estimate")
+        return pd.Series(self.solution.beta, index=self.spec.fixed.column_names, name="Estimate")
 
     @property
     def vcov(self) -> pd.DataFrame:
-        names = self.design.fixed.column_names
+        names = self.spec.fixed.column_names
         return pd.DataFrame(self.solution.vcov_beta, index=names, columns=names)
 
     @property
@@ -144,6 +182,15 @@ class LmerFit:
 
     @property
     def is_singular(self) -> bool:
+        """Whether the estimate lies on the boundary of the parameter space (lme4's ``isSingular``).
+
+        True when some diagonal element of a relative covariance factor T_k is below 1e-4 (θ at
+        or next to its lower bound 0): a variance estimated as zero, or a correlation of ±1, or
+        a covariance matrix of lower rank. The model is then more complex than the data support.
+        The fit is valid (the criterion is at its constrained minimum), but consider a simpler
+        random-effects structure (drop the term whose variance is zero, or use ``(x || g)``
+        for uncorrelated effects); profile or bootstrap intervals for that variance include 0.
+        """
         return self.optimum.singular
 
     @property
@@ -155,31 +202,23 @@ class LmerFit:
         """Optimiser, convergence and singular-fit messages, as lme4 prints them."""
         out = list(self.optimum.messages)
         if self.is_singular:
-            out.append("boundary (singular) fit: see help('isSingular')")
+            out.append(SINGULAR_MESSAGE)
         return out
 
     def covariance_matrices(self) -> list[np.ndarray]:
         """Σ_k = σ² T_k T_kᵀ for each term, in lme4 order."""
-        return [self.sigma**2 * T @ T.T for T in self.problem.layout.templates(self.theta)]
+        return covariance_matrices(self.problem.layout.templates(self.theta), self.sigma)
 
     @cached_property
     def varcorr(self) -> pd.DataFrame:
         """Variance components as R's ``as.data.frame(VarCorr(fit))``: grp, var1, var2, vcov, sdcor."""
-        rows = []
-        for name, term, cov in zip(self.group_names, self.design.terms, self.covariance_matrices()):
-            cols, sd = term.column_names, np.sqrt(np.diag(cov))
-            rows += [(name, c, None, cov[i, i], sd[i]) for i, c in enumerate(cols)]
-            for j in range(len(cols)):
-                for i in range(j + 1, len(cols)):
-                    corr = cov[i, j] / (sd[i] * sd[j]) if sd[i] * sd[j] > 0 else float("nan")
-                    rows.append((name, cols[j], cols[i], cov[i, j], corr))
-        rows.append(("Residual", None, None, self.sigma**2, self.sigma))
-        return pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
+        return varcorr_table(self.group_names, [t.column_names for t in self.spec.terms], self.covariance_matrices(),
+                             self.sigma)
 
     # ------------------------------------------------------------------ random effects
     def _by_factor(self, per_term: list[np.ndarray]) -> dict[str, tuple[list[str], list[tuple[int, np.ndarray]]]]:
         grouped: dict[str, list[tuple[int, np.ndarray]]] = {}
-        for k, (term, values) in enumerate(zip(self.design.terms, per_term)):
+        for k, (term, values) in enumerate(zip(self.spec.terms, per_term)):
             grouped.setdefault(term.name, []).append((k, values))
         return grouped
 
@@ -188,8 +227,8 @@ class LmerFit:
         """Conditional modes b̂ per grouping factor: one row per level, one column per coefficient."""
         out = {}
         for name, items in self._by_factor(self.solution.b).items():
-            term = self.design.terms[items[0][0]]
-            frames = [pd.DataFrame(b, index=term.levels, columns=self.design.terms[k].column_names)
+            term = self.spec.terms[items[0][0]]
+            frames = [pd.DataFrame(b, index=term.levels, columns=self.spec.terms[k].column_names)
                       for k, b in items]
             out[name] = pd.concat(frames, axis=1)
         return out
@@ -222,7 +261,25 @@ class LmerFit:
         return out
 
     # ------------------------------------------------------------------ predictions
+    def fitted(self):
+        """Fitted values Xβ̂ + Zb̂ (+ offset) of the rows used: a Series indexed like them (a lazy Dask
+        Series for Parquet/Dask data)."""
+        return self._rows().fitted(self)
+
+    def residuals(self, type: str = "response"):
+        """Residuals as lme4's ``residuals``: ``"response"`` y − ŷ, ``"pearson"`` (y − ŷ)√w and
+        ``"scaled"`` (y − ŷ)√w / σ̂ (``residuals(fit, "pearson", scaled = TRUE)``, the summary's)."""
+        if type not in ("response", "pearson", "scaled"):
+            raise ValueError(f"type must be 'response', 'pearson' or 'scaled', not {type!r}")
+        return self._rows().residuals(self, type)
+
+    def _newdata_terms(self, frame: pd.DataFrame, allow_new_levels: bool) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(level codes, model columns) of each random-effects term for new rows; code −1 = unseen level."""
+        return [(term.codes(frame, allow_new=allow_new_levels), term.z_design.transform(frame))
+                for term in self.spec.terms]
+
     def _random_part(self, terms_data) -> np.ndarray:
+        """Σ_k z_i b̂_k[level i] for rows given as (codes, z) per term; unseen levels (code −1) add 0."""
         total = 0.0
         for (codes, z), b in zip(terms_data, self.solution.b):
             known = codes >= 0
@@ -231,84 +288,72 @@ class LmerFit:
             total = total + contribution
         return total
 
-    @cached_property
-    def _fitted(self) -> np.ndarray:
-        eta = self.design.X @ self.solution.beta
-        eta = eta + self._random_part([(t.codes, t.z) for t in self.design.terms])
-        return eta if self.design.offset is None else eta + self.design.offset
-
-    def fitted(self) -> pd.Series:
-        """Fitted values Xβ̂ + Zb̂ (+ offset), indexed like the rows used."""
-        return pd.Series(self._fitted, index=self.design.rows, name="fitted")
-
-    def residuals(self, type: str = "response") -> pd.Series:
-        """Residuals as lme4's ``residuals``: ``"response"`` y − ŷ, ``"pearson"`` (y − ŷ)√w and
-        ``"scaled"`` (y − ŷ)√w / σ̂ (``residuals(fit, "pearson", scaled = TRUE)``, the summary's)."""
-        raw = self.design.y - self._fitted
-        if type in ("pearson", "scaled"):
-            raw = raw * (1.0 if self.design.weights is None else np.sqrt(self.design.weights))
-            raw = raw / self.sigma if type == "scaled" else raw
-        elif type != "response":
-            raise ValueError(f"type must be 'response', 'pearson' or 'scaled', not {type!r}")
-        return pd.Series(raw, index=self.design.rows, name="residuals")
-
-    def predict(self, newdata=None, re_form=None, allow_new_levels: bool = False) -> pd.Series:
-        """Predictions on new data, with or without the random effects.
+    def predict(self, newdata=None, re_form=None, allow_new_levels: bool = False, *, se_fit: bool = False,
+                interval: str = "none", level: float = 0.95):
+        """Predictions on new data, with or without the random effects, optionally with uncertainty.
 
         Parameters
         ----------
         newdata : DataFrame, optional
-            Rows to predict for; the fitted data when omitted.
+            Rows to predict for (pandas, polars, or a Dask DataFrame: a lazy Dask Series); the
+            fitted data when omitted.
         re_form : None, False or "~0"
             None: condition on all random effects (lme4's default); False / "~0": population level.
         allow_new_levels : bool
             Levels not seen in the fit predict at the population level (their b = 0) when True;
-            otherwise they raise a :class:`DesignError`.
+            otherwise they raise a :class:`DesignError` naming them.
+        se_fit : bool
+            Also return the standard error of each prediction.
+        interval : {"none", "confidence", "prediction"}
+            Normal-theory interval for the predicted mean or for a new observation.
+        level : float
+            Coverage of the interval.
+
+        Returns
+        -------
+        Series ``predicted``, or, with ``se_fit`` or an interval, a DataFrame with columns ``fit``,
+        ``se_fit`` and (with an interval) ``lwr``, ``upr``. Population-level standard errors are
+        sqrt(x Var(β̂) xᵀ); conditional ones come from the joint conditional covariance of
+        (β̂ − β, b̂ − b), σ̂² times the inverse of the penalised least-squares system at θ̂
+        (Henderson's prediction-error covariance: the random effects' conditional variance,
+        Var(β̂) and their covariance; not θ̂'s uncertainty). Intervals use the normal quantile;
+        a prediction interval adds σ̂² (and, at the population level, the random effects'
+        variance of a new group). Details: :mod:`mixedmodels.postfit.prediction`.
         """
+        if se_fit or interval != "none":
+            from .postfit.prediction import predict_interval
+
+            return predict_interval(self, newdata, re_form=re_form, allow_new_levels=allow_new_levels,
+                                    interval=interval, level=level)
         population = _is_population_level(re_form)
+        b = None if population else self.solution.b
         if newdata is None:
             if not population:
                 return self.fitted().rename("predicted")
-            frame = self.design.frame
-        else:
-            frame = to_pandas(newdata)
-        X = self.design.fixed.transform(frame)
-        eta = X @ self.solution.beta
-        if not population:
-            terms_data = []
-            for term in self.design.terms:
-                codes, _ = grouping_factor(term.spec.group, frame, known_levels=term.levels)
-                if (codes < 0).any() and not allow_new_levels:
-                    raise DesignError(f"new levels of {term.name!r} in newdata; pass allow_new_levels=True "
-                                      "to predict them at the population level")
-                terms_data.append((codes, term.z_design.transform(frame)))
-            eta = eta + self._random_part(terms_data)
+            return self._rows().predict_fitted(self, b)
+        from .largedata.sources import is_dask_frame
+
+        if is_dask_frame(newdata):
+            from .largedata.rows import lazy_linear_predictor
+
+            return lazy_linear_predictor(self.spec, newdata, self.solution.beta, b, allow_new_levels)
+        frame = to_pandas(newdata)
+        eta = self.spec.linear_predictor(frame, self.solution.beta, b, allow_new_levels)
         return pd.Series(eta, index=frame.index, name="predicted")
 
     # ------------------------------------------------------------------ summaries
-    def icc(self) -> pd.Series:
-        """Intra-class correlation of each term and the adjusted ICC of all together.
+    def icc(self, tolerance: float | None = None) -> pd.Series:
+        """Intra-class correlations per term, ``adjusted`` and ``conditional``, as performance's ``icc``.
 
-        For a random-intercept term ICC_k = τ_k² / (τ_k² + σ²). For a term with slopes the
-        variance it adds to an observation is averaged over the data, v_k = mean_i z_iᵀ Σ_k z_i
-        (Nakagawa, Johnson & Schielzeth 2017), and ICC_k = v_k / (v_k + σ²). ``adjusted`` is
-        Σ v_k / (Σ v_k + σ²).
+        Per term σ²_k / (σ²_k + σ²_ε); ``adjusted`` = σ²_r / (σ²_r + σ²_ε); ``conditional`` =
+        σ²_r / (σ²_f + σ²_r + σ²_ε), with σ²_k = mean_i z_iᵀ Σ_k z_i (random slopes averaged over
+        the data, Johnson 2014), σ²_r their sum, σ²_f = var(Xβ̂) and σ²_ε = σ̂² (lmer) or the
+        latent-scale variance of a GLMM. See :func:`mixedmodels.postfit.r2.icc` for the
+        definitions and ``tolerance`` (singular fits).
         """
-        sigma2 = self._icc_residual_variance()
-        values = self._random_variances()
-        out = {name: v / (v + sigma2) for name, v in values.items()}
-        total = sum(values.values())
-        out["adjusted"] = total / (total + sigma2)
-        return pd.Series(out, name="ICC")
+        from .postfit.r2 import icc
 
-    def _random_variances(self) -> dict[str, float]:
-        """v_k = mean_i z_iᵀ Σ_k z_i, the variance each random term adds to an observation."""
-        return {name: float(np.mean(np.einsum("ij,jk,ik->i", term.z, cov, term.z)))
-                for name, term, cov in zip(self.group_names, self.design.terms, self.covariance_matrices())}
-
-    def _icc_residual_variance(self) -> float:
-        """The observation-level variance in the ICC's denominator: σ̂² (a GLMM's latent-scale analogue)."""
-        return self.sigma**2
+        return icc(self, tolerance=tolerance)
 
     def coef_table(self, ddf: str | None = None) -> pd.DataFrame:
         """Estimate, Std. Error and t value; with ``ddf`` also df and Pr(>|t|).
@@ -317,7 +362,7 @@ class LmerFit:
         """
         se = np.sqrt(np.diag(self.solution.vcov_beta))
         table = pd.DataFrame({"Estimate": self.solution.beta, "Std. Error": se, "t value": self.solution.beta / se},
-                             index=self.design.fixed.column_names)
+                             index=self.spec.fixed.column_names)
         if ddf is None:
             return table
         from .inference import coef_table_ddf
@@ -337,6 +382,13 @@ class LmerFit:
         from .inference.profile import profile
 
         return profile(self, which=which, level=level)
+
+    def influence(self, group: str | None = None, n_jobs: int = 1, progress: bool = True):
+        """Cook's distances and dfbetas by deleting each row or each level of ``group`` and refitting
+        (lme4's ``influence``; see :func:`mixedmodels.postfit.influence.influence`)."""
+        from .postfit.influence import influence
+
+        return influence(self, group=group, n_jobs=n_jobs, progress=progress)
 
     def simulate(self, nsim: int = 1, seed=None, use_re: bool = True) -> pd.DataFrame:
         """Responses simulated from the fit (see :func:`mixedmodels.simulate.simulate`)."""
@@ -362,19 +414,23 @@ class LmerFit:
 
         return plot_diagnostics(self)
 
-    def tidy(self, conf_level: float = 0.95, ddf: str | None = None) -> pd.DataFrame:
-        """One row per parameter, as ``broom.mixed::tidy`` (see :func:`mixedmodels.export.tidy`)."""
+    def tidy(self, conf_level: float = 0.95, ddf: str | None = "satterthwaite") -> pd.DataFrame:
+        """One row per parameter, as ``broom.mixed::tidy`` (see :func:`mixedmodels.export.tidy`).
+
+        df, p-values and t intervals by Satterthwaite by default, as :meth:`summary`; ``ddf=None``
+        gives lme4's Wald intervals without df and p.
+        """
         from .export import tidy
 
         return tidy(self, conf_level=conf_level, ddf=ddf)
 
-    def to_dict(self, ddf: str | None = None) -> dict:
-        """The fit in plain JSON types (see :func:`mixedmodels.export.to_dict`)."""
+    def to_dict(self, ddf: str | None = "satterthwaite") -> dict:
+        """The fit in plain JSON types (see :func:`mixedmodels.export.to_dict`); ``ddf`` as in :meth:`tidy`."""
         from .export import to_dict
 
         return to_dict(self, ddf=ddf)
 
-    def to_json(self, ddf: str | None = None, indent: int | None = 2) -> str:
+    def to_json(self, ddf: str | None = "satterthwaite", indent: int | None = 2) -> str:
         """:meth:`to_dict` as a JSON string."""
         from .export import to_json
 

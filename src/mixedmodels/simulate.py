@@ -3,7 +3,9 @@
     y* = X β̂ + offset + Z b* + ε*,   ε* ~ N(0, σ̂² W⁻¹)
 
 with b* = Λ_θ̂ u*, u* ~ N(0, σ̂² I_q) (new random effects, ``use_re=True``), or b* = b̂, the
-conditional modes (``use_re=False``, lme4's ``use.u = TRUE``).
+conditional modes (``use_re=False``, lme4's ``use.u = TRUE``). The random effects are drawn
+first, then the residuals row by row, so rows simulated block by block in order (Parquet row
+groups) are the rows simulated at once.
 """
 
 from __future__ import annotations
@@ -11,28 +13,48 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["simulate", "simulate_responses"]
+from .covariance import relative_effects
+
+__all__ = ["simulate", "random_effects_draw", "simulate_block", "draw_effects", "draw_responses"]
 
 
-def simulate_responses(fit, nsim: int, rng: np.random.Generator, use_re: bool = True) -> np.ndarray:
-    """An (n, nsim) array of simulated responses (see the module docstring)."""
-    design, sigma = fit.design, fit.sigma
-    n = design.nobs
-    eta = design.X @ fit.solution.beta
-    if design.offset is not None:
-        eta = eta + design.offset
+def random_effects_draw(fit, nsim: int, rng: np.random.Generator, use_re: bool) -> list[np.ndarray]:
+    """b* per term, shape (nsim, ℓ_k, p_k): σ̂ T_k u*, or b̂ repeated when ``use_re`` is False."""
+    if not use_re:
+        return [np.broadcast_to(b_hat, (nsim,) + b_hat.shape) for b_hat in fit.solution.b]
+    return draw_effects(fit.problem.layout.templates(fit.theta), fit.sigma, [t.n_levels for t in fit.spec.terms],
+                        nsim, rng)
+
+
+def draw_effects(templates: list[np.ndarray], sigma: float, n_levels: list[int], nsim: int,
+                 rng: np.random.Generator) -> list[np.ndarray]:
+    """New random effects b* = σ T_k u, u ~ N(0, I), per term, shape (nsim, ℓ_k, p_k), from given T_k and σ."""
+    u = [sigma * rng.standard_normal((nsim, levels, T.shape[0])) for levels, T in zip(n_levels, templates)]
+    return relative_effects(u, templates)  # rows b_j = σ T u_j
+
+
+def simulate_block(fit, X: np.ndarray, terms: list[tuple[np.ndarray, np.ndarray]], offset, weights,
+                   b: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
+    """Simulated responses (rows × nsim) of a block of rows given its X, (codes, z) per term and b*."""
+    return draw_responses(fit.solution.beta, fit.sigma, X, terms, offset, weights, b, rng)
+
+
+def draw_responses(beta: np.ndarray, sigma: float, X: np.ndarray, terms: list[tuple[np.ndarray, np.ndarray]], offset,
+                   weights, b: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
+    """y* = Xβ + offset + Σ_k Z_k b*_k + ε*, ε* ~ N(0, σ² W⁻¹), (rows × nsim), from given β and σ.
+
+    With :func:`draw_effects` it simulates a model specified by its parameters (:mod:`mixedmodels.power`).
+    """
+    nsim = b[0].shape[0] if b else 1
+    eta = X @ beta
+    if offset is not None:
+        eta = eta + offset
     Y = np.repeat(eta[:, None], nsim, axis=1)
-    templates = fit.problem.layout.templates(fit.theta)
-    for term, T, b_hat in zip(design.terms, templates, fit.solution.b):
-        if use_re:
-            u = rng.standard_normal((nsim, term.n_levels, T.shape[0]))
-            b = sigma * u @ T.T  # (nsim, ℓ_k, p_k): rows b_j = σ T u_j
-            Y += np.einsum("ij,sij->is", term.z, b[:, term.codes, :])
-        else:
-            Y += np.einsum("ij,ij->i", term.z, b_hat[term.codes])[:, None]
-    noise = sigma * rng.standard_normal((n, nsim))
-    if design.weights is not None:
-        noise /= np.sqrt(design.weights)[:, None]
+    for (codes, z), bk in zip(terms, b):
+        Y += np.einsum("ij,sij->is", z, bk[:, codes, :])
+    noise = sigma * rng.standard_normal((len(eta), nsim))
+    if weights is not None:
+        noise /= np.sqrt(weights)[:, None]
     return Y + noise
 
 
@@ -53,9 +75,9 @@ def simulate(fit, nsim: int = 1, seed=None, use_re: bool = True) -> pd.DataFrame
     Returns
     -------
     DataFrame
-        Shape (n, nsim), columns ``sim_1`` ... ``sim_<nsim>``, indexed like the rows used in the fit.
+        Shape (n, nsim), columns ``sim_1`` ... ``sim_<nsim>``, indexed like the rows used in the
+        fit; for a fit of Parquet files or a Dask DataFrame a lazy Dask DataFrame of the same.
     """
     if int(nsim) != nsim or nsim < 1:
         raise ValueError(f"nsim must be a positive integer, not {nsim!r}")
-    Y = simulate_responses(fit, int(nsim), np.random.default_rng(seed), use_re)
-    return pd.DataFrame(Y, index=fit.design.rows, columns=[f"sim_{i + 1}" for i in range(int(nsim))])
+    return fit.rows.simulate(fit, int(nsim), np.random.default_rng(seed), use_re)

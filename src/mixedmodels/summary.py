@@ -15,7 +15,8 @@ import textwrap
 import numpy as np
 import pandas as pd
 
-from .rformat import abbreviate, format_numbers, format_table, quantiles
+from .rformat import (SIGNIF_LEGEND, abbreviate, cat_fill, deparse, format_numbers, format_pvalues, format_table,
+                      quantiles, stars)
 
 __all__ = ["coefficient_table_text", "random_effects_text", "summary_text"]
 
@@ -68,56 +69,9 @@ def coefficient_table_text(table: pd.DataFrame, digits: int = DIGITS, signif_sta
         text[p_column] = format_pvalues(p_values)
         if signif_stars and np.nanmin(p_values) < 0.1:
             header.append("")
-            text[""] = [_stars(p).ljust(3) for p in p_values]
+            text[""] = [stars(p).ljust(3) for p in p_values]
     rows = [list(r) for r in zip(*(text[c] for c in header))]
     return format_table(header, rows, row_names=list(table.index), right=True)
-
-
-SIGNIF_LEGEND = "Signif. codes:  0 ‘***’ 0.001 ‘**’ 0.01 ‘*’ 0.05 ‘.’ 0.1 ‘ ’ 1"
-
-
-def _stars(p: float) -> str:
-    for cut, symbol in ((0.001, "***"), (0.01, "**"), (0.05, "*"), (0.1, ".")):
-        if p <= cut:
-            return symbol
-    return " "
-
-
-def _format_scientific(values: np.ndarray, digits: int) -> list[str]:
-    """R's scientific format of a vector: the fewest mantissa digits (≤ digits) any element needs."""
-    needed = 1
-    for v in values:
-        mantissa = f"{v:.{digits - 1}e}".split("e")[0].replace(".", "").rstrip("0")
-        needed = max(needed, len(mantissa))
-    return [f"{v:.{needed - 1}e}" for v in values]
-
-
-def format_pvalues(p_values: np.ndarray, digits: int = 3, eps: float = 2.220446049250313e-16) -> list[str]:
-    """R's ``format.pval``: p ≥ 1e-4 jointly in fixed notation, smaller ones in scientific, ``< 2e-16``."""
-    p_values = np.asarray(p_values, dtype=float)
-    out = ["NA"] * len(p_values)
-    finite = np.isfinite(p_values)
-    tiny = finite & (p_values < eps)
-    rest = finite & ~tiny
-    exponent = np.floor(np.log10(np.where(p_values > 0, p_values, 1e-50)))
-    fixed = rest & ((exponent >= -3) | ((exponent == -4) & (digits > 1)))
-    scientific = rest & ~fixed
-    for mask, strings in ((fixed, lambda v: [s.strip() for s in format_numbers(v, digits)]),
-                          (scientific, lambda v: _format_scientific(v, digits))):
-        if mask.any():
-            for i, s in zip(np.flatnonzero(mask), strings(p_values[mask])):
-                out[i] = s
-    if tiny.any():  # R drops to 1 digit here and separates "<" by a space unless the column is narrow
-        width = max((len(out[i]) for i in np.flatnonzero(rest)), default=0)
-        sep = "" if rest.any() and width <= 6 else " "
-        for i in np.flatnonzero(tiny):
-            out[i] = f"<{sep}{eps:.0e}"
-    return out
-
-
-def format_pvalue(p: float) -> str:
-    """One p-value as R's ``format.pval`` prints it."""
-    return format_pvalues(np.array([p]))[0]
 
 
 def correlation_text(vcov: pd.DataFrame) -> str:
@@ -158,8 +112,9 @@ def _wrapped_title(title: str, cls: str, width: int = 80) -> list[str]:
 
 
 def data_lines(fit) -> list[str]:
-    """Formula, Data and Weights lines, then a blank line (lme4's ``.prt.call``)."""
-    lines = [f"Formula: {fit.formula}"]
+    """Formula, Data and Weights lines, then a blank line (lme4's ``.prt.call``: the formula as R
+    deparses it, wrapped at 80 columns)."""
+    lines = cat_fill(["Formula:", *deparse(fit.formula)])
     if fit.data_name:
         lines.append(f"   Data: {fit.data_name}")
     if fit.weights is not None:

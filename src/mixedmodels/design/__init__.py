@@ -19,7 +19,7 @@ from ..formula import ParsedFormula, parse_formula
 from .fixed import FixedDesign, build_fixed_design, evaluate_response
 from .random import RandomTerm, build_random_term, order_terms
 
-__all__ = ["ModelDesign", "build_design", "to_pandas", "used_columns"]
+__all__ = ["ModelDesign", "build_design", "to_pandas", "used_columns", "data_name_of"]
 
 _IDENTIFIER = re.compile(r"`([^`]+)`|([A-Za-z_.][A-Za-z0-9_.]*)")
 
@@ -82,6 +82,19 @@ def to_pandas(data) -> pd.DataFrame:
     raise DesignError(f"data must be a pandas or polars DataFrame, not {type(data).__name__}")
 
 
+def data_name_of(data, caller) -> str:
+    """The name shown as "Data:": a built-in data set's name (``attrs["name"]``), else the name of the
+    caller's variable that holds ``data`` (R's ``deparse(substitute(data))``), else "" (no line).
+
+    ``caller`` is the frame of the user's call (``sys._getframe(1)`` inside ``lmer``).
+    """
+    attrs = getattr(data, "attrs", None)
+    if isinstance(attrs, dict) and attrs.get("name"):
+        return str(attrs["name"])
+    names = [k for k, v in (caller.f_locals.items() if caller is not None else []) if v is data and not k.startswith("_")]
+    return names[0] if names else ""
+
+
 def used_columns(parsed: ParsedFormula, columns: pd.Index) -> list[str]:
     """Names of the data columns a formula refers to (R's ``all.vars``), in order of appearance."""
     names: list[str] = []
@@ -97,7 +110,8 @@ def _optional_vector(value, frame: pd.DataFrame, what: str) -> np.ndarray | None
         return None
     if isinstance(value, str):
         if value not in frame.columns:
-            raise DesignError(f"{what}: no column named {value!r} in the data")
+            raise DesignError(f"{what}: no column named {value!r} in the data; the data have: "
+                              f"{', '.join(map(str, frame.columns))}")
         value = frame[value]
     try:
         array = np.asarray(value, dtype=np.float64)
@@ -126,7 +140,7 @@ def _drop_missing(frame: pd.DataFrame, columns: list[str], extra: list[np.ndarra
 
 
 def build_design(formula: str, data, weights=None, offset=None, *, require_random: bool = True,
-                 check_levels: bool = True) -> ModelDesign:
+                 check_levels: bool = True, functions: dict | None = None) -> ModelDesign:
     """Parse ``formula`` and build y, X and the random-effects terms from ``data``.
 
     Parameters
@@ -139,6 +153,8 @@ def build_design(formula: str, data, weights=None, offset=None, *, require_rando
         Prior weights and offset, one per row of ``data``.
     check_levels : bool
         lmer's checks that each grouping factor has fewer levels than rows (off for glmer).
+    functions : dict, optional
+        Functions the formula may call besides the allowed ones (:mod:`.expressions`), by name.
 
     Raises
     ------
@@ -154,6 +170,10 @@ def build_design(formula: str, data, weights=None, offset=None, *, require_rando
             "or use an ordinary regression for a model without random effects"
         )
     frame = to_pandas(data)
+    duplicated = sorted(set(map(str, frame.columns[frame.columns.duplicated()])))
+    if duplicated:
+        raise DesignError(f"the data have more than one column named {', '.join(map(repr, duplicated))}; "
+                          "rename them so that each name is used once")
     columns = used_columns(parsed, frame.columns)
     weights_v = _optional_vector(weights, frame, "weights")
     offset_v = _optional_vector(offset, frame, "offset")
@@ -174,12 +194,14 @@ def build_design(formula: str, data, weights=None, offset=None, *, require_rando
     if weights_v is not None and (not np.isfinite(weights_v).all() or (weights_v < 0).any()):
         n_bad = int((~np.isfinite(weights_v) | (weights_v < 0)).sum())
         raise DesignError(f"weights must be finite and non-negative; {n_bad} are negative or infinite")
+    if weights_v is not None and not (weights_v > 0).any():
+        raise DesignError(f"all {len(weights_v)} weights are zero: no observation carries information")
     if offset_v is not None and not np.isfinite(offset_v).all():
         raise DesignError("offset has non-finite values (inf)")
-    y = evaluate_response(parsed.response, frame)
+    y = evaluate_response(parsed.response, frame, functions)
     if not np.isfinite(y).all():
         raise DesignError(f"response {parsed.response!r} has non-finite values")
-    fixed = build_fixed_design(parsed.fixed, frame)
-    terms = order_terms([build_random_term(spec, frame, check_levels) for spec in parsed.random])
+    fixed = build_fixed_design(parsed.fixed, frame, functions=functions)
+    terms = order_terms([build_random_term(spec, frame, check_levels, functions) for spec in parsed.random])
     return ModelDesign(formula=parsed, y=y, fixed=fixed, terms=terms, weights=weights_v, offset=offset_v,
                        rows=frame.index, n_dropped=n_dropped, frame=frame)

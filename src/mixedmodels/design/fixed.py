@@ -3,8 +3,9 @@
 The fixed part of an lme4 formula (random bars already removed) is parsed by formulaic into
 terms; this module codes each term as R's ``model.matrix`` does (lme4 ``lFormula``):
 
-* numeric columns enter as they are; ``I(x^2)``, ``log(x)``, ... are evaluated by formulaic
-  (R's ``^`` becomes Python's ``**``) but keep R's deparsed name;
+* numeric columns enter as they are; ``I(x^2)``, ``log(x)``, ... are evaluated by
+  :mod:`.expressions` without ``eval`` (R's ``^`` becomes Python's ``**``; formulaic only parses)
+  but keep R's deparsed name;
 * factors (categorical, string, object and boolean columns) use treatment contrasts, ordered
   categoricals R's ``contr.poly``; unused levels are dropped first (``drop.unused.levels``);
 * in an interaction, a factor whose margin (the term without it) is absent gets full indicator
@@ -22,8 +23,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-import ast
 import itertools
+import os
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -31,23 +32,29 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import scipy.linalg.lapack
-from formulaic import Formula, model_matrix
+from formulaic import Formula
 from formulaic.errors import FormulaicError
 from formulaic.parser.types.factor import Factor
 
+from mixedmodels.control import DEFAULT_CONTROL
 from mixedmodels.errors import DesignError, FormulaError
 
-__all__ = ["FixedDesign", "build_fixed_design", "evaluate_response", "contr_poly"]
+from .expressions import check_expression, evaluate_expression, is_stateful
 
-RANK_TOL = 1e-7
-"""Relative tolerance of R's ``qr(X, tol = 1e-7)`` used by lme4 to find aliased columns."""
+__all__ = ["FixedDesign", "FixedTemplate", "build_fixed_design", "evaluate_response", "contr_poly"]
 
-# R functions usable inside the formula, evaluated by formulaic with numpy.
-_CONTEXT = {
-    "log": np.log, "exp": np.exp, "sqrt": np.sqrt, "abs": np.abs, "log2": np.log2,
-    "log10": np.log10, "log1p": np.log1p, "expm1": np.expm1, "sin": np.sin, "cos": np.cos,
-    "tan": np.tan, "pi": np.pi, "np": np,
-}
+
+def _memory_limit() -> int:
+    """A quarter of the machine's physical memory (4 GiB when it cannot be read): X and its QR copy fit in half."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 4
+    except (ValueError, OSError, AttributeError):
+        return 4 * 2**30
+
+
+MAX_X_BYTES = _memory_limit()
+"""Largest model matrix (n × p × 8 bytes) built; a larger one stops with a DesignError first."""
+
 _ANSI = re.compile(r"\x1b\[[0-9;]*m|[\u29da\u29db]")
 _CALL = re.compile(r"[A-Za-z_.][A-Za-z0-9_.]*\s*\(")
 _TOKEN = re.compile(
@@ -69,6 +76,8 @@ class _Variable:
     levels: tuple | None = None  # factor levels (original values); None for numeric
     labels: tuple[str, ...] | None = None
     ordered: bool = False
+    functions: tuple = ()  # (name, function) pairs the caller allowed in expressions
+    state: dict = field(default_factory=dict, compare=False)  # scale()/center() of the fitted data
 
 
 @dataclass(frozen=True)
@@ -81,13 +90,11 @@ class _Term:
 
 
 @dataclass(frozen=True)
-class FixedDesign:
-    """The fixed-effects model matrix and what is needed to rebuild it for new data.
+class FixedTemplate:
+    """How the fixed-effects columns are built: names, terms, levels and contrasts, no rows.
 
     Attributes
     ----------
-    X : ndarray, shape (n, p)
-        float64, Fortran-contiguous, finite; aliased columns already removed.
     column_names : list of str
         R's names, e.g. ``"(Intercept)"``, ``"recipeB"``, ``"temperature.L"``, ``"age:SexFemale"``.
     terms : list of str
@@ -98,7 +105,6 @@ class FixedDesign:
         Names of the aliased columns removed because X was rank deficient.
     """
 
-    X: np.ndarray
     column_names: list[str]
     terms: list[str]
     assign: np.ndarray
@@ -106,6 +112,16 @@ class FixedDesign:
     _terms: tuple[_Term, ...] = field(repr=False, default=())
     _kept: np.ndarray = field(repr=False, default=None)
     _context: str = field(repr=False, default=FIXED_CONTEXT)
+
+    @property
+    def n_columns(self) -> int:
+        return len(self.column_names)
+
+    @property
+    def stateful_variables(self) -> list[str]:
+        """R names of the expressions that call ``scale``/``center`` (their mean and sd come from the data built on)."""
+        names = {v.name for t in self._terms for v in t.variables if not v.lookup and is_stateful(v.expr)}
+        return sorted(names)
 
     def transform(self, newdata: pd.DataFrame) -> np.ndarray:
         """Build X for ``newdata`` with the same columns, levels and contrasts.
@@ -117,8 +133,37 @@ class FixedDesign:
         FormulaError
             A column is missing or holds non-finite numbers.
         """
+        return np.asfortranarray(self.transform_all(newdata)[:, self._kept])
+
+    def transform_all(self, newdata: pd.DataFrame) -> np.ndarray:
+        """X for ``newdata`` with every column, the aliased ones included (their order in ``_terms``)."""
         X, _, _ = _materialize(self._terms, newdata, context=self._context)
-        return np.asfortranarray(X[:, self._kept])
+        return X
+
+    def template(self) -> "FixedTemplate":
+        """The template alone (no rows)."""
+        return FixedTemplate(self.column_names, self.terms, self.assign, self.dropped, self._terms, self._kept,
+                             self._context)
+
+
+@dataclass(frozen=True)
+class FixedDesign(FixedTemplate):
+    """A :class:`FixedTemplate` with the model matrix of the rows it was built from.
+
+    Attributes
+    ----------
+    X : ndarray, shape (n, p)
+        float64, Fortran-contiguous, finite; aliased columns already removed.
+    gram : ndarray, shape (p_all, p_all)
+        X_allᵀX_all of every column, the aliased ones included (unweighted): what the type I–III
+        hypotheses need of the data.
+    colsum : ndarray, shape (p_all,)
+        Σ_i x_i of every column (with ``gram``, the variance of Xβ without the rows).
+    """
+
+    X: np.ndarray = field(default=None, kw_only=True, repr=False)
+    gram: np.ndarray = field(default=None, kw_only=True, repr=False)
+    colsum: np.ndarray = field(default=None, kw_only=True, repr=False)
 
 
 def contr_poly(k: int) -> np.ndarray:
@@ -214,8 +259,43 @@ def _first_line(exc: Exception) -> str:
     return _ANSI.sub("", str(exc)).strip().splitlines()[0]
 
 
+def _not_numbers(series: pd.Series) -> pd.Series:
+    """The values of a text column that do not read as numbers (missing values aside)."""
+    values = series.astype(object)
+    present = values.notna()
+    numbers = pd.to_numeric(values[present].astype(str).str.strip(), errors="coerce")
+    return values[present][numbers.isna().to_numpy()]
+
+
+def _rows_text(bad: pd.Series, limit: int = 5) -> str:
+    shown = ", ".join(f"{v!r} (index {i})" for i, v in list(bad.items())[:limit])
+    return shown + (f" and {len(bad) - limit} more" if len(bad) > limit else "")
+
+
+def warn_if_mostly_numeric(name: str, series: pd.Series) -> None:
+    """Warn when a text column is numbers in all but a few rows: a typo (``0.1O``) made it a factor.
+
+    "A few": at least one and at most max(3, 5 % of the rows) values do not read as numbers.
+    """
+    if pd.api.types.is_bool_dtype(series.dtype) or pd.api.types.is_numeric_dtype(series.dtype):
+        return
+    if isinstance(series.dtype, pd.CategoricalDtype) and not (
+            pd.api.types.is_object_dtype(series.cat.categories.dtype)
+            or pd.api.types.is_string_dtype(series.cat.categories.dtype)):
+        return
+    bad = _not_numbers(series)
+    n = int(series.notna().sum())
+    if 0 < len(bad) <= max(3, 0.05 * n) and len(bad) < n:
+        verb = "is not a number" if len(bad) == 1 else "are not numbers"
+        warnings.warn(f"column {name!r} is text because {len(bad)} of its {n} values {verb}: "
+                      f"{_rows_text(bad)}; it is used as a factor with {series.nunique()} levels — correct the "
+                      "value(s) or convert the column with pd.to_numeric if it is meant to be numeric",
+                      UserWarning, stacklevel=2)
+
+
 def _factor_variable(name: str, expr: str, series: pd.Series) -> _Variable:
     """Describe a factor column: levels actually present, in R's order."""
+    warn_if_mostly_numeric(name, series)
     if isinstance(series.dtype, pd.CategoricalDtype):
         cat = series.array
         if (cat.codes < 0).any():
@@ -258,33 +338,6 @@ def _column(data: pd.DataFrame, name: str, context: str) -> pd.Series:
     return data[name]
 
 
-def _check_expression(expr: str, data: pd.DataFrame, context: str) -> None:
-    """Name an unknown or non-numeric column used inside an expression such as ``log(x)``."""
-    try:
-        tree = ast.parse(expr, mode="eval")
-    except SyntaxError as exc:
-        raise FormulaError(f"cannot parse expression {expr!r} in {context}") from exc
-    skip = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
-    skip |= {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and id(node) not in skip and node.id not in _CONTEXT:
-            series = _column(data, node.id, context)
-            if _is_factor(series) and not pd.api.types.is_bool_dtype(series.dtype):
-                raise FormulaError(f"column {node.id!r} used in {expr!r} is not numeric")
-
-
-def _evaluate_expression(expr: str, data: pd.DataFrame, context: str) -> np.ndarray:
-    """Evaluate a numeric expression (``log(x)``, ``I(x ** 2)``) with formulaic."""
-    _check_expression(expr, data, context)
-    try:
-        mm = model_matrix(f"0 + {expr}", data, context=_CONTEXT, na_action="ignore")
-    except FormulaicError as exc:
-        raise FormulaError(f"cannot evaluate {expr!r} in {context}: {_first_line(exc)}") from exc
-    if mm.shape[1] != 1:
-        raise FormulaError(f"{expr!r} in {context} does not evaluate to one numeric column")
-    return np.asarray(mm.iloc[:, 0], dtype=np.float64)
-
-
 def _float_values(series: pd.Series) -> np.ndarray:
     """The column as float64, without a copy when it already is a float64 NumPy column."""
     if isinstance(series.dtype, np.dtype):
@@ -296,7 +349,7 @@ def _numeric_values(var: _Variable, data: pd.DataFrame, context: str) -> np.ndar
     if var.lookup:
         values = _float_values(_column(data, var.expr, context))
     else:
-        values = _evaluate_expression(var.expr, data, context)
+        values = evaluate_expression(var.expr, data, dict(var.functions), var.state, context)
     if not np.isfinite(values).all():
         raise FormulaError(f"non-finite values (NaN or Inf) in {var.name!r} used in {context}")
     return values
@@ -323,20 +376,29 @@ def _factor_codes(var: _Variable, data: pd.DataFrame, context: str) -> np.ndarra
 
 
 def _coding_matrix(var: _Variable, coding: str) -> tuple[np.ndarray, list[str]]:
-    """Contrast (or indicator) matrix, shape (levels, columns), and R's column suffixes."""
+    """Contrast (or indicator) matrix, shape (levels, columns), and R's column suffixes.
+
+    ``coding="sum"`` is R's ``contr.sum`` (last level −1), for hypotheses built on it.
+    """
     k = len(var.levels)
     if coding == "indicator":
         return np.eye(k), list(var.labels)
+    if coding == "sum":
+        return np.vstack([np.eye(k - 1), -np.ones(k - 1)]), [str(i) for i in range(1, k)]
     if var.ordered:
         return contr_poly(k), _poly_suffixes(k)
     return np.eye(k)[:, 1:], list(var.labels[1:])
 
 
-def _materialize(terms: tuple[_Term, ...], data: pd.DataFrame, *,
-                 context: str = FIXED_CONTEXT) -> tuple[np.ndarray, list[str], np.ndarray]:
-    """Evaluate the terms on ``data``: X (Fortran order), column names and assign."""
-    n = len(data)
-    cache: dict[str, np.ndarray] = {}
+def _materialize(terms: tuple[_Term, ...], data: pd.DataFrame | None, *, context: str = FIXED_CONTEXT,
+                 values: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """Evaluate the terms on ``data``: X (Fortran order), column names and assign.
+
+    ``values`` gives the variables' values directly (numeric values, or level codes of factors),
+    by R name, instead of evaluating them on ``data``.
+    """
+    cache: dict[str, np.ndarray] = dict(values or {})
+    n = len(next(iter(cache.values()))) if cache else (1 if data is None else len(data))
     blocks: list[tuple[int, list[tuple[np.ndarray, np.ndarray | None]], list[str]]] = []
     for t, term in enumerate(terms):
         parts, names = [], [""]
@@ -399,7 +461,7 @@ def _aliased_columns(X: np.ndarray) -> np.ndarray:
         v = R[:, j] - basis @ (basis.T @ R[:, j])
         v = v - basis @ (basis.T @ v)  # re-orthogonalise once for stability
         length = np.linalg.norm(v)
-        if length < RANK_TOL * norms[j]:
+        if length < DEFAULT_CONTROL.rank_tol * norms[j]:
             dropped.append(j)
         else:
             kept.append(j)
@@ -407,7 +469,8 @@ def _aliased_columns(X: np.ndarray) -> np.ndarray:
     return np.asarray(dropped, dtype=np.intp)
 
 
-def _variables(formula: Formula, data: pd.DataFrame, names: dict[str, str], context: str) -> dict[str, _Variable]:
+def _variables(formula: Formula, data: pd.DataFrame, names: dict[str, str], context: str,
+               functions: tuple = ()) -> dict[str, _Variable]:
     """One :class:`_Variable` per distinct factor of the formula, in order of appearance."""
     variables: dict[str, _Variable] = {}
     for term in formula:
@@ -424,16 +487,17 @@ def _variables(formula: Formula, data: pd.DataFrame, names: dict[str, str], cont
                     _factor_variable(name, name, series) if _is_factor(series) else _Variable(name, name, True)
                 )
             else:
-                variables[expr] = _Variable(names.get(expr, expr), expr, False)
+                check_expression(expr, data.columns, dict(functions), context)
+                variables[expr] = _Variable(names.get(expr, expr), expr, False, functions=functions)
     return variables
 
 
-def _terms(rhs: str, data: pd.DataFrame, context: str = FIXED_CONTEXT) -> tuple[_Term, ...]:
+def _terms(rhs: str, data: pd.DataFrame, context: str = FIXED_CONTEXT, functions: tuple = ()) -> tuple[_Term, ...]:
     """Parse ``rhs`` and assign each factor its coding by R's rule (``TermCode``)."""
     python, names = _translate(rhs)
     formula = _parse(python)
     unordered = _parse(python, ordering="none")
-    variables = _variables(unordered, data, names, context)
+    variables = _variables(unordered, data, names, context, functions)
     order = {expr: i for i, expr in enumerate(variables)}
     raw = []
     for term in formula:
@@ -464,8 +528,27 @@ def _terms(rhs: str, data: pd.DataFrame, context: str = FIXED_CONTEXT) -> tuple[
     return tuple(terms)
 
 
+def _width(var: _Variable, coding: str) -> int:
+    return 1 if coding == "numeric" else len(var.levels) - (coding == "contrast")
+
+
+def _check_size(terms: tuple[_Term, ...], n: int, context: str) -> None:
+    """Stop before building an X of more than :data:`MAX_X_BYTES` (n × p × 8 bytes), naming the widest factor."""
+    p = sum(int(np.prod([_width(v, c) for v, c in zip(t.variables, t.codings)])) for t in terms)
+    size = n * p * 8
+    if size <= MAX_X_BYTES:
+        return
+    factors = [v for t in terms for v in t.variables if v.levels is not None]
+    widest = max(factors, key=lambda v: len(v.levels), default=None)
+    culprit = "" if widest is None else (
+        f"; factor {widest.name!r} has {len(widest.levels):,} levels — as a random effect, "
+        f"(1 | {widest.name}), it costs one column per level in a sparse Z instead")
+    raise DesignError(f"{context} would need a dense {n:,} × {p:,} model matrix ({size / 2**30:.1f} GiB, more "
+                      f"than the {MAX_X_BYTES / 2**30:.1f} GiB allowed){culprit}")
+
+
 def build_fixed_design(rhs: str, data: pd.DataFrame, *, check_rank: bool = True,
-                       context: str = FIXED_CONTEXT) -> FixedDesign:
+                       context: str = FIXED_CONTEXT, functions: dict | None = None) -> FixedDesign:
     """Build the fixed-effects model matrix X from the right-hand side of an R formula.
 
     Parameters
@@ -481,6 +564,8 @@ def build_fixed_design(rhs: str, data: pd.DataFrame, *, check_rank: bool = True,
         of a random-effects term, which lme4 never drops.
     context : str
         Where the formula comes from, for error messages ("random-effects term (x | g)").
+    functions : dict, optional
+        Functions the formula may call besides the allowed ones (:mod:`.expressions`), by name.
 
     Returns
     -------
@@ -489,7 +574,8 @@ def build_fixed_design(rhs: str, data: pd.DataFrame, *, check_rank: bool = True,
     Raises
     ------
     FormulaError
-        Unparsable formula, unknown column, non-finite values in a numeric column used.
+        Unparsable formula, unknown column, non-finite values in a numeric column used, an
+        expression with anything but columns, numbers, arithmetic and allowed functions.
     DesignError
         A factor with fewer than two levels or with missing values.
 
@@ -505,8 +591,11 @@ def build_fixed_design(rhs: str, data: pd.DataFrame, *, check_rank: bool = True,
     """
     if not rhs.strip():
         raise FormulaError("the fixed-effects formula is empty; use '1' for an intercept only")
-    terms = _terms(rhs, data, context)
+    terms = _terms(rhs, data, context, tuple(sorted((functions or {}).items())))
+    _check_size(terms, len(data), context)
     X, names, assign = _materialize(terms, data, context=context)
+    gram = X.T @ X if check_rank else None
+    colsum = X.sum(axis=0) if check_rank else None
     aliased = _aliased_columns(X) if check_rank else np.empty(0, dtype=np.intp)
     kept = np.setdiff1d(np.arange(X.shape[1]), aliased)
     if aliased.size:
@@ -525,6 +614,8 @@ def build_fixed_design(rhs: str, data: pd.DataFrame, *, check_rank: bool = True,
         _terms=terms,
         _kept=kept,
         _context=context,
+        gram=gram,
+        colsum=colsum,
     )
 
 
@@ -540,25 +631,27 @@ def _split_arguments(text: str) -> list[str]:
     return [a.strip() for a in args]
 
 
-def _response_column(expr: str, data: pd.DataFrame) -> np.ndarray:
+def _response_column(expr: str, data: pd.DataFrame, functions: dict | None) -> np.ndarray:
     context = "the response"
     name = expr.strip().strip("`")
     if name in data.columns:
         series = data[name]
         if _is_factor(series) and not pd.api.types.is_bool_dtype(series.dtype):
-            raise FormulaError(f"response column {name!r} is not numeric (dtype {series.dtype})")
+            bad = _not_numbers(series)
+            which = f": {_rows_text(bad)} {'is' if len(bad) == 1 else 'are'} not numbers" if len(bad) else ""
+            raise FormulaError(f"response column {name!r} is not numeric (dtype {series.dtype}){which}")
         values = _float_values(series)
     else:
         python = _to_python(expr.strip())
         if re.fullmatch(r"[A-Za-z_.][A-Za-z0-9_.]*", python):
             _column(data, python, context)
-        values = _evaluate_expression(f"I({python})", data, context)
+        values = evaluate_expression(f"I({python})", data, functions, None, context)
     if not np.isfinite(values).all():
         raise FormulaError(f"non-finite values (NaN or Inf) in response {expr.strip()!r}")
     return values
 
 
-def evaluate_response(lhs: str, data: pd.DataFrame) -> np.ndarray:
+def evaluate_response(lhs: str, data: pd.DataFrame, functions: dict | None = None) -> np.ndarray:
     """Evaluate the left-hand side of an R formula.
 
     Parameters
@@ -567,6 +660,8 @@ def evaluate_response(lhs: str, data: pd.DataFrame) -> np.ndarray:
         ``"Reaction"``, an expression (``"log(y)"``, ``"I(y/100)"``), or
         ``"cbind(successes, failures)"`` for a binomial response.
     data : DataFrame
+    functions : dict, optional
+        Functions the expression may call besides the allowed ones (:mod:`.expressions`).
 
     Returns
     -------
@@ -584,5 +679,5 @@ def evaluate_response(lhs: str, data: pd.DataFrame) -> np.ndarray:
         args = _split_arguments(match.group(1))
         if len(args) != 2 or not all(args):
             raise FormulaError(f"cbind() in the response needs two arguments, got {text!r}")
-        return np.column_stack([_response_column(a, data) for a in args])
-    return _response_column(text, data)
+        return np.column_stack([_response_column(a, data, functions) for a in args])
+    return _response_column(text, data, functions)

@@ -7,21 +7,21 @@ cross-products of :mod:`mixedmodels.blocks` are built straight from ``codes`` an
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from ..errors import DesignError, FormulaError
 from ..formula import RandomTermSpec
-from .fixed import FixedDesign, build_fixed_design
+from .fixed import FixedTemplate, build_fixed_design
 
-__all__ = ["RandomTerm", "build_random_term", "grouping_factor", "order_terms"]
+__all__ = ["RandomTerm", "TermTemplate", "build_random_term", "grouping_factor", "order_terms"]
 
 
 @dataclass(frozen=True)
-class RandomTerm:
-    """The data of one random-effects term.
+class TermTemplate:
+    """One random-effects term without rows: its grouping factor's levels and its columns' template.
 
     Attributes
     ----------
@@ -31,20 +31,18 @@ class RandomTerm:
         Its grouping factor's name as lme4 reports it ("Subject", "cask:batch").
     levels : list of str
         Levels of the grouping factor present in the data, in R's order.
-    codes : ndarray of int64, shape (n,)
-        Level index of each row.
-    z : ndarray of float64, shape (n, p_k)
-        Model columns of ``expr`` (Z_k's values).
-    z_design : FixedDesign
-        How ``z`` was built, to rebuild it for new data.
+    z_design : FixedTemplate
+        How the term's columns are built from rows.
+    coder : object, optional
+        ``coder.codes(frame, names)``: level codes of rows (-1 for unseen levels); by default
+        the levels are matched by label (:func:`grouping_factor` with ``known_levels``).
     """
 
     spec: RandomTermSpec
     name: str
     levels: list[str]
-    codes: np.ndarray
-    z: np.ndarray
-    z_design: FixedDesign
+    z_design: FixedTemplate
+    coder: object = field(default=None, repr=False, compare=False)
 
     @property
     def column_names(self) -> list[str]:
@@ -56,7 +54,51 @@ class RandomTerm:
 
     @property
     def n_cols(self) -> int:
-        return self.z.shape[1]
+        return len(self.z_design.column_names)
+
+    def template(self) -> "TermTemplate":
+        """The term without rows."""
+        return TermTemplate(self.spec, self.name, self.levels, self.z_design.template(), self.coder)
+
+    def codes(self, frame: pd.DataFrame, allow_new: bool = False, where: str = "newdata") -> np.ndarray:
+        """Level index of each row of ``frame``; levels not in the fit are -1 (``allow_new``) or an error.
+
+        Raises
+        ------
+        DesignError
+            ``frame`` holds levels the fit has not seen and ``allow_new`` is False; the message names them.
+        """
+        parts = [p.strip() for p in self.spec.group.split(":")]
+        if self.coder is not None:
+            missing = [p for p in parts if p not in frame.columns]
+            if missing:
+                raise FormulaError(f"grouping factor {self.spec.group!r}: no column named "
+                                   f"{', '.join(map(repr, missing))} in {where}")
+            codes = self.coder.codes(frame, parts)
+        else:
+            codes, _ = grouping_factor(self.spec.group, frame, known_levels=self.levels)
+        if not allow_new and (codes < 0).any():
+            unseen = frame.loc[codes < 0, parts].astype(str).drop_duplicates().head(10)
+            labels = unseen.agg(":".join, axis=1).tolist()
+            raise DesignError(f"new level(s) {labels} of {self.name!r} in {where}; pass allow_new_levels=True "
+                              "to predict them at the population level (b = 0)")
+        return codes
+
+
+@dataclass(frozen=True)
+class RandomTerm(TermTemplate):
+    """A :class:`TermTemplate` with the rows it was built from.
+
+    Attributes
+    ----------
+    codes : ndarray of int64, shape (n,)
+        Level index of each row.
+    z : ndarray of float64, shape (n, p_k)
+        Model columns of ``expr`` (Z_k's values).
+    """
+
+    codes: np.ndarray = field(default=None, kw_only=True, repr=False)
+    z: np.ndarray = field(default=None, kw_only=True, repr=False)
 
 
 def _factor_codes(column: pd.Series) -> tuple[np.ndarray, list[str]]:
@@ -86,7 +128,8 @@ def grouping_factor(group: str, data: pd.DataFrame, known_levels: list[str] | No
     parts = [p.strip() for p in group.split(":")]
     missing = [p for p in parts if p not in data.columns]
     if missing:
-        raise FormulaError(f"grouping factor {group!r}: no column named {', '.join(map(repr, missing))} in the data")
+        raise FormulaError(f"grouping factor {group!r}: no column named {', '.join(map(repr, missing))} in the data; "
+                           f"the data have: {', '.join(map(str, data.columns))}")
     combined = np.zeros(len(data), dtype=np.int64)
     labels = [""]
     for i, part in enumerate(parts):
@@ -103,7 +146,8 @@ def grouping_factor(group: str, data: pd.DataFrame, known_levels: list[str] | No
     return remap[combined], [labels[i] for i in present]
 
 
-def build_random_term(spec: RandomTermSpec, data: pd.DataFrame, check_levels: bool = True) -> RandomTerm:
+def build_random_term(spec: RandomTermSpec, data: pd.DataFrame, check_levels: bool = True,
+                      functions: dict | None = None) -> RandomTerm:
     """Build one term's codes and model columns from (NA-free) data.
 
     ``check_levels=False`` skips the level-count checks below (glmer: an observation-level
@@ -117,7 +161,8 @@ def build_random_term(spec: RandomTermSpec, data: pd.DataFrame, check_levels: bo
         residual), or when the term has at least as many random effects as observations.
     """
     codes, levels = grouping_factor(spec.group, data)
-    z_design = build_fixed_design(spec.expr, data, check_rank=False, context=f"random-effects term {spec}")
+    z_design = build_fixed_design(spec.expr, data, check_rank=False, context=f"random-effects term {spec}",
+                                  functions=functions)
     if z_design.X.shape[1] == 0:
         raise FormulaError(f"random-effects term {spec} has no columns")
     n = len(data)
@@ -135,8 +180,8 @@ def build_random_term(spec: RandomTermSpec, data: pd.DataFrame, check_levels: bo
             f"number of observations ({n}) <= number of random effects ({n_effects}) for term {spec}; "
             "the random-effects parameters and the residual variance are probably unidentifiable"
         )
-    return RandomTerm(spec=spec, name=spec.group, levels=levels, codes=codes,
-                      z=np.ascontiguousarray(z_design.X, dtype=np.float64), z_design=z_design)
+    return RandomTerm(spec=spec, name=spec.group, levels=levels, z_design=z_design.template(), codes=codes,
+                      z=np.ascontiguousarray(z_design.X, dtype=np.float64))
 
 
 def order_terms(terms: list[RandomTerm]) -> list[RandomTerm]:

@@ -12,13 +12,20 @@ negative binomial θ of ``glmer_nb`` is estimated outside, as lme4's ``glmer.nb`
 
 from __future__ import annotations
 
+import dataclasses
+import sys
 import warnings
 
 import numpy as np
 from scipy.linalg.lapack import dpotri
 
 from .._threads import blas_threads_for
-from ..design import build_design
+from ..control import DEFAULT_CONTROL
+from ..covariance import relative_effects
+from ..design import build_design, data_name_of
+from ..design.spec import spec_of_design
+from ..results import SINGULAR_MESSAGE
+from ..sources import InMemoryRows
 from ..errors import ConvergenceWarning, MixedModelsError, SingularFitWarning
 from ..objective import PlsSolution
 from ..optimize import optimize_theta
@@ -42,7 +49,7 @@ def _check_agq(design, n_agq: int, family: Family) -> None:
 
 
 def glmer(formula: str, data, family="binomial", nAGQ: int = 1, weights=None, offset=None, *,
-          data_name: str | None = None) -> GlmerFit:
+          data_name: str | None = None, functions: dict | None = None) -> GlmerFit:
     """Fit a generalized linear mixed model by maximum likelihood (Laplace or adaptive Gauss–Hermite).
 
     Parameters
@@ -61,6 +68,8 @@ def glmer(formula: str, data, family="binomial", nAGQ: int = 1, weights=None, of
         nodes (single scalar random-effects term; families with a known dispersion).
     weights, offset : array-like or column name, optional
         Prior weights (binomial: trials for a proportion response) and an offset on the link scale.
+    functions : dict, optional
+        Functions the formula may call besides the allowed ones, as for :func:`mixedmodels.lmer`.
 
     Returns
     -------
@@ -82,17 +91,18 @@ def glmer(formula: str, data, family="binomial", nAGQ: int = 1, weights=None, of
     184.05
     """
     fam: Family = get_family(family)
-    design = build_design(formula, data, weights=weights, offset=offset, check_levels=False)
+    design = build_design(formula, data, weights=weights, offset=offset, check_levels=False, functions=functions)
     _check_agq(design, nAGQ, fam)
     y, prior, trials = fam.response(design.y, design.weights)
     offset_v = np.zeros(len(y)) if design.offset is None else design.offset
-    name = data_name if data_name is not None else str(getattr(data, "attrs", {}).get("name", "data"))
+    name = data_name if data_name is not None else data_name_of(data, sys._getframe(1))
+    spec, rows = spec_of_design(design, weights, offset), InMemoryRows(design)
     if fam.estimates_dispersion == "profile" and fam.dispersion is None:
-        return _fit_profiled(design, fam, y, prior, trials, offset_v, int(nAGQ), name)
+        return _fit_profiled(design, spec, rows, fam, y, prior, trials, offset_v, int(nAGQ), name)
     problem = GlmmProblem(fam, y, prior, trials, offset_v, design.X, [t.codes for t in design.terms],
                           [t.z for t in design.terms], [t.n_levels for t in design.terms], nAGQ)
     optimum, extra = _optimise(problem, int(nAGQ))
-    return _make_fit(design, problem, optimum, extra, name, int(nAGQ),
+    return _make_fit(spec, rows, problem, optimum, extra, name, int(nAGQ),
                      n_dispersion=problem.n_extra + int(fam.has_scale))
 
 
@@ -111,14 +121,15 @@ def glmer_nb(formula: str, data, nAGQ: int = 1, weights=None, offset=None, *, li
     link : str
         "log" (default), "sqrt" or "identity".
     """
+    name = data_name if data_name is not None else data_name_of(data, sys._getframe(1))
     return glmer(formula, data, family=NegativeBinomial(theta=None, link=link), nAGQ=nAGQ, weights=weights,
-                 offset=offset, data_name=data_name)
+                 offset=offset, data_name=name)
 
 
 #: BOBYQA settings of a refit from a nearby optimum (glmer_nb's profile over θ): a small first step
 #: and tight tolerances make the profile smooth to ~1e-7 (lme4's defaults leave ~1e-4 of noise on
 #: grouseticks, enough to move the argmin of a profile this flat by 1e-3 in θ) at ~100 evaluations.
-REFIT = {"initial_step": 0.05, "ftol_abs": 1e-11, "xtol_abs": 1e-10}
+REFIT = {"initial_step": 0.05, "control": dataclasses.replace(DEFAULT_CONTROL, ftol_abs=1e-11, xtol_abs=1e-10)}
 
 
 def refit(fit: GlmerFit, y: np.ndarray) -> GlmerFit:
@@ -129,7 +140,8 @@ def refit(fit: GlmerFit, y: np.ndarray) -> GlmerFit:
     problem = fit.problem.with_response(np.asarray(y, float))
     start = None if fit.n_agq == 0 else fit.optimum.theta
     optimum, extra = _optimise(problem, fit.n_agq, start=start, check=False, options=REFIT)
-    return _make_fit(fit.design, problem, optimum, extra, fit.data_name, fit.n_agq, fit.n_dispersion, warn=False)
+    return _make_fit(fit.spec, fit.rows, problem, optimum, extra, fit.data_name, fit.n_agq, fit.n_dispersion,
+                     warn=False)
 
 
 def _optimise(problem: GlmmProblem, n_agq: int, start: np.ndarray | None = None, check: bool = True,
@@ -153,7 +165,7 @@ def _optimise(problem: GlmmProblem, n_agq: int, start: np.ndarray | None = None,
     return optimum, optimum.theta[k + problem.p:]
 
 
-def _fit_profiled(design, family: Family, y, prior, trials, offset, n_agq: int, name: str) -> GlmerFit:
+def _fit_profiled(design, spec, rows, family: Family, y, prior, trials, offset, n_agq: int, name: str) -> GlmerFit:
     """lme4's ``glmer.nb`` (see :mod:`.negbin`): Poisson fit, θ₀ = theta.ml, NB fit at θ₀, Brent over log θ."""
     terms = design.terms
     poisson_problem = GlmmProblem(Poisson(), y, prior, trials, offset, design.X, [t.codes for t in terms],
@@ -175,7 +187,7 @@ def _fit_profiled(design, family: Family, y, prior, trials, offset, n_agq: int, 
     theta_hat = minimise_log_theta(profile, theta0)
     problem = last["problem"].with_family(family.with_dispersion(theta_hat))
     optimum, extra = _optimise(problem, n_agq, start=None if n_agq == 0 else last["start"], options=REFIT)
-    return _make_fit(design, problem, optimum, extra, name, n_agq, n_dispersion=1)
+    return _make_fit(spec, rows, problem, optimum, extra, name, n_agq, n_dispersion=1)
 
 
 def _final_state(problem: GlmmProblem, optimum, n_agq: int):
@@ -191,7 +203,7 @@ def _final_state(problem: GlmmProblem, optimum, n_agq: int):
     return beta, problem.conditional_modes(theta, beta, extra), joint
 
 
-def _make_fit(design, problem: GlmmProblem, optimum, extra, name: str, n_agq: int, n_dispersion: int,
+def _make_fit(spec, rows, problem: GlmmProblem, optimum, extra, name: str, n_agq: int, n_dispersion: int,
               warn: bool = True) -> GlmerFit:
     layout = problem.layout
     k = layout.n_theta
@@ -210,13 +222,12 @@ def _make_fit(design, problem: GlmmProblem, optimum, extra, name: str, n_agq: in
     u = state.x
     T = layout.templates(theta)
     u_terms, start = [], 0
-    for term in design.terms:
-        size = term.n_levels * term.z.shape[1]
-        u_terms.append(u[start:start + size].reshape(term.n_levels, term.z.shape[1]))
-        start += size
-    solution = PlsSolution(beta=beta, u=u_terms, b=[uk @ Tk.T for uk, Tk in zip(u_terms, T)], sigma=sigma,
-                           vcov_beta=vcov, factor=state.factor)
-    fit = GlmerFit(design=design, problem=problem, optimum=optimum, solution=solution, data_name=name,
+    for levels, size in zip(problem.u_only.n_levels, problem.u_only.sizes):
+        u_terms.append(u[start:start + levels * size].reshape(levels, size))
+        start += levels * size
+    solution = PlsSolution(beta=beta, u=u_terms, b=relative_effects(u_terms, T), sigma=sigma, vcov_beta=vcov,
+                           factor=state.factor)
+    fit = GlmerFit(spec=spec, problem=problem, optimum=optimum, solution=solution, data_name=name, rows=rows,
                    family=family, n_agq=n_agq, y=y, prior_weights=prior, trials=problem.trials, state=state,
                    n_dispersion=n_dispersion)
     if not warn:
@@ -224,7 +235,7 @@ def _make_fit(design, problem: GlmmProblem, optimum, extra, name: str, n_agq: in
     for message in optimum.messages:
         warnings.warn(message, ConvergenceWarning, stacklevel=3)
     if optimum.singular:
-        warnings.warn("boundary (singular) fit: see help('isSingular')", SingularFitWarning, stacklevel=3)
+        warnings.warn(SINGULAR_MESSAGE, SingularFitWarning, stacklevel=3)
     return fit
 
 

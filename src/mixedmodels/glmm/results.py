@@ -11,7 +11,6 @@ Gaussian) have lme4's σ̂ and a residual row in VarCorr; ``dispersion`` is NB �
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -87,10 +86,21 @@ class GlmerFit(LmerFit):
         """Fitted means μ̂ = g⁻¹(η̂) on the response scale (lme4's ``fitted``)."""
         return pd.Series(self.state.mu, index=self.design.rows, name="fitted")
 
-    def predict(self, newdata=None, re_form=None, allow_new_levels: bool = False, type: str = "link") -> pd.Series:
-        """η (``type="link"``) or μ (``type="response"``), conditional on the random effects or not (``re_form``)."""
+    def predict(self, newdata=None, re_form=None, allow_new_levels: bool = False, type: str = "link", *,
+                se_fit: bool = False, interval: str = "none", level: float = 0.95):
+        """η (``type="link"``) or μ (``type="response"``), conditional on the random effects or not (``re_form``).
+
+        With ``se_fit=True`` or ``interval="confidence"`` a DataFrame (fit, se_fit[, lwr, upr]): on the
+        response scale by the delta method, the interval's ends mapped through g⁻¹ (see
+        :func:`mixedmodels.postfit.prediction.predict_interval`).
+        """
         if type not in ("link", "response"):
             raise ValueError(f"type must be 'link' or 'response', not {type!r}")
+        if se_fit or interval != "none":
+            from ..postfit.prediction import predict_interval
+
+            return predict_interval(self, newdata, re_form=re_form, allow_new_levels=allow_new_levels,
+                                    interval=interval, level=level, type=type)
         if newdata is None and not _is_population_level(re_form):
             eta = pd.Series(self.state.eta, index=self.design.rows, name="predicted")
         else:
@@ -115,36 +125,6 @@ class GlmerFit(LmerFit):
     def overdispersion(self) -> float:
         """Pearson χ² / residual df; well above 1 suggests overdispersion (Poisson, binomial with trials)."""
         return float(np.sum(self.residuals("pearson").to_numpy() ** 2) / self.df_resid)
-
-    # ------------------------------------------------------------------ ICC
-    def icc(self) -> pd.Series:
-        """Latent-scale intra-class correlations (Nakagawa, Johnson & Schielzeth 2017).
-
-        ICC_k = v_k / (Σ_j v_j + σ²_d) per term and ``adjusted`` = Σ v_k / (Σ v_k + σ²_d), with v_k
-        the random-effect variance a term adds on the link scale (averaged over the data for
-        slopes, as :meth:`LmerFit.icc`) and σ²_d the distribution-specific variance:
-
-        * binomial: π²/3 (logit), 1 (probit), π²/6 (cloglog);
-        * log links, the lognormal approximations with λ = exp(β̂₀ + Σ_k v_k / 2), β̂₀ the fitted
-          intercept: Poisson ln(1 + 1/λ), negative binomial ln(1 + 1/λ + 1/θ), nbinom1
-          ln(1 + (1 + φ)/λ), Gamma ln(1 + σ̂²), inverse Gaussian ln(1 + σ̂²λ)
-          (``family.latent_variance``; performance::icc takes β₀ and the variances from an
-          intercept-only refit; the two agree for a model with intercept only).
-
-        Per-term values divide by v_k + σ²_d only, as the linear-model ICC does.
-        """
-        return super().icc()
-
-    def _icc_residual_variance(self) -> float:
-        fixef = self.fixef
-        lam = math.nan
-        if "(Intercept)" in fixef.index:
-            lam = math.exp(fixef["(Intercept)"] + sum(self._random_variances().values()) / 2)
-        value = self.family.latent_variance(lam, self.sigma)
-        if math.isnan(value):
-            raise ValueError(f"the latent-scale ICC of a {self.family.label} model needs an intercept "
-                             "(lambda = exp(b0 + var/2))")
-        return value
 
     # ------------------------------------------------------------------ inference
     def coef_table(self, ddf: str | None = None) -> pd.DataFrame:
@@ -185,6 +165,18 @@ class GlmerFit(LmerFit):
         return pd.DataFrame(Y, index=design.rows, columns=[f"sim_{i + 1}" for i in range(nsim)])
 
     # ------------------------------------------------------------------ printing
+    def tidy(self, conf_level: float = 0.95, ddf: str | None = None) -> pd.DataFrame:
+        """One row per parameter, as ``broom.mixed::tidy``: Wald z tests (no ``ddf`` for a GLMM)."""
+        return super().tidy(conf_level=conf_level, ddf=ddf)
+
+    def to_dict(self, ddf: str | None = None) -> dict:
+        """The fit in plain JSON types (see :func:`mixedmodels.export.to_dict`), Wald z tests."""
+        return super().to_dict(ddf=ddf)
+
+    def to_json(self, ddf: str | None = None, indent: int | None = 2) -> str:
+        """:meth:`to_dict` as a JSON string."""
+        return super().to_json(ddf=ddf, indent=indent)
+
     def summary(self, ddf: str | None = None) -> str:
         """The summary text laid out as lme4's ``summary(glmer(...))``; a Poisson fit adds the
         overdispersion ratio as a last line."""

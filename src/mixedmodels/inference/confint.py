@@ -47,7 +47,7 @@ def confint(fit, method: str = "profile", level: float = 0.95, parm=None, nsim: 
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), not {level!r}")
     method = method.lower()
-    names = sdcor_names(fit) + list(fit.design.fixed.column_names)
+    names = sdcor_names(fit) + list(fit.spec.fixed.column_names)
     n_beta = len(fit.solution.beta)
     chosen = select_parameters(names, n_beta, parm)
     columns = interval_columns(level)

@@ -42,5 +42,5 @@ def coef_table_ddf(fit, ddf: str) -> pd.DataFrame:
     """
     p = len(fit.solution.beta)
     rows = [t_test(fit, np.eye(p)[j], ddf) for j in range(p)]
-    return pd.DataFrame(rows, index=fit.design.fixed.column_names,
+    return pd.DataFrame(rows, index=fit.spec.fixed.column_names,
                         columns=["Estimate", "Std. Error", "df", "t value", "Pr(>|t|)"])

@@ -8,8 +8,10 @@ of one element of Σ_k, and G = I for σ². With S = Σ⁻¹, Φ = (XᵀSX)⁻¹
     I_ij = K_ij − 2 tr(Φ Q_ij) + tr(Φ P_i Φ P_j),   W = 2 I⁻¹,
     Φ_A = Φ + 2 Φ [Σ_ij W_ij (Q_ij − P_i Φ P_j)] Φ.
 
-Because G_i = Z̃ D_i Z̃ᵀ (Z̃ = [Z_1 … Z_K] dense, D_i block-sparse), everything is formed from
-S (n × n), M = Z̃ᵀSZ̃, N = Z̃ᵀS²Z̃, C = Z̃ᵀSX: dense in n, so only for n ≤ 10,000.
+Because G_i = Z D_i Zᵀ (Z = [Z_1 … Z_K], D_i block-sparse), everything is formed from
+M = ZᵀSZ, N = ZᵀS²Z, C = ZᵀSX and products with X, which Woodbury's identity turns into products
+of ZᵀZ, ZᵀX and XᵀX — blocks of A (:func:`kenward_roger`): dense in q, the number of random
+effects (q ≤ 8,000), never in n.
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ import numpy as np
 import scipy.linalg as la
 from scipy import stats
 
+from ..covariance import lambda_matrix
 from .satterthwaite import f_row
 
-__all__ = ["KenwardRoger", "kenward_roger", "kr_t", "kr_f", "MAX_NOBS"]
+__all__ = ["KenwardRoger", "kenward_roger", "kr_t", "kr_f", "MAX_EFFECTS"]
 
-MAX_NOBS = 10_000
+MAX_EFFECTS = 8_000
+"""Random effects q above which the dense q × q matrices (0.5 GB each) are refused."""
 REML_ONLY = "Kenward-Roger's method is only available for REML model fits"
 
 
@@ -47,16 +51,11 @@ class KenwardRoger:
     W: np.ndarray
 
 
-def _dense_z(fit) -> tuple[np.ndarray, list[tuple[int, np.ndarray]], np.ndarray]:
-    """Z̃ (n × q), the γ-structure [(offset_k, E) per γ_i] and γ (without σ²)."""
-    n = fit.nobs
-    blocks, structure, gamma, offset = [], [], [], 0
-    for term, cov in zip(fit.design.terms, fit.covariance_matrices()):
+def _structure(fit) -> tuple[list[tuple[int, np.ndarray]], np.ndarray]:
+    """The γ-structure [(offset_k, E) per γ_i] over Z = [Z_0 Z_r] (lme4's term order) and γ (without σ²)."""
+    structure, gamma, offset = [], [], 0
+    for term, cov in zip(fit.spec.terms, fit.covariance_matrices()):
         p_k, l_k = term.n_cols, term.n_levels
-        Z = np.zeros((n, l_k * p_k))
-        for j in range(p_k):
-            Z[np.arange(n), term.codes * p_k + j] = term.z[:, j]
-        blocks.append(Z)
         for c in range(p_k):
             for r in range(c, p_k):
                 E = np.zeros((p_k, p_k))
@@ -64,7 +63,7 @@ def _dense_z(fit) -> tuple[np.ndarray, list[tuple[int, np.ndarray]], np.ndarray]
                 structure.append((offset, np.kron(np.eye(l_k), E)))
                 gamma.append(cov[r, c])
         offset += l_k * p_k
-    return np.hstack(blocks), structure, np.array(gamma)
+    return structure, np.array(gamma)
 
 
 def _d_times(structure, i: int, A: np.ndarray, q: int) -> np.ndarray:
@@ -79,46 +78,65 @@ _CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def kenward_roger(fit) -> KenwardRoger:
-    """Φ_A for a REML fit (cached per fit)."""
+    """Φ_A for a REML fit (cached per fit), from A alone.
+
+    With Σ = σ²(I + ZΛΛᵀZᵀ) and H = Λ(ΛᵀZᵀZΛ + I)⁻¹Λᵀ (q × q), S = Σ⁻¹ = σ⁻²(I − ZHZᵀ) by
+    Woodbury, and every product of the formulas above reduces to ZᵀZ, ZᵀX, XᵀX and n
+    (K = I − ZᵀZ H):
+
+        M = ZᵀSZ = σ⁻²(ZᵀZ − ZᵀZ H ZᵀZ)      C = ZᵀSX = σ⁻² K ZᵀX
+        N = ZᵀS²Z = σ⁻⁴ K ZᵀZ Kᵀ            ZᵀS²X = σ⁻² K C
+        XᵀSX = σ⁻²(XᵀX − XᵀZ H ZᵀX)         XᵀS²X = σ⁻⁴(XᵀX − 2XᵀZHZᵀX + XᵀZHZᵀZHZᵀX)
+        XᵀS³X = σ⁻²(XᵀS²X − CᵀHC)           tr S² = σ⁻⁴(n − 2 tr HZᵀZ + tr (HZᵀZ)²)
+
+    so the cost is that of dense q × q matrices, whatever n (and whatever the data source).
+    """
     if not fit.reml:
         raise ValueError(REML_ONLY)
     if fit in _CACHE:
         return _CACHE[fit]
-    n = fit.nobs
-    if n > MAX_NOBS:
-        raise ValueError(f"Kenward-Roger forms dense n x n matrices; n = {n} exceeds {MAX_NOBS}. "
-                         "Use ddf='satterthwaite' for large data")
-    if fit.design.weights is not None:
+    if fit.spec.weights is not None:
         raise ValueError("Kenward-Roger is not implemented for fits with prior weights")
-    Z, structure, gamma = _dense_z(fit)
-    q = Z.shape[1]
-    X = fit.design.X
+    q = sum(t.n_levels * t.n_cols for t in fit.spec.terms)
+    if q > MAX_EFFECTS:
+        raise ValueError(f"Kenward-Roger forms dense q x q matrices of the random effects; q = {q} exceeds "
+                         f"{MAX_EFFECTS}. Use ddf='satterthwaite' for this model")
+    p = fit.spec.fixed.n_columns
+    ZtZ, ZtX, XtX = fit.problem.cross.dense(p)
+    n = fit.nobs
+    structure, gamma = _structure(fit)
     sigma2 = fit.sigma**2
-    Sigma = sigma2 * np.eye(n)
-    for i, g in enumerate(gamma):
-        Sigma += g * Z @ _d_times(structure, i, Z.T, q)
-    S = la.cho_solve(la.cho_factor(Sigma), np.eye(n))
-    SZ, SX = S @ Z, S @ X
-    M, N, C = Z.T @ SZ, SZ.T @ SZ, Z.T @ SX
+    Lam = lambda_matrix(fit.problem.layout.templates(fit.theta), [t.n_levels for t in fit.spec.terms])
+    inner = Lam.T @ ZtZ @ Lam + np.eye(q)
+    H = Lam @ la.cho_solve(la.cho_factor(inner), Lam.T)
+    HZtZ = H @ ZtZ
+    K = np.eye(q) - HZtZ.T  # I − ZᵀZ H
+    M = (ZtZ - ZtZ @ HZtZ) / sigma2
+    N = K @ ZtZ @ K.T / sigma2**2
+    C = K @ ZtX / sigma2
+    ZtS2X = K @ C / sigma2
+    HZtX = H @ ZtX
+    XtS2X = (XtX - 2 * ZtX.T @ HZtX + HZtX.T @ ZtZ @ HZtX) / sigma2**2
+    XtS3X = (XtS2X - C.T @ H @ C) / sigma2
+    trace_S2 = (n - 2 * np.trace(HZtZ) + np.sum(HZtZ * HZtZ.T)) / sigma2**2
     Phi = fit.solution.vcov_beta
     m = len(gamma) + 1
     DC = [_d_times(structure, i, C, q) for i in range(m - 1)]
     DM = [_d_times(structure, i, M, q) for i in range(m - 1)]
-    SZtSX = SZ.T @ SX  # Z̃ᵀS²X
-    P = np.array([-C.T @ dc for dc in DC] + [-SX.T @ SX])
+    P = np.array([-C.T @ dc for dc in DC] + [-XtS2X])
     Q = np.empty((m, m, len(Phi), len(Phi)))
-    K = np.empty((m, m))
+    K_info = np.empty((m, m))
     for i in range(m - 1):
         for j in range(m - 1):
             Q[i, j] = DC[i].T @ M @ DC[j]
-            K[i, j] = np.sum(DM[i] * DM[j].T)
-        Q[i, m - 1] = DC[i].T @ SZtSX
+            K_info[i, j] = np.sum(DM[i] * DM[j].T)
+        Q[i, m - 1] = DC[i].T @ ZtS2X
         Q[m - 1, i] = Q[i, m - 1].T
-        K[i, m - 1] = K[m - 1, i] = np.trace(_d_times(structure, i, N, q))
-    Q[m - 1, m - 1] = SX.T @ S @ SX
-    K[m - 1, m - 1] = np.sum(S * S)
+        K_info[i, m - 1] = K_info[m - 1, i] = np.trace(_d_times(structure, i, N, q))
+    Q[m - 1, m - 1] = XtS3X
+    K_info[m - 1, m - 1] = trace_S2
     PhiP = Phi @ P  # (m, p, p)
-    info = K - 2 * np.einsum("ab,ijab->ij", Phi, Q) + np.einsum("iab,jba->ij", PhiP, PhiP)
+    info = K_info - 2 * np.einsum("ab,ijab->ij", Phi, Q) + np.einsum("iab,jba->ij", PhiP, PhiP)
     eig = np.linalg.eigvalsh(info)
     W = 2 * (np.linalg.inv(info) if np.min(np.abs(eig)) > 1e-10 else np.linalg.pinv(info))
     U = sum(W[i, j] * (Q[i, j] - P[i] @ Phi @ P[j]) for i in range(m) for j in range(m))

@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..lmm import fit_problem
+from ..fitting import fit_problem
+from ..rformat import RTable
 
 __all__ = ["likelihood_ratio_test", "refit_ml"]
 
@@ -33,17 +34,26 @@ def refit_ml(fit):
     """
     if not fit.reml:
         return fit
-    return fit_problem(fit.design, fit.problem.with_reml(False), fit.data_name, theta0=fit.theta, warn=False)
+    return fit_problem(fit.spec, fit.problem.with_reml(False), fit.rows, fit.data_name, theta0=fit.theta, warn=False)
 
 
 def _check_same_data(fits) -> None:
-    first = fits[0].design
+    """The models were fitted to the same rows: same n and the same response.
+
+    With both fits' rows in memory the responses are compared value by value; otherwise (Parquet,
+    Dask) by yᵀWy, the last element of A, to 1e-12 (the rounding of a Dask reduction).
+    """
+    first = fits[0]
     for other in fits[1:]:
-        design = other.design
-        if design.nobs != first.nobs:
+        if other.nobs != first.nobs:
             raise ValueError(f"models were not all fitted to the same size of dataset "
-                             f"({first.nobs} vs {design.nobs} observations)")
-        if not np.array_equal(design.y, first.y):
+                             f"({first.nobs} vs {other.nobs} observations)")
+        if first.in_memory and other.in_memory:
+            same = np.array_equal(first.design.y, other.design.y)
+        else:
+            a, b = first.problem.cross.C[-1, -1], other.problem.cross.C[-1, -1]
+            same = abs(a - b) <= 1e-12 * max(abs(a), abs(b))
+        if not same:
             raise ValueError("models were not all fitted to the same data: their responses differ")
 
 
@@ -65,9 +75,10 @@ def likelihood_ratio_test(*fits, names=None) -> pd.DataFrame:
 
     Returns
     -------
-    DataFrame
-        One row per model, ordered by npar (stable), columns npar, AIC, BIC, logLik, deviance,
-        Chisq, Df, Pr(>Chisq); the first row's test columns are NaN.
+    RTable
+        A DataFrame with one row per model, ordered by npar (stable), columns npar, AIC, BIC,
+        logLik, deviance, Chisq, Df, Pr(>Chisq); the first row's test columns are NaN. It prints
+        as lme4's table (heading "Data: ...", "Models:", one line per model; stars).
 
     Raises
     ------
@@ -97,4 +108,6 @@ def likelihood_ratio_test(*fits, names=None) -> pd.DataFrame:
         table["Chisq"] = chisq
         table["Df"] = df
         table["Pr(>Chisq)"] = stats.chi2.sf(chisq, df)
-    return table
+    models = [name if name == fits[i].formula else f"{name}: {fits[i].formula}" for name, i in
+              zip(table.index, order)]
+    return RTable(table, heading="\n".join([f"Data: {fits[0].data_name}", "Models:", *models]))

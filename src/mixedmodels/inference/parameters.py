@@ -30,12 +30,12 @@ def sdcor_names(fit) -> list[str]:
     ``dispersion`` (a GLMM whose dispersion is estimated jointly, nbinom1)."""
     layout = fit.problem.layout
     names = []
-    for k, term in enumerate(fit.design.terms):
+    for k, term in enumerate(fit.spec.terms):
         rows, cols = layout._tril(k)
         cn = term.column_names
         names += [f"sd_{cn[r]}|{term.name}" if r == c else f"cor_{cn[r]}.{cn[c]}|{term.name}"
                   for r, c in zip(rows, cols)]
-    return names + ["sigma"] if is_linear(fit) else names + ["dispersion"] * fit.problem.n_extra
+    return names + ["sigma"] if is_linear(fit) else names + ["dispersion"] * getattr(fit.problem, "n_extra", 0)
 
 
 def sdcor_of_theta(layout, theta: np.ndarray, sigma: float) -> np.ndarray:

@@ -322,7 +322,7 @@ def _glmm_parameters(fit) -> dict[str, _Parameter]:
             return np.inf
         return problem.deviance(np.r_[theta, values[b:], np.log(values[k:b])])
 
-    names = sdcor_names(fit) + list(fit.design.fixed.column_names)
+    names = sdcor_names(fit) + list(fit.spec.fixed.column_names)
     return _bounded_parameters(names, objective, estimate, lower, upper, scale, _sd_partners(layout), fit.objective,
                                threads=lambda: blas_threads_for(problem.joint.m))
 
@@ -332,7 +332,7 @@ def _beta_parameters(fit_ml) -> dict[str, _Parameter]:
     se = np.sqrt(np.diag(fit_ml.solution.vcov_beta))
     lower_theta = problem.layout.lower_bounds()
     out = {}
-    for j, name in enumerate(fit_ml.design.fixed.column_names):
+    for j, name in enumerate(fit_ml.spec.fixed.column_names):
         def deviance_at(x, start, j=j):
             cross = _shifted_cross_products(problem.cross, j, x)
             shifted = DevianceProblem(cross, problem.layout.sizes, problem.term_levels, problem.p - 1, reml=False)

@@ -4,8 +4,7 @@ A :class:`ChunkPlan` is built once from the first pass and sent to every worker.
 applies lme4's ``na.omit`` and builds y, X (all columns of the global design: same levels and
 contrasts in every chunk, the rank is checked later on XᵀX) and each term's level codes and
 columns (:class:`ChunkRows`), which a :class:`mixedmodels.blocks.CrossProductsAccumulator` adds
-to A. The same plan evaluates the linear predictor Xβ̂ + Zb̂ of a chunk (fitted values,
-residuals, predictions).
+to A. The same plan reads y, the weights and the offset of a chunk's rows again for the row-wise results.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..blocks import CrossProducts, CrossProductsAccumulator, TermData
-from ..design.fixed import FixedDesign, build_fixed_design, evaluate_response
+from ..design.fixed import FixedTemplate, build_fixed_design, evaluate_response
 from ..errors import DesignError, FormulaError
 from ..formula import ParsedFormula, RandomTermSpec
 from .levels import ChunkSummary, GroupLevels, ModelColumns, complete_rows, split_group
@@ -45,7 +44,7 @@ class TermPlan:
     spec: RandomTermSpec
     levels: GroupLevels
     labels: list[str]
-    z_design: FixedDesign
+    z_design: FixedTemplate
 
     def codes(self, frame: pd.DataFrame, where: str, allow_new: bool = False) -> np.ndarray:
         codes = self.levels.codes(frame, split_group(self.spec.group))
@@ -63,7 +62,7 @@ class ChunkPlan:
 
     cols: ModelColumns
     response: str
-    fixed: FixedDesign
+    fixed: FixedTemplate
     terms: list[TermPlan]
 
     def _X(self, frame: pd.DataFrame, where: str) -> np.ndarray:
@@ -95,36 +94,19 @@ class ChunkPlan:
     def accumulator(self, expected_rows: int) -> CrossProductsAccumulator:
         """An empty running sum of A for this model's columns."""
         return CrossProductsAccumulator([len(t.labels) for t in self.terms],
-                                        [t.z_design.X.shape[1] for t in self.terms], self.fixed.X.shape[1] + 1,
+                                        [t.z_design.n_columns for t in self.terms], self.fixed.n_columns + 1,
                                         expected_rows)
 
-    def cross_products(self, frame: pd.DataFrame, where: str) -> CrossProducts | None:
-        """This chunk's blocks of A (None when no row survives ``na.omit``)."""
-        rows = self.rows(frame, where)
-        return None if rows is None else rows.add_to(self.accumulator(len(rows.y))).result()
+    def fitted_rows(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The rows of ``frame`` that ``na.omit`` keeps."""
+        return complete_rows(frame, self.cols)
 
-    def linear_predictor(self, frame: pd.DataFrame, beta: np.ndarray, b: list[np.ndarray] | None,
-                         drop_missing: bool, allow_new_levels: bool = False, where: str = "the data") -> pd.Series:
-        """Xβ̂ (+ Zb̂ when ``b`` is given; + offset when ``drop_missing``, i.e. on the fitted rows).
+    def offset_values(self, frame: pd.DataFrame) -> np.ndarray | float:
+        """The offset of the rows of ``frame`` (0 without an offset)."""
+        return 0.0 if self.cols.offset is None else self._vector(frame, self.cols.offset)
 
-        With ``drop_missing`` the rows lme4 dropped are left out (fitted values, residuals);
-        levels not seen in the fit contribute b = 0 when ``allow_new_levels``.
-        """
-        if drop_missing:
-            frame = complete_rows(frame, self.cols)
-        eta = self._X(frame, where) @ beta
-        for term, bk in zip(self.terms, b or []):
-            codes = term.codes(frame, where, allow_new=allow_new_levels)
-            known = codes >= 0
-            z = term.z_design.transform(frame)
-            eta[known] += np.einsum("ij,ij->i", z[known], bk[codes[known]])
-        if drop_missing and self.cols.offset is not None:
-            eta = eta + self._vector(frame, self.cols.offset)
-        return pd.Series(eta, index=frame.index)
-
-    def response_values(self, frame: pd.DataFrame) -> pd.Series:
-        """y and the prior weights of the rows kept by ``na.omit`` (weights 1 when absent)."""
-        frame = complete_rows(frame, self.cols)
+    def response_values(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """y and the prior weights of the rows of ``frame`` (kept by ``na.omit``; weights 1 when absent)."""
         weights = self._vector(frame, self.cols.weights)
         return pd.DataFrame({"y": evaluate_response(self.response, frame),
                              "w": 1.0 if weights is None else weights}, index=frame.index)
@@ -154,15 +136,24 @@ def _prototype(summary: ChunkSummary, levels: dict, ordered: dict) -> pd.DataFra
     return frame
 
 
+def _refuse_stateful(design: FixedTemplate) -> None:
+    """scale()/center() need the mean and sd of all rows, which a chunked fit never holds at once."""
+    if design.stateful_variables:
+        raise FormulaError(f"{', '.join(design.stateful_variables)}: scale() and center() need all rows at once; "
+                           "for Parquet/Dask data add the scaled column to the data first")
+
+
 def make_plan(parsed: ParsedFormula, cols: ModelColumns, summary: ChunkSummary, levels: dict, ordered: dict,
               groups: dict) -> ChunkPlan:
     """Templates of X and of each term's columns for the global levels; terms in lme4's order."""
     proto = _prototype(summary, levels, ordered)
-    fixed = build_fixed_design(parsed.fixed, proto, check_rank=False)
+    fixed = build_fixed_design(parsed.fixed, proto, check_rank=False).template()
+    _refuse_stateful(fixed)
     terms = []
     for spec in parsed.random:
-        z_design = build_fixed_design(spec.expr, proto, check_rank=False)
-        if z_design.X.shape[1] == 0:
+        z_design = build_fixed_design(spec.expr, proto, check_rank=False).template()
+        _refuse_stateful(z_design)
+        if z_design.n_columns == 0:
             raise FormulaError(f"random-effects term {spec} has no columns")
         terms.append(TermPlan(spec, groups[spec.group], groups[spec.group].labels, z_design))
     terms.sort(key=lambda t: -len(t.labels))  # lme4's order; stable for ties

@@ -1,0 +1,5 @@
+petri <- read.csv("seed_petri.csv")
+petri$group <- factor(petri$group, levels = c("Control", "AntibioticA", "AntibioticB"))
+petri$dish_id <- factor(petri$dish_id)
+m_petri <- lmer(y ~ group + (1 | dish_id), data = petri)
+summary(m_petri)

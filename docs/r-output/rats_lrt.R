@@ -1,0 +1,1 @@
+anova(m_food, m_slope)

@@ -1,0 +1,6 @@
+library(lmerTest)
+rats <- read.csv("seed_rats.csv")
+rats$LitterID <- factor(rats$LitterID)
+m_null <- lmer(BodyWeight ~ 1 + (1 | LitterID), data = rats)
+summary(m_null)
+performance::icc(m_null)

@@ -1,0 +1,2 @@
+"""After the fit: R² and ICC, prediction intervals, diagnostics (scaled residuals, influence, rePCA),
+model comparison. Each module holds one tool; the public names are re-exported by :mod:`mixedmodels`."""
