@@ -322,3 +322,9 @@ def test_bootstrap_of_a_glmm_refits_each_family():
     gamma = fit_of("gamma_log_int_tight")
     boot = mm.bootstrap(gamma, nsim=3, seed=1, progress=False)
     assert list(boot.columns) == ["(Intercept)", "x", "sd_(Intercept)|g"] and boot.notna().all().all()
+
+
+def test_emmeans_on_the_response_scale_for_a_new_family():
+    fit = fit_of("epil_nbinom1")
+    link, response = mm.emmeans(fit, "trt"), mm.emmeans(fit, "trt", type="response")
+    np.testing.assert_allclose(response.frame["response"].to_numpy(), np.exp(link.frame["emmean"].to_numpy()))
