@@ -12,7 +12,7 @@ import pytest
 
 import mixedmodels as mm
 from mixedmodels.errors import MixedModelsError
-from mixedmodels.glmm import Family
+from mixedmodels.families import Binomial
 from mixedmodels.glmm.agq import agq_deviance
 
 from conftest import reference, reference_data
@@ -212,7 +212,7 @@ def test_probit_link_and_simulate():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit = mm.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", reference_data("cbpp.csv"),
-                       family=Family("binomial", "probit"))
+                       family=Binomial(link="probit"))
     assert "probit" in fit.summary().splitlines()[2]
     assert fit.objective < 200
     sims = fit.simulate(nsim=3, seed=5)
@@ -227,8 +227,8 @@ def test_probit_link_and_simulate():
     ([1.5, 0, 1, 1] * 5, "binomial", None, "outside \\[0, 1\\]"),
     ([0.5, 0, 1, 1] * 5, "binomial", None, "needs the number of trials"),
     ([0.5, 0, 1, 1] * 5, "binomial", [0.0] * 20, "all 20 weights are zero"),
-    ([1, 0, 1, 1] * 5, "gamma", None, "unknown family"),
-    ([1, 0, 1, 1] * 5, Family("binomial", "probit"), None, None),
+    ([1, 0, 1, 1] * 5, "tweedie", None, "unknown family 'tweedie'"),
+    ([1, 0, 1, 1] * 5, Binomial(link="probit"), None, None),
 ])
 def test_bad_input(response, family, weights, message):
     data = pd.DataFrame({"y": response, "g": list("abcde") * 4})
@@ -243,7 +243,7 @@ def test_bad_input(response, family, weights, message):
 
 def test_bad_link_and_agq_terms():
     with pytest.raises(MixedModelsError, match="link 'log' is not available"):
-        Family("binomial", "log")
+        Binomial(link="log")
     with pytest.raises(MixedModelsError, match="single, scalar random-effects term"):
         mm.glmer(reference("grouseticks_poisson")["formula"], reference_data("grouseticks.csv"), family="poisson",
                  nAGQ=5)

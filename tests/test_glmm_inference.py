@@ -12,7 +12,7 @@ import pytest
 from scipy import optimize, stats
 
 import mixedmodels as mm
-from mixedmodels.glmm import Family
+from mixedmodels.families import get_family
 
 from conftest import reference, reference_data
 
@@ -20,7 +20,7 @@ from conftest import reference, reference_data
 @lru_cache(maxsize=None)
 def glmm_fit(model_id: str, link: str | None = None) -> mm.GlmerFit:
     record = reference(model_id)
-    family = record["family"] if link is None else Family(record["family"], link)
+    family = record["family"] if link is None else get_family(record["family"], link)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return mm.glmer(record["formula"], reference_data(record["dataset"]), family=family,
@@ -125,8 +125,9 @@ def test_fit_confint_defaults_to_profile_and_selects_parameters():
     np.testing.assert_allclose(ci.to_numpy()[0], cbpp_profile().confint().iloc[0].to_numpy(), rtol=1e-6)
     wald = fit.confint(method="Wald")
     assert wald.iloc[0].isna().all() and "sigma" not in wald.index
-    with pytest.raises(ValueError, match="lmer fits only"):
-        fit.confint(method="boot")
+    boot = fit.confint(method="boot", nsim=8, seed=1, progress=False)  # GLMM refits (issue 14)
+    assert list(boot.index) == list(wald.index) and np.isfinite(boot.to_numpy()).all()
+    assert (boot.iloc[1:, 0] < fit.fixef.to_numpy()).all() and (fit.fixef.to_numpy() < boot.iloc[1:, 1]).all()
 
 
 def _profiled_deviance(fit, index: int, value: float) -> float:

@@ -1,9 +1,9 @@
 """mixedmodels: linear and generalized linear mixed-effects models, as lme4 fits them."""
 
-from . import datasets
+from . import datasets, families
 from .control import LmerControl
 from .lmm import lmer
-from .glmm import GlmerFit, glmer
+from .glmm import GlmerFit, glmer, glmer_nb
 from .results import LmerFit
 from .inference import anova
 from .mmrm import MmrmFit, mmrm  # after this the name mmrm is the function; the subpackage stays importable
@@ -21,6 +21,8 @@ __all__ = [
     "lmer",
     "LmerControl",
     "glmer",
+    "glmer_nb",
+    "families",
     "GlmerFit",
     "LmerFit",
     "mmrm",

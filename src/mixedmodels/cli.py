@@ -136,6 +136,9 @@ def load_data(spec: str) -> pd.DataFrame:
     raise MixedModelsError(f"no such file or built-in data set: {spec!r} (see 'mixedmodels datasets')")
 
 
+FAMILY_HELP = "GLMM family (binomial, poisson, negative_binomial, nbinom1, Gamma, inverse_gaussian): fits with glmer"
+
+
 def _fit(data: pd.DataFrame, formula: str, ml: bool = False, family: str | None = None):
     from .glmm import glmer
     from .lmm import lmer
@@ -304,7 +307,7 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("data", help=data_help)
     fit.add_argument("formula", help='lme4 formula, e.g. "Reaction ~ Days + (Days | Subject)"')
     fit.add_argument("--ml", action="store_true", help="maximum likelihood instead of REML")
-    fit.add_argument("--family", help="GLMM family (binomial, poisson): fits with glmer")
+    fit.add_argument("--family", help=FAMILY_HELP)
     fit.add_argument("--ddf", **ddf)
     fit.add_argument("--format", choices=["text", "json", "csv"], default="text")
     fit.add_argument("--output", "-o", help="write here instead of standard output")
@@ -331,7 +334,7 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("formula")
     report.add_argument("--output", "-o", required=True, help="the HTML file to write")
     report.add_argument("--ml", action="store_true")
-    report.add_argument("--family", help="GLMM family (binomial, poisson): fits with glmer")
+    report.add_argument("--family", help=FAMILY_HELP)
     report.add_argument("--ddf", **ddf)
     report.set_defaults(run=_cmd_report)
     marginal = sub.add_parser("emmeans", help="estimated marginal means and contrasts (R's emmeans)")

@@ -158,7 +158,8 @@ def _response_scale(fit):
     """(observed y, predict(newdata, re_form) on the response scale, y-axis label).
 
     A linear model's response and predictions as they are; for a GLMM (``fit.family``) the
-    response scale: binomial proportions y / trials or Poisson counts, and μ = g⁻¹(η).
+    response scale: binomial proportions y / trials, or the response itself (counts, Gamma ...),
+    and μ = g⁻¹(η).
     """
     response = fit.design.formula.response
     family = getattr(fit, "family", None)
@@ -168,7 +169,7 @@ def _response_scale(fit):
     def predict(newdata, re_form=None):
         return fit.predict(newdata, re_form=re_form, type="response")
 
-    return fit.y, predict, (f"proportion {response}" if family.name == "binomial" else response)
+    return fit.y, predict, (f"proportion {response}" if family.proportion_response else response)
 
 
 def plot_lines(fit, x: str | None = None, ax=None, group: str | None = None):

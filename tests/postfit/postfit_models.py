@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import mixedmodels as mm
-from mixedmodels.glmm.families import Family
+from mixedmodels.glmm.families import get_family
 
 REFERENCE_FILE = Path(__file__).resolve().parents[1] / "reference" / "postfit" / "postfit_reference.json"
 
@@ -34,4 +34,4 @@ def fit(model_id: str):
             return mm.lmer(record["formula"], data)
         if record["family"] == "poisson":
             return mm.glmer(record["formula"], data, family="poisson")
-        return mm.glmer(record["formula"], data, family=Family("binomial", record["family"]))
+        return mm.glmer(record["formula"], data, family=get_family("binomial", record["family"]))

@@ -1,7 +1,9 @@
-"""Generalized linear mixed models (lme4's ``glmer``): binomial and Poisson families, Laplace and AGQ."""
+"""Generalized linear mixed models (lme4's ``glmer``, ``glmer.nb``): the family registry, Laplace and AGQ."""
 
-from .families import Family, binomial, poisson
-from .fit import glmer
+from .families import (Binomial, Family, Gamma, InverseGaussian, NBinom1, NegativeBinomial, Poisson, binomial,
+                       get_family, poisson)
+from .fit import glmer, glmer_nb
 from .results import GlmerFit
 
-__all__ = ["glmer", "GlmerFit", "Family", "binomial", "poisson"]
+__all__ = ["glmer", "glmer_nb", "GlmerFit", "Family", "Binomial", "Poisson", "NegativeBinomial", "NBinom1", "Gamma",
+           "InverseGaussian", "binomial", "poisson", "get_family"]

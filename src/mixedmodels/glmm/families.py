@@ -1,149 +1,647 @@
-"""Exponential families and links of a GLMM (R's ``binomial()``/``poisson()`` family objects).
+"""The family registry of a GLMM: one object per family holds everything the fit needs.
 
-For a response y with prior weights w (binomial: the number of trials times any user weight),
-mean μ = g⁻¹(η) and variance function V(μ):
+A family is its response check, link g (μ = g⁻¹(η)), variance function V(μ), deviance residuals,
+−2 log p(y | μ), simulator, IRLS weights and what it adds to lme4's Laplace criterion. The fitting
+code, AGQ, simulate, bootstrap, profile and the plots call only these methods; nothing elsewhere
+branches on a family's name.
 
-* IRLS working weight  wᵢ dμ/dη² / V(μᵢ), working residual (yᵢ − μᵢ) / (dμ/dη);
-* deviance residual    d_i = 2 wᵢ [ℓ_i(y) − ℓ_i(μ)]   (binomial: 2w[y log(y/μ) + (1−y) log((1−y)/(1−μ))];
-                                                      Poisson: 2w[y log(y/μ) − (y − μ)]);
-* −2 log p(yᵢ | μᵢ)    R's ``family$aic`` summand (binomial: −2 (w/n) log dbinom(n y, n, μ);
-                       Poisson: −2 w log dpois(y, μ)).
+For a response y with prior weights w (binomial: trials × user weight):
 
-Links, with R's clamping at machine ε: logit, probit, cloglog (binomial); log (Poisson).
+* IRLS working weight  Wᵢ = wᵢ (dμ/dη)² / V(μᵢ), working residual (yᵢ − μᵢ)/(dμ/dη) (Fisher
+  scoring, as lme4's PIRLS; :class:`NBinom1` replaces them, see there);
+* deviance residual    dᵢ = 2 wᵢ [ℓᵢ(y) − ℓᵢ(μ)] (R's ``family$dev.resids``);
+* Laplace data term    Σᵢ −2 log p(yᵢ | μᵢ) = Σ dᵢ + S, S the saturated model's part, for families
+  whose dispersion is known (binomial, Poisson, negative binomial at given θ, nbinom1 at given φ).
+  Gamma and inverse Gaussian: lme4's ``family$aic`` with the dispersion φ = Σ dᵢ / Σ wᵢ (see
+  :class:`Gamma`), and σ̂ = √((Pearson χ² + ‖û‖²)/n) reported as lme4's ``sigma()``.
+
+========================  ==================  ==========================  ==========================
+family (string)           V(μ)                links (first = default)     dispersion
+========================  ==================  ==========================  ==========================
+``binomial``              μ(1 − μ)            logit, probit, cloglog       none
+``poisson``               μ                   log, identity, sqrt          none
+``negative_binomial``     μ + μ²/θ            log, sqrt, identity          θ (lme4 ``glmer.nb``)
+``nbinom1``               μ(1 + φ)            log                          φ (glmmTMB ``nbinom1``)
+``Gamma``                 μ²                  inverse, log, identity       φ = Σdᵢ/n (lme4)
+``inverse_gaussian``      μ³                  1/mu^2, inverse, identity,   φ = Σdᵢ/n (lme4)
+                                              log
+========================  ==================  ==========================  ==========================
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+import warnings
 
 import numpy as np
 from scipy import special, stats
 
 from ..errors import MixedModelsError
 
-__all__ = ["Family", "Link", "binomial", "poisson", "get_family"]
+__all__ = ["Family", "Link", "Binomial", "Poisson", "NegativeBinomial", "NBinom1", "Gamma", "InverseGaussian",
+           "binomial", "poisson", "get_family", "FAMILIES", "LINKS"]
 
 EPS = np.finfo(float).eps
 _PROBIT_THRESH = -stats.norm.ppf(EPS)
 _LOGIT_THRESH = -np.log(EPS)
 
 
-@dataclass(frozen=True)
+# ---------------------------------------------------------------------------------------------- links
+def _cloglog_inverse(eta):
+    return np.clip(-np.expm1(-np.exp(np.minimum(eta, 700.0))), EPS, 1 - EPS)
+
+
+def _cloglog_mu_eta(eta):
+    e = np.exp(np.minimum(eta, 700.0))
+    return np.maximum(e * np.exp(-e), EPS)
+
+
+#: name -> (g(μ), g⁻¹(η), dμ/dη), as R's ``make.link`` (with its clamping at machine ε)
+LINKS = {
+    "logit": (special.logit, lambda eta: special.expit(np.clip(eta, -_LOGIT_THRESH, _LOGIT_THRESH)),
+              lambda eta: np.maximum(special.expit(eta) * special.expit(-eta), EPS)),
+    "probit": (stats.norm.ppf, lambda eta: special.ndtr(np.clip(eta, -_PROBIT_THRESH, _PROBIT_THRESH)),
+               lambda eta: np.maximum(stats.norm.pdf(eta), EPS)),
+    "cloglog": (lambda mu: np.log(-np.log1p(-mu)), _cloglog_inverse, _cloglog_mu_eta),
+    "log": (np.log, lambda eta: np.maximum(np.exp(eta), EPS), lambda eta: np.maximum(np.exp(eta), EPS)),
+    "identity": (lambda mu: np.asarray(mu, float), lambda eta: np.asarray(eta, float),
+                 lambda eta: np.ones_like(np.asarray(eta, float))),
+    "inverse": (lambda mu: 1.0 / mu, lambda eta: 1.0 / eta, lambda eta: -1.0 / (eta * eta)),
+    "sqrt": (np.sqrt, lambda eta: eta * eta, lambda eta: 2.0 * eta),
+    "1/mu^2": (lambda mu: 1.0 / (mu * mu), lambda eta: 1.0 / np.sqrt(eta), lambda eta: -1.0 / (2.0 * eta**1.5)),
+}
+
+
 class Link:
-    """A link g: μ ↦ η with inverse and derivative dμ/dη (R's ``make.link``)."""
+    """A link g: μ ↦ η with its inverse and derivative dμ/dη (R's ``make.link``)."""
 
-    name: str
+    def __init__(self, name: str):
+        if name not in LINKS:
+            raise MixedModelsError(f"unknown link {name!r}; use one of {sorted(LINKS)}")
+        self.name = name
+        self.link, self.inverse, self.mu_eta = LINKS[name]
 
-    def link(self, mu: np.ndarray) -> np.ndarray:
-        if self.name == "logit":
-            return special.logit(mu)
-        if self.name == "probit":
-            return stats.norm.ppf(mu)
-        if self.name == "cloglog":
-            return np.log(-np.log1p(-mu))
-        return np.log(mu)
+    def __eq__(self, other):
+        return isinstance(other, Link) and other.name == self.name
 
-    def inverse(self, eta: np.ndarray) -> np.ndarray:
-        if self.name == "logit":
-            return special.expit(np.clip(eta, -_LOGIT_THRESH, _LOGIT_THRESH))
-        if self.name == "probit":
-            return special.ndtr(np.clip(eta, -_PROBIT_THRESH, _PROBIT_THRESH))
-        if self.name == "cloglog":
-            return np.clip(-np.expm1(-np.exp(np.minimum(eta, 700.0))), EPS, 1 - EPS)
-        return np.maximum(np.exp(eta), EPS)
+    def __hash__(self):
+        return hash(self.name)
 
-    def mu_eta(self, eta: np.ndarray) -> np.ndarray:
-        if self.name == "logit":
-            mu = special.expit(eta)
-            return np.maximum(mu * (1 - mu), EPS)
-        if self.name == "probit":
-            return np.maximum(stats.norm.pdf(eta), EPS)
-        if self.name == "cloglog":
-            e = np.exp(np.minimum(eta, 700.0))
-            return np.maximum(e * np.exp(-e), EPS)
-        return np.maximum(np.exp(eta), EPS)
+    def __repr__(self):
+        return f"Link({self.name!r})"
 
 
-_LINKS = {"binomial": ("logit", "probit", "cloglog"), "poisson": ("log",)}
-
-
-@dataclass(frozen=True)
+# ---------------------------------------------------------------------------------------------- families
 class Family:
-    """A GLM family with its link; ``Family("binomial", "probit")``.
+    """Base class of a GLMM family (see the module docstring); subclasses fill in the formulas.
+
+    Class attributes
+    ----------------
+    name : registry key ("binomial", "Gamma", ...); links : the links offered, default first;
+    has_scale : lme4's ``useSc`` (σ̂ estimated from the Pearson residuals and reported);
+    supports_agq : nAGQ > 1 available; estimates_dispersion : "profile" (lme4's ``glmer.nb``:
+    θ by Brent's method over refits), "joint" (a parameter of the Laplace optimisation, as
+    glmmTMB), or None; newton_links : links for which PIRLS iterates with :meth:`newton` (the
+    observed information: quadratic convergence where Fisher scoring converges linearly) and
+    factors the Laplace matrix once more at the mode with :meth:`laplace_weights`.
+    """
+
+    name = ""
+    links: tuple[str, ...] = ()
+    has_scale = False
+    supports_agq = True
+    estimates_dispersion: str | None = None
+    newton_links: tuple[str, ...] = ()
+    reports_overdispersion = False
+    proportion_response = False
+
+    def __init__(self, link: str | None = None):
+        if link is None:
+            link = self.links[0]
+        if not isinstance(link, str) or link not in self.links:
+            raise MixedModelsError(f"link {link!r} is not available for the {self.name} family; "
+                                   f"use one of {list(self.links)}")
+        self.link_name = link
+        self.link = Link(link)
+
+    # -- identity -------------------------------------------------------------------------------
+    @property
+    def label(self) -> str:
+        """The family as lme4 prints it (R's ``family$family``)."""
+        return self.name
+
+    def __str__(self) -> str:
+        return f"{self.label}  ( {self.link_name} )"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(link={self.link_name!r})"
+
+    def __eq__(self, other):
+        return type(other) is type(self) and other.__dict__.keys() == self.__dict__.keys() and all(
+            other.__dict__[k] == v for k, v in self.__dict__.items())
+
+    def __hash__(self):
+        return hash((type(self).__name__, self.link_name))
+
+    @property
+    def dispersion(self) -> float | None:
+        """The family's own dispersion parameter when it has one (θ, φ), else None."""
+        return None
+
+    def with_dispersion(self, value: float) -> "Family":
+        """The same family at dispersion parameter ``value`` (families that have one)."""
+        raise MixedModelsError(f"the {self.name} family has no dispersion parameter")
+
+    @property
+    def n_dispersion(self) -> int:
+        """Number of estimated parameters besides θ and β (lme4's ``npar`` counts them)."""
+        return int(self.has_scale or (self.estimates_dispersion is not None and self.dispersion is None))
+
+    # -- the model ------------------------------------------------------------------------------
+    def response(self, y: np.ndarray, weights: np.ndarray | None):
+        """(y, prior weights, trials) from the model response, checked; trials are ones except binomial.
+
+        Raises
+        ------
+        MixedModelsError
+            A response the family cannot have (the message names the family and the values).
+        """
+        if y.ndim == 2:
+            raise MixedModelsError(f"cbind() responses are for the binomial family, not {self.name}")
+        self.check_values(y)
+        prior = np.ones(len(y)) if weights is None else weights
+        return y, prior, np.ones(len(y))
+
+    def check_values(self, y: np.ndarray) -> None:
+        """Raise MixedModelsError for response values outside the family's support."""
+
+    def variance(self, mu: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def start_mu(self, y: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """R's ``family$initialize`` mustart."""
+        return y
+
+    def deviance_residuals(self, y: np.ndarray, mu: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """Unsigned deviance contributions dᵢ (R's ``family$dev.resids``)."""
+        raise NotImplementedError
+
+    def minus_two_loglik(self, y, mu, weights, trials) -> np.ndarray:
+        """−2 log p(yᵢ | μᵢ) per observation (R's ``family$aic`` summands) for a known dispersion."""
+        raise NotImplementedError
+
+    def saturated(self, y, weights, trials) -> float:
+        """S = Σ −2 log p(yᵢ | μᵢ = yᵢ), so that the data term is Σ dᵢ + S."""
+        return float(np.sum(self.minus_two_loglik(y, y, weights, trials)))
+
+    def data_term(self, y, mu, weights, dev_resid: np.ndarray, saturated: float) -> float:
+        """The Laplace criterion's data term, lme4's ``aic()``: Σ dᵢ + S (known dispersion)."""
+        return float(dev_resid.sum() + saturated)
+
+    def irls(self, y, eta, mu, weights):
+        """(W, z̃ − η): IRLS working weights and working residual (Fisher scoring, as lme4)."""
+        mu_eta = self.link.mu_eta(eta)
+        return weights * mu_eta**2 / self.variance(mu), (y - mu) / mu_eta
+
+    @property
+    def newton_iteration(self) -> bool:
+        """PIRLS takes Newton steps (the link is among ``newton_links``)."""
+        return self.link_name in self.newton_links
+
+    def newton(self, y, eta, mu, weights):
+        """(W, z̃ − η) of a Newton step, W = −∂²log p/∂η² (positive), W(z̃ − η) = ∂log p/∂η, for a
+        link in ``newton_links``; else the IRLS weights."""
+        return self._newton(y, mu, weights) if self.newton_iteration else self.irls(y, eta, mu, weights)
+
+    def _newton(self, y, mu, weights):
+        raise NotImplementedError
+
+    def laplace_weights(self, y, eta, mu, weights) -> np.ndarray:
+        """The weights of ΛᵀZᵀWZΛ + I in the Laplace log-determinant: lme4's IRLS weights."""
+        return self.irls(y, eta, mu, weights)[0]
+
+    def simulate(self, mu: np.ndarray, trials: np.ndarray, rng: np.random.Generator, sigma: float = 1.0) -> np.ndarray:
+        """Draws of y given μ (one column per column of ``mu``); ``sigma`` is the fit's σ̂."""
+        raise NotImplementedError
+
+    def latent_variance(self, lam: float, sigma: float) -> float:
+        """Distribution-specific variance σ²_d of the latent-scale ICC (Nakagawa et al. 2017); ``lam``
+        = exp(β̂₀ + Σ v_k/2) for log links."""
+        raise MixedModelsError(f"the latent-scale ICC is not available for the {self} family")
+
+
+def _check_counts(family: Family, y: np.ndarray) -> None:
+    if (y < 0).any():
+        row = int(np.flatnonzero(y < 0)[0])
+        raise MixedModelsError(f"negative counts in the response of a {family.name} model "
+                               f"(first at row {row}: {y[row]:g})")
+    if not np.array_equal(y, np.round(y)):
+        row = int(np.flatnonzero(y != np.round(y))[0])
+        raise MixedModelsError(f"non-integer counts in the response of a {family.name} model "
+                               f"(first at row {row}: {y[row]:g})")
+
+
+def _check_positive(family: Family, y: np.ndarray) -> None:
+    if not (y > 0).all():
+        row = int(np.flatnonzero(~(y > 0))[0])
+        raise MixedModelsError(f"the {family.name} family needs a positive response; row {row} has {y[row]:g}")
+
+
+def _log_link_only(family: Family, what: str) -> None:
+    if family.link_name != "log":
+        raise MixedModelsError(f"{what} is available for the log link only, not {family.link_name!r}")
+
+
+class Binomial(Family):
+    """Binomial: V(μ) = μ(1 − μ); a 0/1, cbind(successes, failures) or proportion (with trials as
+    weights) response; dᵢ = 2wᵢ[y log(y/μ) + (1−y) log((1−y)/(1−μ))]."""
+
+    name = "binomial"
+    links = ("logit", "probit", "cloglog")
+    proportion_response = True
+
+    def response(self, y, weights):
+        if y.ndim == 2:
+            if (y < 0).any():
+                raise MixedModelsError("binomial response cbind(successes, failures) has negative counts")
+            trials = y.sum(axis=1)
+            if not (trials > 0).any():
+                raise MixedModelsError("binomial response has no trials: every successes + failures is 0")
+            prop = np.divide(y[:, 0], trials, out=np.zeros(len(y)), where=trials > 0)
+            return prop, trials if weights is None else trials * weights, trials
+        if ((y < 0) | (y > 1)).any():
+            raise MixedModelsError("binomial response must be 0/1 or a proportion in [0, 1] (or use "
+                                   "cbind(successes, failures)); found values outside [0, 1]")
+        if weights is None:
+            if not np.isin(y, (0.0, 1.0)).all():
+                raise MixedModelsError("binomial response given as proportions needs the number of trials: "
+                                       "pass weights= (trials) or use cbind(successes, failures)")
+            return y, np.ones(len(y)), np.ones(len(y))
+        if not (weights > 0).any():
+            raise MixedModelsError("binomial response has no trials: all weights are 0")
+        if not np.allclose(weights * y, np.round(weights * y), atol=1e-7):
+            warnings.warn("non-integer #successes in a binomial glm!", UserWarning, stacklevel=4)
+        return y, weights, weights
+
+    def variance(self, mu):
+        return mu * (1 - mu)
+
+    def start_mu(self, y, weights):
+        return (weights * y + 0.5) / (weights + 1)
+
+    def deviance_residuals(self, y, mu, weights):
+        return 2 * weights * (special.xlogy(y, y / mu) + special.xlogy(1 - y, (1 - y) / (1 - mu)))
+
+    def minus_two_loglik(self, y, mu, weights, trials):
+        n = np.round(trials)
+        k = np.round(trials * y)
+        log_p = special.gammaln(n + 1) - special.gammaln(k + 1) - special.gammaln(n - k + 1) \
+            + special.xlogy(k, mu) + special.xlog1py(n - k, -mu)
+        return -2 * np.where(trials > 0, weights / np.where(trials > 0, trials, 1), 0.0) * log_p
+
+    def simulate(self, mu, trials, rng, sigma=1.0):
+        n = np.round(trials).astype(np.int64)
+        n = n[:, None] if mu.ndim == 2 else n
+        return rng.binomial(n, mu) / np.where(n > 0, n, 1)
+
+    def latent_variance(self, lam, sigma):
+        return {"logit": math.pi**2 / 3, "probit": 1.0, "cloglog": math.pi**2 / 6}[self.link_name]
+
+
+class Poisson(Family):
+    """Poisson: V(μ) = μ; dᵢ = 2wᵢ[y log(y/μ) − (y − μ)]; −2 log p = −2w log dpois(y, μ)."""
+
+    name = "poisson"
+    links = ("log", "identity", "sqrt")
+    reports_overdispersion = True
+
+    def check_values(self, y):
+        _check_counts(self, y)
+
+    def variance(self, mu):
+        return mu
+
+    def start_mu(self, y, weights):
+        return y + 0.1
+
+    def deviance_residuals(self, y, mu, weights):
+        return 2 * weights * (special.xlogy(y, y / mu) - (y - mu))
+
+    def minus_two_loglik(self, y, mu, weights, trials):
+        return -2 * weights * (special.xlogy(y, mu) - mu - special.gammaln(y + 1))
+
+    def simulate(self, mu, trials, rng, sigma=1.0):
+        return rng.poisson(mu).astype(float)
+
+    def latent_variance(self, lam, sigma):
+        """Lognormal approximation ln(1 + 1/λ) (log link)."""
+        _log_link_only(self, "the latent-scale ICC of a Poisson model")
+        return math.log1p(1.0 / lam)
+
+
+class _CountDispersion(Family):
+    """What the negative binomial families share: a positive dispersion parameter (``parameter``:
+    its attribute name; None = estimated by the fit), count responses, and R's ``mustart``
+    y + (y = 0)/6 (MASS's ``negative.binomial``)."""
+
+    parameter = ""
+
+    def __init__(self, value: float | None = None, link: str | None = None):
+        super().__init__(link)
+        if value is not None and not (np.isfinite(value) and value > 0):
+            raise MixedModelsError(f"the {self.name} {self.parameter} must be a positive number, not {value!r}")
+        setattr(self, self.parameter, None if value is None else float(value))
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.parameter}={self.dispersion!r}, link={self.link_name!r})"
+
+    @property
+    def dispersion(self):
+        return getattr(self, self.parameter)
+
+    def with_dispersion(self, value):
+        return type(self)(value, self.link_name)
+
+    def _value(self) -> float:
+        if self.dispersion is None:
+            raise MixedModelsError(f"the {self.name} {self.parameter} is not known yet (it is estimated by the fit)")
+        return self.dispersion
+
+    def check_values(self, y):
+        _check_counts(self, y)
+
+    def start_mu(self, y, weights):
+        return y + (y == 0) / 6.0
+
+
+class NegativeBinomial(_CountDispersion):
+    """Negative binomial NB2 (MASS's ``negative.binomial(theta)``): V(μ) = μ + μ²/θ,
+
+        dᵢ = 2wᵢ[y log(max(y, 1)/μ) − (y + θ) log((y + θ)/(μ + θ))],
+        −2 log p = 2wᵢ[(y + θ) log(μ + θ) − y log μ + log y! − θ log θ + log Γ(θ) − log Γ(θ + y)].
+
+    ``theta=None`` estimates θ as lme4's ``glmer.nb`` does (see :mod:`.negbin`).
+    """
+
+    name = "negative_binomial"
+    links = ("log", "sqrt", "identity")
+    estimates_dispersion = "profile"
+
+    parameter = "theta"
+
+    def __init__(self, theta: float | None = None, link: str | None = None):
+        super().__init__(theta, link)
+
+    @property
+    def label(self):
+        return "Negative Binomial" if self.theta is None else f"Negative Binomial({_r_format(round(self.theta, 4))})"
+
+    def _theta(self):
+        return self._value()
+
+    def variance(self, mu):
+        return mu + mu * mu / self._theta()
+
+    newton_links = ("log",)
+
+    def _newton(self, y, mu, weights):
+        """Log link: −∂²log p/∂η² = wθμ(y + θ)/(μ + θ)² > 0, ∂log p/∂η = wθ(y − μ)/(μ + θ)."""
+        th = self._theta()
+        W = weights * th * mu * (y + th) / (mu + th) ** 2
+        return W, (y - mu) * (mu + th) / (mu * (y + th))
+
+    def deviance_residuals(self, y, mu, weights):
+        th = self._theta()
+        return 2 * weights * (special.xlogy(y, np.maximum(y, 1.0) / mu) - (y + th) * np.log((y + th) / (mu + th)))
+
+    def minus_two_loglik(self, y, mu, weights, trials):
+        th = self._theta()
+        term = (y + th) * np.log(mu + th) - special.xlogy(y, mu) + special.gammaln(y + 1) - th * np.log(th) \
+            + special.gammaln(th) - special.gammaln(th + y)
+        return 2 * weights * term
+
+    def simulate(self, mu, trials, rng, sigma=1.0):
+        th = self._theta()
+        return rng.negative_binomial(th, th / (th + mu)).astype(float)
+
+    def latent_variance(self, lam, sigma):
+        """Lognormal approximation ln(1 + 1/λ + 1/θ) (log link)."""
+        _log_link_only(self, "the latent-scale ICC of a negative binomial model")
+        return math.log1p(1.0 / lam + 1.0 / self._theta())
+
+
+class NBinom1(_CountDispersion):
+    """glmmTMB's ``nbinom1``: NB with size k = μ/φ, so V(μ) = μ(1 + φ) (log link):
+
+        log p(y | μ) = log Γ(y + k) − log Γ(k) − log y! − k log(1 + φ) + y log(φ/(1 + φ)).
+
+    Not an exponential family at fixed φ: the score is ∂log p/∂η = (μ/φ)[ψ(y + k) − ψ(k) − log(1 + φ)],
+    the observed information −∂²log p/∂η² = −(μ/φ)²[ψ′(y + k) − ψ′(k)] − ∂log p/∂η; PIRLS takes
+    Newton steps (the IRLS weight μ/(1 + φ) where the information is not positive), and the
+    Laplace log-determinant uses the observed information, as TMB's Laplace approximation. φ is
+    estimated jointly with (θ, β).
+    """
+
+    name = "nbinom1"
+    links = ("log",)
+    estimates_dispersion = "joint"
+    newton_links = ("log",)
+    supports_agq = False
+
+    parameter = "phi"
+
+    def __init__(self, phi: float | None = None, link: str | None = None):
+        super().__init__(phi, link)
+
+    def _phi(self):
+        return self._value()
+
+    def variance(self, mu):
+        return mu * (1 + self._phi())
+
+    def _loglik(self, y, mu):
+        phi = self._phi()
+        k = mu / phi
+        return special.gammaln(y + k) - special.gammaln(k) - special.gammaln(y + 1) - k * math.log1p(phi) \
+            + y * math.log(phi / (1 + phi))
+
+    def minus_two_loglik(self, y, mu, weights, trials):
+        return -2 * weights * self._loglik(y, mu)
+
+    def saturated(self, y, weights, trials):
+        """Σ −2wᵢ log p(yᵢ | μᵢ = yᵢ), with p(0 | μ → 0) = 1."""
+        return float(np.sum(self.minus_two_loglik(y, np.maximum(y, EPS), weights, trials)))
+
+    def deviance_residuals(self, y, mu, weights):
+        """2wᵢ[log p(y | μ = y) − log p(y | μ)] (zero at μ = y; as −2 log p up to a constant)."""
+        return 2 * weights * (self._loglik(y, np.maximum(y, EPS)) - self._loglik(y, mu))
+
+    def _score(self, y, mu):
+        phi = self._phi()
+        k = mu / phi
+        return (mu / phi) * (special.digamma(y + k) - special.digamma(k) - math.log1p(phi))
+
+    def irls(self, y, eta, mu, weights):
+        w = weights * mu / (1 + self._phi())
+        return w, weights * self._score(y, mu) / w
+
+    def laplace_weights(self, y, eta, mu, weights):
+        """The observed information −∂²log p/∂η² (TMB's Laplace approximation)."""
+        phi = self._phi()
+        k = mu / phi
+        return weights * (-(mu / phi) ** 2 * (special.polygamma(1, y + k) - special.polygamma(1, k))
+                          - self._score(y, mu))
+
+    def _newton(self, y, mu, weights):
+        """The observed information where it is positive, else the IRLS weight μ/(1 + φ)."""
+        fisher, _ = self.irls(y, None, mu, weights)
+        observed = self.laplace_weights(y, None, mu, weights)
+        W = np.where(observed > 0, observed, fisher)
+        return W, weights * self._score(y, mu) / W
+
+    def simulate(self, mu, trials, rng, sigma=1.0):
+        phi = self._phi()
+        return rng.negative_binomial(mu / phi, 1.0 / (1.0 + phi)).astype(float)
+
+    def latent_variance(self, lam, sigma):
+        """Lognormal approximation ln(1 + (1 + φ)/λ) (quasi-Poisson form)."""
+        return math.log1p((1.0 + self._phi()) / lam)
+
+
+class Gamma(Family):
+    """Gamma: V(μ) = μ², dᵢ = −2wᵢ[log(y/μ) − (y − μ)/μ]; links inverse, log, identity.
+
+    lme4's Laplace criterion adds ``Gamma()$aic`` with φ = Σdᵢ/Σwᵢ:
+
+        −2 Σ wᵢ log dgamma(yᵢ; shape 1/φ, scale μᵢφ) + 2,
+
+    and reports σ̂ = √((Σ wᵢ(yᵢ − μᵢ)²/V(μᵢ) + ‖û‖²)/n); the random effects' covariance is
+    σ̂²ΛΛᵀ and simulations draw y ~ Gamma(shape 1/σ̂², mean μ) (lme4's ``simulate``).
+    """
+
+    name = "Gamma"
+    links = ("inverse", "log", "identity")
+    has_scale = True
+    supports_agq = False
+
+    def check_values(self, y):
+        _check_positive(self, y)
+
+    def variance(self, mu):
+        return mu * mu
+
+    def deviance_residuals(self, y, mu, weights):
+        return -2 * weights * (np.log(y / mu) - (y - mu) / mu)
+
+    newton_links = ("log",)
+
+    def _newton(self, y, mu, weights):
+        """Log link: −∂²log p/∂η² = w y/μ > 0, ∂log p/∂η = w(y − μ)/μ (per unit dispersion)."""
+        return weights * y / mu, (y - mu) / y
+
+    def data_term(self, y, mu, weights, dev_resid, saturated):
+        disp = dev_resid.sum() / weights.sum()
+        shape = 1.0 / disp
+        log_p = -special.gammaln(shape) - shape * np.log(mu * disp) + (shape - 1) * np.log(y) - y / (mu * disp)
+        return float(-2 * np.sum(weights * log_p) + 2)
+
+    def saturated(self, y, weights, trials):
+        return math.nan
+
+    def simulate(self, mu, trials, rng, sigma=1.0):
+        shape = 1.0 / sigma**2
+        return rng.gamma(shape, mu / shape)
+
+    def latent_variance(self, lam, sigma):
+        """Lognormal approximation ln(1 + σ̂²) (log link; σ̂² the squared coefficient of variation)."""
+        _log_link_only(self, "the latent-scale ICC of a Gamma model")
+        return math.log1p(sigma**2)
+
+
+class InverseGaussian(Family):
+    """Inverse Gaussian: V(μ) = μ³, dᵢ = wᵢ(y − μ)²/(yμ²); links 1/mu^2, inverse, identity, log.
+
+    lme4's Laplace criterion adds ``inverse.gaussian()$aic`` with φ = Σdᵢ/Σwᵢ:
+
+        Σwᵢ (1 + log(2πφ)) + 3 Σ wᵢ log yᵢ + 2,
+
+    σ̂ as for :class:`Gamma`; simulations draw y ~ IG(μ, dispersion σ̂²).
+    """
+
+    name = "inverse_gaussian"
+    links = ("1/mu^2", "inverse", "identity", "log")
+    has_scale = True
+    supports_agq = False
+
+    @property
+    def label(self):
+        return "inverse.gaussian"
+
+    def check_values(self, y):
+        _check_positive(self, y)
+
+    def variance(self, mu):
+        return mu**3
+
+    def deviance_residuals(self, y, mu, weights):
+        return weights * (y - mu) ** 2 / (y * mu * mu)
+
+    def data_term(self, y, mu, weights, dev_resid, saturated):
+        total = weights.sum()
+        return float(total * (1 + np.log(dev_resid.sum() / total * 2 * np.pi)) + 3 * np.sum(np.log(y) * weights) + 2)
+
+    def saturated(self, y, weights, trials):
+        return math.nan
+
+    def simulate(self, mu, trials, rng, sigma=1.0):
+        return rng.wald(mu, 1.0 / sigma**2)
+
+    def latent_variance(self, lam, sigma):
+        """Lognormal approximation ln(1 + σ̂²λ) (log link)."""
+        _log_link_only(self, "the latent-scale ICC of an inverse Gaussian model")
+        return math.log1p(sigma**2 * lam)
+
+
+def _r_format(x: float) -> str:
+    """R's ``format()`` of a number with up to 7 significant digits (no trailing zeros)."""
+    return f"{x:.7g}"
+
+
+#: registry: accepted names (lower case) -> family class
+FAMILIES = {"binomial": Binomial, "poisson": Poisson, "negative_binomial": NegativeBinomial,
+            "negbin": NegativeBinomial, "nbinom2": NegativeBinomial, "nbinom1": NBinom1, "gamma": Gamma,
+            "inverse_gaussian": InverseGaussian, "inverse.gaussian": InverseGaussian}
+
+
+def binomial(link: str = "logit") -> Binomial:
+    """The binomial family (links logit, probit, cloglog)."""
+    return Binomial(link)
+
+
+def poisson(link: str = "log") -> Poisson:
+    """The Poisson family (links log, identity, sqrt)."""
+    return Poisson(link)
+
+
+def get_family(family, link: str | None = None) -> Family:
+    """A :class:`Family` from a Family object or a registry name ("binomial", "Gamma", "nbinom1", ...).
 
     Raises
     ------
     MixedModelsError
-        Unknown family or a link the family does not offer.
+        An unknown name or a link the family does not offer.
     """
-
-    name: str
-    link_name: str | None = None
-
-    def __post_init__(self):
-        if self.name not in _LINKS:
-            raise MixedModelsError(f"unknown family {self.name!r}; use one of {sorted(_LINKS)}")
-        links = _LINKS[self.name]
-        if self.link_name is None:
-            object.__setattr__(self, "link_name", links[0])
-        if self.link_name not in links:
-            raise MixedModelsError(f"link {self.link_name!r} is not available for the {self.name} family; "
-                                   f"use one of {list(links)}")
-
-    @property
-    def link(self) -> Link:
-        return Link(self.link_name)
-
-    def variance(self, mu: np.ndarray) -> np.ndarray:
-        return mu * (1 - mu) if self.name == "binomial" else mu
-
-    def start_mu(self, y: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        """R's ``family$initialize`` mustart: (w y + ½)/(w + 1) (binomial), y + 0.1 (Poisson)."""
-        if self.name == "binomial":
-            return (weights * y + 0.5) / (weights + 1)
-        return y + 0.1
-
-    def deviance_residuals(self, y: np.ndarray, mu: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        """Unsigned deviance contributions d_i (R's ``family$dev.resids``)."""
-        if self.name == "binomial":
-            return 2 * weights * (special.xlogy(y, y / mu) + special.xlogy(1 - y, (1 - y) / (1 - mu)))
-        return 2 * weights * (special.xlogy(y, y / mu) - (y - mu))
-
-    def minus_two_loglik(self, y: np.ndarray, mu: np.ndarray, weights: np.ndarray, trials: np.ndarray) -> np.ndarray:
-        """−2 log p(yᵢ | μᵢ) per observation (R's ``family$aic`` summands); ``weights`` = trials × user weight."""
-        if self.name == "binomial":
-            n = np.round(trials)
-            k = np.round(trials * y)
-            log_p = special.gammaln(n + 1) - special.gammaln(k + 1) - special.gammaln(n - k + 1) \
-                + special.xlogy(k, mu) + special.xlog1py(n - k, -mu)
-            return -2 * np.where(trials > 0, weights / np.where(trials > 0, trials, 1), 0.0) * log_p
-        return -2 * weights * (special.xlogy(y, mu) - mu - special.gammaln(y + 1))
-
-    def simulate(self, mu: np.ndarray, trials: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Draws of y given μ (binomial: proportions of ``trials``), one column per column of ``mu``."""
-        if self.name == "binomial":
-            n = np.round(trials).astype(np.int64)[:, None] if mu.ndim == 2 else np.round(trials).astype(np.int64)
-            return rng.binomial(n, mu) / np.where(n > 0, n, 1)
-        return rng.poisson(mu).astype(float)
-
-    def __str__(self) -> str:
-        return f"{self.name}  ( {self.link_name} )"
-
-
-def binomial(link: str = "logit") -> Family:
-    """The binomial family (links logit, probit, cloglog)."""
-    return Family("binomial", link)
-
-
-def poisson(link: str = "log") -> Family:
-    """The Poisson family (link log)."""
-    return Family("poisson", link)
-
-
-def get_family(family) -> Family:
-    """A :class:`Family` from a Family or a name ("binomial", "poisson")."""
     if isinstance(family, Family):
+        if link is not None and link != family.link_name:
+            raise MixedModelsError(f"link={link!r} conflicts with the family object's link {family.link_name!r}")
         return family
+    if isinstance(family, type) and issubclass(family, Family):
+        return family(link=link)
     if isinstance(family, str):
-        return Family(family.strip().lower())
-    raise MixedModelsError(f"family must be 'binomial', 'poisson' or a Family, not {family!r}")
+        key = family.strip().lower()
+        if key not in FAMILIES:
+            names = sorted({cls.name for cls in FAMILIES.values()})
+            raise MixedModelsError(f"unknown family {family!r}; use one of {names} or a family object "
+                                   f"(mixedmodels.families)")
+        return FAMILIES[key](link=link)
+    raise MixedModelsError(f"family must be a name such as 'poisson' or a family object, not {family!r}")

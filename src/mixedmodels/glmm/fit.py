@@ -1,20 +1,26 @@
 """``glmer``: fit a generalized linear mixed model as lme4's ``glmer`` does.
 
     design  = build_design(formula, data)            # glFormula (cbind response allowed)
-    y, w    = response and prior weights             # family$initialize (checked)
-    stage 1 = BOBYQA over θ, β inside PIRLS          # nAGQ = 0
+    y, w    = family.response(y, weights)            # family$initialize (checked)
+    stage 1 = BOBYQA over θ, β inside PIRLS          # nAGQ = 0 stops here; Var(β̂) from R_X
     stage 2 = BOBYQA over (θ, β), Laplace or AGQ     # nAGQ ≥ 1, lme4's checkConv
     fit     = GlmerFit(...)                           # Var(β̂) from the Hessian over (θ, β)
+
+A dispersion estimated jointly (nbinom1) is one more parameter, log φ, of both stages; the
+negative binomial θ of ``glmer_nb`` is estimated outside, as lme4's ``glmer.nb`` (:mod:`.negbin`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import warnings
 
 import numpy as np
+from scipy.linalg.lapack import dpotri
 
 from .._threads import blas_threads_for
+from ..control import DEFAULT_CONTROL
 from ..covariance import relative_effects
 from ..design import build_design, data_name_of
 from ..design.spec import spec_of_design
@@ -23,60 +29,23 @@ from ..sources import InMemoryRows
 from ..errors import ConvergenceWarning, MixedModelsError, SingularFitWarning
 from ..objective import PlsSolution
 from ..optimize import optimize_theta
-from .families import Family, get_family
+from .families import Family, NegativeBinomial, Poisson, get_family
 from .laplace import GlmmProblem
+from .negbin import minimise_log_theta, theta_ml
 from .results import GlmerFit
 
-__all__ = ["glmer", "binomial_response"]
+__all__ = ["glmer", "glmer_nb", "refit"]
 
 
-def binomial_response(y: np.ndarray, weights: np.ndarray | None):
-    """(proportion, trials) from a cbind(successes, failures), 0/1 or proportion response.
-
-    Raises
-    ------
-    MixedModelsError
-        Negative counts, proportions outside [0, 1], proportions without trials (``weights``).
-    """
-    if y.ndim == 2:
-        if (y < 0).any():
-            raise MixedModelsError("binomial response cbind(successes, failures) has negative counts")
-        trials = y.sum(axis=1)
-        if not (trials > 0).any():
-            raise MixedModelsError("binomial response has no trials: every successes + failures is 0")
-        prop = np.divide(y[:, 0], trials, out=np.zeros(len(y)), where=trials > 0)
-        return prop, trials if weights is None else trials * weights
-    if ((y < 0) | (y > 1)).any():
-        raise MixedModelsError("binomial response must be 0/1 or a proportion in [0, 1] (or use "
-                               "cbind(successes, failures)); found values outside [0, 1]")
-    if weights is None:
-        if not np.isin(y, (0.0, 1.0)).all():
-            raise MixedModelsError("binomial response given as proportions needs the number of trials: "
-                                   "pass weights= (trials) or use cbind(successes, failures)")
-        return y, np.ones(len(y))
-    if not (weights > 0).any():
-        raise MixedModelsError("binomial response has no trials: all weights are 0")
-    if not np.allclose(weights * y, np.round(weights * y), atol=1e-7):
-        warnings.warn("non-integer #successes in a binomial glm!", UserWarning, stacklevel=3)
-    return y, weights
-
-
-def _poisson_response(y: np.ndarray) -> np.ndarray:
-    if y.ndim == 2:
-        raise MixedModelsError("cbind() responses are for the binomial family")
-    if (y < 0).any():
-        raise MixedModelsError("negative counts in the response of a Poisson model")
-    if not np.array_equal(y, np.round(y)):
-        raise MixedModelsError("non-integer counts in the response of a Poisson model")
-    return y
-
-
-def _check_agq(design, n_agq: int) -> None:
-    if int(n_agq) != n_agq or n_agq < 1:
-        raise MixedModelsError(f"nAGQ must be a positive integer, not {n_agq!r}")
+def _check_agq(design, n_agq: int, family: Family) -> None:
+    if isinstance(n_agq, bool) or int(n_agq) != n_agq or n_agq < 0:
+        raise MixedModelsError(f"nAGQ must be a non-negative integer, not {n_agq!r}")
     if n_agq > 1 and (len(design.terms) != 1 or design.terms[0].z.shape[1] != 1):
         raise MixedModelsError("nAGQ > 1 is only available for models with a single, scalar random-effects "
                                "term such as (1 | group); use nAGQ=1 (Laplace)")
+    if n_agq > 1 and not family.supports_agq:
+        raise MixedModelsError(f"nAGQ > 1 is not available for the {family.label} family; use nAGQ=1 (Laplace) "
+                               "or nAGQ=0")
 
 
 def glmer(formula: str, data, family="binomial", nAGQ: int = 1, weights=None, offset=None, *,
@@ -89,11 +58,14 @@ def glmer(formula: str, data, family="binomial", nAGQ: int = 1, weights=None, of
         lme4 formula; a binomial response may be ``cbind(successes, failures)``, 0/1, or a
         proportion with ``weights`` = number of trials.
     data : pandas or polars DataFrame
-    family : "binomial", "poisson" or Family
-        ``Family("binomial", "probit")`` etc.; links logit, probit, cloglog, log.
+    family : str or Family
+        "binomial", "poisson", "negative_binomial", "nbinom1", "Gamma", "inverse_gaussian" (default
+        links) or a family object from :mod:`mixedmodels.families`, e.g. ``Gamma(link="log")``,
+        ``NegativeBinomial(theta=None)`` (θ estimated as lme4's ``glmer.nb``; a number fixes it).
     nAGQ : int
-        1 = Laplace approximation; > 1 = adaptive Gauss–Hermite quadrature with nAGQ nodes
-        (single scalar random-effects term only).
+        0 = lme4's fast fit (β inside PIRLS, only θ — and a jointly estimated dispersion —
+        optimised); 1 = Laplace approximation; > 1 = adaptive Gauss–Hermite quadrature with nAGQ
+        nodes (single scalar random-effects term; families with a known dispersion).
     weights, offset : array-like or column name, optional
         Prior weights (binomial: trials for a proportion response) and an offset on the link scale.
     functions : dict, optional
@@ -105,6 +77,12 @@ def glmer(formula: str, data, family="binomial", nAGQ: int = 1, weights=None, of
         ``objective`` is −2 log-likelihood including the saturated model's part for every nAGQ;
         lme4 reports the nAGQ > 1 criterion without it (see :mod:`mixedmodels.glmm.agq`).
 
+    Raises
+    ------
+    MixedModelsError
+        Unknown family or link, a response outside the family's support (negative or non-integer
+        counts, non-positive Gamma/inverse Gaussian responses), nAGQ not available.
+
     Examples
     --------
     >>> from mixedmodels import glmer, datasets
@@ -114,52 +92,168 @@ def glmer(formula: str, data, family="binomial", nAGQ: int = 1, weights=None, of
     """
     fam: Family = get_family(family)
     design = build_design(formula, data, weights=weights, offset=offset, check_levels=False, functions=functions)
-    _check_agq(design, nAGQ)
-    if fam.name == "binomial":
-        y, prior = binomial_response(design.y, design.weights)
-        trials = design.y.sum(axis=1) if design.y.ndim == 2 else prior
-    else:
-        y = _poisson_response(design.y)
-        prior = np.ones(len(y)) if design.weights is None else design.weights
-        trials = np.ones(len(y))
+    _check_agq(design, nAGQ, fam)
+    y, prior, trials = fam.response(design.y, design.weights)
     offset_v = np.zeros(len(y)) if design.offset is None else design.offset
+    name = data_name if data_name is not None else data_name_of(data, sys._getframe(1))
+    spec, rows = spec_of_design(design, weights, offset), InMemoryRows(design)
+    if fam.estimates_dispersion == "profile" and fam.dispersion is None:
+        return _fit_profiled(design, spec, rows, fam, y, prior, trials, offset_v, int(nAGQ), name)
     problem = GlmmProblem(fam, y, prior, trials, offset_v, design.X, [t.codes for t in design.terms],
                           [t.z for t in design.terms], [t.n_levels for t in design.terms], nAGQ)
+    optimum, extra = _optimise(problem, int(nAGQ))
+    return _make_fit(spec, rows, problem, optimum, extra, name, int(nAGQ),
+                     n_dispersion=problem.n_extra + int(fam.has_scale))
+
+
+def glmer_nb(formula: str, data, nAGQ: int = 1, weights=None, offset=None, *, link: str = "log",
+             data_name: str | None = None) -> GlmerFit:
+    """Negative binomial (NB2) GLMM with θ estimated, as lme4's ``glmer.nb``.
+
+    V(μ) = μ + μ²/θ; θ̂ minimises the profile −2 log L(θ) by lme4's algorithm
+    (:mod:`mixedmodels.glmm.negbin`). The fit's family is ``NegativeBinomial(θ̂)``, printed as
+    lme4 does ("Negative Binomial(3.3034)"); ``fit.family.theta`` is θ̂.
+
+    Parameters
+    ----------
+    formula, data, nAGQ, weights, offset, data_name
+        As :func:`glmer`.
+    link : str
+        "log" (default), "sqrt" or "identity".
+    """
+    name = data_name if data_name is not None else data_name_of(data, sys._getframe(1))
+    return glmer(formula, data, family=NegativeBinomial(theta=None, link=link), nAGQ=nAGQ, weights=weights,
+                 offset=offset, data_name=name)
+
+
+#: BOBYQA settings of a refit from a nearby optimum (glmer_nb's profile over θ): a small first step
+#: and tight tolerances make the profile smooth to ~1e-7 (lme4's defaults leave ~1e-4 of noise on
+#: grouseticks, enough to move the argmin of a profile this flat by 1e-3 in θ) at ~100 evaluations.
+REFIT = {"initial_step": 0.05, "control": dataclasses.replace(DEFAULT_CONTROL, ftol_abs=1e-11, xtol_abs=1e-10)}
+
+
+def refit(fit: GlmerFit, y: np.ndarray) -> GlmerFit:
+    """The same model fitted to the response ``y`` (binomial: proportions of the same trials), started
+    at ``fit``'s estimates, without convergence checks (lme4's ``refit(fit, newresp)``, as ``bootMer``
+    uses it). The family is the fit's: a ``glmer_nb`` fit keeps θ̂ fixed, as lme4's refit does; a
+    jointly estimated dispersion (nbinom1) is re-estimated."""
+    problem = fit.problem.with_response(np.asarray(y, float))
+    start = None if fit.n_agq == 0 else fit.optimum.theta
+    optimum, extra = _optimise(problem, fit.n_agq, start=start, check=False, options=REFIT)
+    return _make_fit(fit.spec, fit.rows, problem, optimum, extra, fit.data_name, fit.n_agq, fit.n_dispersion,
+                     warn=False)
+
+
+def _optimise(problem: GlmmProblem, n_agq: int, start: np.ndarray | None = None, check: bool = True,
+              options: dict | None = None):
+    """(OptSummary, extra parameters) of lme4's two stages; ``start`` = [θ, β, extra] skips stage 1
+    (lme4's ``refit``), ``options`` go to the stage-2 optimiser. For nAGQ = 0 the summary is stage
+    1's, over [θ, extra]."""
     layout = problem.layout
+    k, n_extra = layout.n_theta, problem.n_extra
     lower = layout.lower_bounds()
     with blas_threads_for(problem.joint.m):
-        stage1 = optimize_theta(problem.deviance_theta, layout.initial(), lower, check=False)
-        beta1 = problem.beta_at(stage1.theta)
-        bounds = np.r_[lower, np.full(problem.p, -np.inf)]
-        optimum = optimize_theta(problem.deviance, np.r_[stage1.theta, beta1], bounds, check=True)
-        theta, beta = optimum.theta[:layout.n_theta], optimum.theta[layout.n_theta:]
-        state = problem.conditional_modes(theta, beta)
-    vcov = _hessian_vcov(optimum.hessian, layout.n_theta)
+        if start is None:
+            stage1 = optimize_theta(problem.deviance_theta, np.r_[layout.initial(), np.zeros(n_extra)],
+                                    np.r_[lower, np.full(n_extra, -np.inf)], check=check and n_agq == 0)
+            if n_agq == 0:
+                return stage1, stage1.theta[k:]
+            beta1 = problem.joint_modes(stage1.theta).x[problem.joint.q:]
+            start = np.r_[stage1.theta[:k], beta1, stage1.theta[k:]]
+        bounds = np.r_[lower, np.full(problem.p + n_extra, -np.inf)]
+        optimum = optimize_theta(problem.deviance, start, bounds, check=check, **(options or {}))
+    return optimum, optimum.theta[k + problem.p:]
+
+
+def _fit_profiled(design, spec, rows, family: Family, y, prior, trials, offset, n_agq: int, name: str) -> GlmerFit:
+    """lme4's ``glmer.nb`` (see :mod:`.negbin`): Poisson fit, θ₀ = theta.ml, NB fit at θ₀, Brent over log θ."""
+    terms = design.terms
+    poisson_problem = GlmmProblem(Poisson(), y, prior, trials, offset, design.X, [t.codes for t in terms],
+                                  [t.z for t in terms], [t.n_levels for t in terms], n_agq)
+    optimum0, _ = _optimise(poisson_problem, n_agq, check=False)
+    _, state0, _ = _final_state(poisson_problem, optimum0, n_agq)
+    theta0 = theta_ml(y, state0.mu, prior)
+    last = {"problem": poisson_problem.with_family(family.with_dispersion(theta0)), "start": None}
+    first, _ = _optimise(last["problem"], n_agq, check=False)
+    last["start"] = first.theta
+
+    def profile(log_theta: float) -> float:
+        problem = last["problem"].with_family(family.with_dispersion(float(np.exp(log_theta))))
+        optimum, _ = _optimise(problem, n_agq, start=None if n_agq == 0 else last["start"], check=False,
+                               options=REFIT)
+        last["problem"], last["start"] = problem, optimum.theta
+        return optimum.objective
+
+    theta_hat = minimise_log_theta(profile, theta0)
+    problem = last["problem"].with_family(family.with_dispersion(theta_hat))
+    optimum, extra = _optimise(problem, n_agq, start=None if n_agq == 0 else last["start"], options=REFIT)
+    return _make_fit(spec, rows, problem, optimum, extra, name, n_agq, n_dispersion=1)
+
+
+def _final_state(problem: GlmmProblem, optimum, n_agq: int):
+    """(β̂, PIRLS state for u at (θ̂, β̂), joint PIRLS state or None): for nAGQ = 0, β̂ comes from the
+    joint PIRLS at the stage-1 optimum [θ, extra]."""
+    theta, joint = optimum.theta[:problem.n_theta], None
+    if n_agq == 0:
+        joint = problem.joint_modes(optimum.theta)
+        beta, extra = joint.x[problem.joint.q:].copy(), optimum.theta[problem.n_theta:]
+    else:
+        _, beta, extra = problem.split(optimum.theta)
+        beta = beta.copy()
+    return beta, problem.conditional_modes(theta, beta, extra), joint
+
+
+def _make_fit(spec, rows, problem: GlmmProblem, optimum, extra, name: str, n_agq: int, n_dispersion: int,
+              warn: bool = True) -> GlmerFit:
+    layout = problem.layout
+    k = layout.n_theta
+    theta = optimum.theta[:k]
+    family = problem.family_at(extra)
+    beta, state, joint = _final_state(problem, optimum, n_agq)
+    y, prior = problem.y, problem.weights
+    sigma = 1.0
+    if family.has_scale:  # lme4: σ̂² = (Pearson χ² + ‖û‖²)/n
+        pearson = float(np.sum(prior * (y - state.mu) ** 2 / family.variance(state.mu)))
+        sigma = float(np.sqrt((pearson + state.ussq) / len(y)))
+    if n_agq == 0:
+        vcov = sigma**2 * _rx_vcov(joint.factor, problem.joint)
+    else:
+        vcov = _hessian_vcov(optimum.hessian, k, problem.p)
     u = state.x
     T = layout.templates(theta)
     u_terms, start = [], 0
-    for term in design.terms:
-        size = term.n_levels * term.z.shape[1]
-        u_terms.append(u[start:start + size].reshape(term.n_levels, term.z.shape[1]))
-        start += size
-    solution = PlsSolution(beta=beta.copy(), u=u_terms, b=relative_effects(u_terms, T), sigma=1.0,
-                           vcov_beta=vcov, factor=state.factor)
-    name = data_name if data_name is not None else data_name_of(data, sys._getframe(1))
-    fit = GlmerFit(spec=spec_of_design(design, weights, offset), problem=problem, optimum=optimum, solution=solution,
-                   data_name=name, rows=InMemoryRows(design), family=fam, n_agq=int(nAGQ), y=y, prior_weights=prior, trials=trials, state=state)
+    for levels, size in zip(problem.u_only.n_levels, problem.u_only.sizes):
+        u_terms.append(u[start:start + levels * size].reshape(levels, size))
+        start += levels * size
+    solution = PlsSolution(beta=beta, u=u_terms, b=relative_effects(u_terms, T), sigma=sigma, vcov_beta=vcov,
+                           factor=state.factor)
+    fit = GlmerFit(spec=spec, problem=problem, optimum=optimum, solution=solution, data_name=name, rows=rows,
+                   family=family, n_agq=n_agq, y=y, prior_weights=prior, trials=problem.trials, state=state,
+                   n_dispersion=n_dispersion)
+    if not warn:
+        return fit
     for message in optimum.messages:
-        warnings.warn(message, ConvergenceWarning, stacklevel=2)
+        warnings.warn(message, ConvergenceWarning, stacklevel=3)
     if optimum.singular:
-        warnings.warn(SINGULAR_MESSAGE, SingularFitWarning, stacklevel=2)
+        warnings.warn(SINGULAR_MESSAGE, SingularFitWarning, stacklevel=3)
     return fit
 
 
-def _hessian_vcov(hessian: np.ndarray, n_theta: int) -> np.ndarray:
-    """Var(β̂) = [2 H⁻¹]_ββ, H the Hessian of −2 log L over (θ, β) (lme4 ``vcov(use.hessian = TRUE)``)."""
+def _rx_vcov(factor, system) -> np.ndarray:
+    """Var(β̂)/σ² from the joint PIRLS system (lme4's ``unsc()``, nAGQ = 0): the β block of the inverse
+    of [[P, Hᵀ], [H, Q]], i.e. of S⁻¹ = (L_S L_Sᵀ)⁻¹."""
+    m, p = system.m, system.p
+    inv = dpotri(factor.LS, lower=1)[0]
+    inv = np.tril(inv) + np.tril(inv, -1).T
+    return inv[m - p:, m - p:]
+
+
+def _hessian_vcov(hessian: np.ndarray, n_theta: int, p: int) -> np.ndarray:
+    """Var(β̂) = [2 H⁻¹]_ββ, H the Hessian of −2 log L over (θ, β[, extra]) (lme4 ``vcov(use.hessian = TRUE)``)."""
     H = 0.5 * (hessian + hessian.T)
     try:
         V = 2.0 * np.linalg.inv(H)
     except np.linalg.LinAlgError as err:
         raise MixedModelsError("the Hessian of the deviance at the optimum is singular; "
                                "Var(beta) is not available") from err
-    return V[n_theta:, n_theta:]
+    return V[n_theta:n_theta + p, n_theta:n_theta + p]

@@ -6,12 +6,19 @@ For (θ, β), with û the PIRLS conditional modes (:mod:`.pirls`) and L_θ the f
     d(θ, β) = Σᵢ −2 log p(yᵢ | μᵢ(û)) + ‖û‖² + log|L_θ|²
             = Σᵢ dᵢ(û) + S + ‖û‖² + log|L_θ|²,     S = Σᵢ −2 log p(yᵢ | μᵢ = yᵢ) (saturated model).
 
+The data term is the family's (``family.data_term``: lme4's ``aic()``; for Gamma and inverse
+Gaussian with the dispersion Σdᵢ/n). A family whose dispersion φ is estimated jointly (nbinom1)
+adds log φ as the last parameter of both stages.
+
 Stage 1 (lme4 ``nAGQ = 0``) minimises over θ alone, β being updated with u inside PIRLS;
 stage 2 minimises d(θ, β) over (θ, β) jointly by BOBYQA, from the stage-1 values. For
 nAGQ > 1 stage 2 uses the AGQ criterion of :mod:`.agq` instead (plus S).
 """
 
 from __future__ import annotations
+
+import copy
+import math
 
 import numpy as np
 import scipy.linalg as la
@@ -30,9 +37,12 @@ class GlmmProblem:
     Parameters
     ----------
     family : Family
+        With its dispersion known, except a family whose dispersion is estimated jointly
+        (``estimates_dispersion == "joint"``, e.g. nbinom1): then log φ is the last parameter of
+        both stages' objectives (``n_extra`` = 1).
     y : ndarray (n,)               response (binomial: proportion of successes)
     weights : ndarray (n,)         prior weights (binomial: trials × user weights)
-    trials : ndarray (n,)          binomial trials (ones for Poisson)
+    trials : ndarray (n,)          binomial trials (ones otherwise)
     offset : ndarray (n,)
     X : ndarray (n, p)
     codes, z, n_levels             random-effects terms in lme4 order
@@ -40,59 +50,98 @@ class GlmmProblem:
     """
 
     def __init__(self, family: Family, y, weights, trials, offset, X, codes, z, n_levels, n_agq: int = 1):
-        self.family, self.y, self.weights, self.trials, self.offset, self.X = family, y, weights, trials, offset, X
+        self.y, self.weights, self.trials, self.offset, self.X = y, weights, trials, offset, X
         self.layout = ThetaLayout(tuple(zk.shape[1] for zk in z))
         self.n_agq = int(n_agq)
         self.joint = PirlsSystem(codes, z, n_levels, X)
         self.u_only = PirlsSystem(codes, z, n_levels, None)
-        self.saturated = float(np.sum(family.minus_two_loglik(y, y, weights, trials)))
         self.n, self.p, self.n_theta = len(y), X.shape[1], self.layout.n_theta
         self.reml = False
+        self._set_family(family)
+
+    def _set_family(self, family: Family) -> None:
+        self.family = family
+        self.n_extra = int(family.estimates_dispersion == "joint" and family.dispersion is None)
+        self.saturated = math.nan if self.n_extra else family.saturated(self.y, self.weights, self.trials)
         self._x_joint = None
         self._u = None
 
+    def with_family(self, family: Family) -> "GlmmProblem":
+        """The same design with another family (shares the PIRLS structures; lme4's ``refit`` with a new
+        family), warm-started at this problem's conditional modes."""
+        other = copy.copy(self)
+        x_joint, u = self._x_joint, self._u
+        other._set_family(family)
+        other._x_joint, other._u = x_joint, u
+        return other
+
+    def with_response(self, y: np.ndarray) -> "GlmmProblem":
+        """The same design and family with response ``y`` (same weights and trials; a parametric
+        bootstrap replicate)."""
+        other = copy.copy(self)
+        other.y = y
+        other._set_family(self.family)
+        return other
+
+    def family_at(self, extra) -> Family:
+        """The family at the extra (dispersion) parameters: φ = exp(extra[0]) when estimated jointly."""
+        return self.family.with_dispersion(math.exp(extra[0])) if self.n_extra else self.family
+
+    def _criterion(self, family: Family, result: PirlsResult) -> float:
+        saturated = self.saturated if not self.n_extra else family.saturated(self.y, self.weights, self.trials)
+        data = family.data_term(self.y, result.mu, self.weights, result.dev_resid, saturated)
+        return float(data + result.ussq + result.factor.logdet_L)
+
     # ------------------------------------------------------------------ stage 1
-    def _run_joint(self, theta) -> PirlsResult | None:
+    def _run_joint(self, theta, family: Family) -> PirlsResult | None:
         templates = self.layout.templates(np.asarray(theta, float))
-        eta0 = self.family.link.link(self.family.start_mu(self.y, self.weights)) if self._x_joint is None else None
-        result = self.joint.run(self.family, self.y, self.weights, self.offset, templates, self._x_joint, eta0)
+        eta0 = family.link.link(family.start_mu(self.y, self.weights))
+        result = self.joint.run(family, self.y, self.weights, self.offset, templates, self._x_joint, eta0)
         if result is not None:
             self._x_joint = result.x
         return result
 
-    def deviance_theta(self, theta) -> float:
-        """Stage-1 objective: Laplace deviance at θ with β from the joint PIRLS (lme4 nAGQ = 0)."""
-        result = self._run_joint(theta)
-        if result is None:
+    def deviance_theta(self, params) -> float:
+        """Stage-1 objective at params = [θ, extra]: Laplace deviance with β from the joint PIRLS
+        (lme4 nAGQ = 0)."""
+        params = np.asarray(params, float)
+        family = self.family_at(params[self.n_theta:])
+        result = self._run_joint(params[:self.n_theta], family)
+        if result is None or not np.isfinite(result.dev_resid).all():
             return np.inf
-        return float(result.dev_resid.sum() + self.saturated + result.ussq + result.factor.logdet_L)
+        return self._criterion(family, result)
 
-    def beta_at(self, theta) -> np.ndarray:
-        """β from the joint PIRLS at θ."""
-        return self._run_joint(theta).x[self.joint.q:].copy()
+    def joint_modes(self, params) -> PirlsResult:
+        """The joint PIRLS state (u and β) at params = [θ, extra]."""
+        params = np.asarray(params, float)
+        return self._run_joint(params[:self.n_theta], self.family_at(params[self.n_theta:]))
 
     # ------------------------------------------------------------------ stage 2
-    def conditional_modes(self, theta, beta) -> PirlsResult | None:
-        """PIRLS for u at (θ, β), warm-started from the previous modes."""
+    def conditional_modes(self, theta, beta, extra=()) -> PirlsResult | None:
+        """PIRLS for u at (θ, β[, extra]), warm-started from the previous modes."""
+        family = self.family_at(extra)
         templates = self.layout.templates(np.asarray(theta, float))
         offset = self.offset + self.X @ beta
-        eta0 = None
-        if self._u is None:
-            eta0 = self.family.link.link(self.family.start_mu(self.y, self.weights))
-        result = self.u_only.run(self.family, self.y, self.weights, offset, templates, self._u, eta0)
+        eta0 = family.link.link(family.start_mu(self.y, self.weights))
+        result = self.u_only.run(family, self.y, self.weights, offset, templates, self._u, eta0)
         if result is not None:
             self._u = result.x
         return result
 
-    def deviance(self, params) -> float:
-        """Stage-2 objective at params = [θ, β]: −2 log-likelihood by Laplace (nAGQ = 1) or AGQ."""
+    def split(self, params):
+        """(θ, β, extra) from the stage-2 parameters."""
         params = np.asarray(params, float)
-        theta, beta = params[:self.n_theta], params[self.n_theta:]
-        result = self.conditional_modes(theta, beta)
+        k, p = self.n_theta, self.p
+        return params[:k], params[k:k + p], params[k + p:]
+
+    def deviance(self, params) -> float:
+        """Stage-2 objective at params = [θ, β, extra]: −2 log-likelihood by Laplace (nAGQ = 1) or AGQ."""
+        theta, beta, extra = self.split(params)
+        result = self.conditional_modes(theta, beta, extra)
         if result is None or not np.isfinite(result.dev_resid).all():
             return np.inf
         if self.n_agq <= 1:
-            return float(result.dev_resid.sum() + self.saturated + result.ussq + result.factor.logdet_L)
+            return self._criterion(self.family_at(extra), result)
         system = self.u_only
         return self.saturated + agq_deviance(self.family, self.y, self.weights, self.offset + self.X @ beta,
                                              system.codes[0], system.z[0][:, 0] * theta[0], result.x,

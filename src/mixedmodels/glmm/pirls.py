@@ -4,7 +4,7 @@ At given θ each PIRLS step solves the weighted penalised least-squares problem
 
     min_{u[, β]}  ‖W^{1/2}(z̃ − ZΛu [− Xβ])‖² + ‖u‖²
 
-for the IRLS working weights W and working response z̃ (:mod:`.families`). Its matrix, in the
+for the IRLS working weights W and working response z̃ (``family.irls``, :mod:`.families`). Its matrix, in the
 unknowns x = [u_0, u_r, β] (term 0 = the term with most levels),
 
     [ P    Hᵀ ]    P = Λ_0ᵀZ_0ᵀWZ_0Λ_0 + I       block diagonal (ℓ_0 blocks p_0 × p_0)
@@ -16,7 +16,9 @@ log|L_θ|² = Σ_j log|P_j| + 2 Σ_{i<q_r} log (L_S)_ii: the u block of the fact
 matrix is the factor of ΛᵀZᵀWZΛ + I. The sparsity pattern of H and of GGᵀ is fixed by the data,
 so every entry is a ``bincount`` over precomputed slots; nothing of size n × q is formed.
 
-The iteration (lme4): from the current η compute W and z̃, solve for x, and halve the step
+The iteration (lme4): from the current η compute W and z̃ (Fisher scoring, or Newton steps for a
+family with ``newton_iteration``, whose Laplace matrix is then factored once more at the mode with
+the family's Laplace weights), solve for x, and halve the step
 while the penalised deviance Σ dᵢ + ‖u‖² does not decrease; stop when the step is below
 ``tol``. Stage 2 of the fit solves for u only (β fixed, Xβ in the offset): ``with_beta=False``.
 """
@@ -197,12 +199,14 @@ class PirlsSystem:
     def run(self, family: Family, y: np.ndarray, weights: np.ndarray, offset: np.ndarray,
             templates: list[np.ndarray], x0: np.ndarray | None = None, eta0: np.ndarray | None = None,
             tol: float = 1e-10, max_iter: int = 100) -> PirlsResult | None:
-        """PIRLS to convergence from unknowns ``x0`` (or, for the first step, from ``eta0``).
+        """PIRLS to convergence from unknowns ``x0`` (or, when ``x0`` is None or gives an invalid μ, with
+        a first step from the linear predictor ``eta0``).
 
         ``offset`` is everything in η that is not an unknown (offset, plus Xβ in stage 2).
         Returns None when the system cannot be factored.
         """
         link = family.link
+        iterate = family.newton if family.newton_iteration else family.irls
         zt0, E = self.scaled_columns(templates)
 
         def state(x):
@@ -211,19 +215,18 @@ class PirlsSystem:
             dev = family.deviance_residuals(y, mu, weights)
             return eta, mu, dev, float(dev.sum() + x[:self.q] @ x[:self.q])
 
-        if x0 is None:
+        if x0 is not None:
+            x = x0
+            eta, mu, dev, pdev = state(x)
+        if x0 is None or not np.isfinite(pdev):  # no (valid) warm start: the first step from η₀
             x = None
             eta = eta0
             mu = link.inverse(eta)
             pdev = np.inf
-        else:
-            x = x0
-            eta, mu, dev, pdev = state(x)
         factor = None
         for iteration in range(1, max_iter + 1):
-            mu_eta = link.mu_eta(eta)
-            w = weights * mu_eta**2 / family.variance(mu)
-            working = eta - offset + (y - mu) / mu_eta
+            w, resid = iterate(y, eta, mu, weights)
+            working = eta - offset + resid
             factor = self.factor(zt0, E, w)
             if factor is None:
                 return None
@@ -231,17 +234,25 @@ class PirlsSystem:
             if x is None:
                 x = x_new
                 eta, mu, dev, pdev = state(x)
+                if not np.isfinite(pdev):
+                    return None
                 continue
             step = x_new - x
-            for _ in range(12):  # step halving while the penalised deviance rises
+            for _ in range(12):  # step halving while the penalised deviance rises (or leaves the valid μ)
                 eta_t, mu_t, dev_t, pdev_t = state(x + step)
                 if pdev_t <= pdev + 1e-10 * (1 + abs(pdev)):
                     break
                 step *= 0.5
+            if not np.isfinite(pdev_t):  # no valid step left: x is as far as PIRLS gets
+                break
             x = x + step
             eta, mu, dev, pdev = eta_t, mu_t, dev_t, pdev_t
             if np.max(np.abs(step), initial=0.0) < tol:
                 break
         eta, mu, dev, pdev = state(x)
+        if family.newton_iteration:  # the Laplace matrix at the mode with the family's Laplace weights
+            factor = self.factor(zt0, E, family.laplace_weights(y, eta, mu, weights))
+            if factor is None:
+                return None
         return PirlsResult(x=x, eta=eta, mu=mu, dev_resid=dev, ussq=float(x[:self.q] @ x[:self.q]),
                            factor=factor, iterations=iteration)

@@ -5,7 +5,8 @@ theta, varcorr, ranef, ranef_condvar, coef, predict) with what differs for a GLM
 residual variance; Var(β̂) = 2 H⁻¹ restricted to β, H the finite-difference Hessian of the
 stage-2 deviance over (θ, β) (lme4's default ``use.hessian = TRUE``); z tests; fitted values on
 the response scale; deviance, Pearson and response residuals; and, for Poisson, the
-overdispersion ratio Σ (Pearson residual)² / residual df.
+overdispersion ratio Σ (Pearson residual)² / residual df. Families with a scale (Gamma, inverse
+Gaussian) have lme4's σ̂ and a residual row in VarCorr; ``dispersion`` is NB θ̂, nbinom1 φ̂ or σ̂².
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class GlmerFit(LmerFit):
 
     family: Family = None
     n_agq: int = 1
+    n_dispersion: int = 0
     y: np.ndarray = None
     prior_weights: np.ndarray = None
     trials: np.ndarray = None
@@ -45,12 +47,20 @@ class GlmerFit(LmerFit):
     # ------------------------------------------------------------------ parameters
     @property
     def theta(self) -> np.ndarray:
-        """θ̂ (the optimiser's parameters are [θ, β])."""
+        """θ̂ (the optimiser's parameters are [θ, β, extra], or [θ, extra] for nAGQ = 0)."""
         return self.optimum.theta[:self.problem.layout.n_theta].copy()
 
     @property
     def npar(self) -> int:
-        return len(self.solution.beta) + self.problem.layout.n_theta
+        """β, θ and the estimated dispersion parameters (σ of Gamma/inverse Gaussian, NB θ, nbinom1 φ)."""
+        return len(self.solution.beta) + self.problem.layout.n_theta + self.n_dispersion
+
+    @property
+    def dispersion(self) -> float:
+        """The family's dispersion: NB θ̂, nbinom1 φ̂; σ̂² for Gamma and inverse Gaussian (lme4's
+        ``sigma(fit)^2``); 1 for binomial and Poisson."""
+        own = self.family.dispersion
+        return float(own) if own is not None else self.sigma**2
 
     @property
     def deviance_residual_sum(self) -> float:
@@ -64,8 +74,11 @@ class GlmerFit(LmerFit):
 
     @property
     def varcorr(self) -> pd.DataFrame:
-        """``as.data.frame(VarCorr(fit))`` without the residual row (σ = 1 is not a parameter)."""
+        """``as.data.frame(VarCorr(fit))``: variances σ̂²ΛΛᵀ, with the residual row only for families
+        with a scale (Gamma, inverse Gaussian: lme4's σ̂; otherwise σ = 1 is not a parameter)."""
         table = super().varcorr
+        if self.family.has_scale:
+            return table
         return table[table["grp"] != "Residual"].reset_index(drop=True)
 
     # ------------------------------------------------------------------ fitted values, residuals
@@ -125,6 +138,13 @@ class GlmerFit(LmerFit):
                              "Pr(>|z|)": 2 * stats.norm.sf(np.abs(z))}, index=self.design.fixed.column_names)
 
     # ------------------------------------------------------------------ simulation
+    def refit(self, y) -> "GlmerFit":
+        """The same model fitted to a new response ``y`` (lme4's ``refit(fit, newresp)``; see
+        :func:`mixedmodels.glmm.fit.refit`)."""
+        from .fit import refit
+
+        return refit(self, y)
+
     def simulate(self, nsim: int = 1, seed=None, use_re: bool = True) -> pd.DataFrame:
         """Responses drawn from the fitted model: new b* = Λu*, u* ~ N(0, I) (or b̂ when ``use_re=False``),
         then y* ~ family(g⁻¹(Xβ̂ + offset + Zb*)); binomial responses are proportions of the trials."""
@@ -141,7 +161,7 @@ class GlmerFit(LmerFit):
                 eta += np.einsum("ij,sij->is", term.z, b[:, term.codes, :])
             else:
                 eta += np.einsum("ij,ij->i", term.z, b_hat[term.codes])[:, None]
-        Y = self.family.simulate(self.family.link.inverse(eta), self.trials, rng)
+        Y = self.family.simulate(self.family.link.inverse(eta), self.trials, rng, self.sigma)
         return pd.DataFrame(Y, index=design.rows, columns=[f"sim_{i + 1}" for i in range(nsim)])
 
     # ------------------------------------------------------------------ printing
@@ -170,7 +190,10 @@ class GlmerFit(LmerFit):
         lines += fit_body_lines(self, self.coef_table(), self.residuals("pearson").to_numpy())
         if self.messages:
             lines += ["optimizer (bobyqa) convergence code: 0 (OK)"] + self.messages
-        if self.family.name == "poisson":
+        if self.family.estimates_dispersion == "joint":
+            lines.append("")
+            lines.append(f"Dispersion parameter for {self.family.name} family (): {self.dispersion:.3g}")
+        if self.family.reports_overdispersion:
             lines.append("")
             lines.append(f"Overdispersion: Pearson chi2 / df.resid = {self.overdispersion:.4g} (chi2 = "
                          f"{self.overdispersion * self.df_resid:.5g}, df = {self.df_resid})")

@@ -1,4 +1,8 @@
-"""Parametric bootstrap of a linear mixed model (lme4's ``bootMer``, MixedModels.jl ``parametricbootstrap``).
+"""Parametric bootstrap of a linear or generalized linear mixed model (lme4's ``bootMer``, MixedModels.jl
+``parametricbootstrap``).
+
+A GLMM replicate simulates y* from its family (``GlmerFit.simulate``) and refits from the
+estimates (:func:`mixedmodels.glmm.fit.refit`). For a linear model:
 
 Each replicate simulates y* from the fitted model (:mod:`mixedmodels.simulate`) and refits the
 same model to it. Only y changes, so of A = [Z X y]ᵀ[Z X y] only the y-row changes:
@@ -23,17 +27,22 @@ from ..control import DEFAULT_CONTROL
 from ..fitting import fit_problem
 from ..objective import DevianceProblem
 from ..sources import with_responses
-from .parameters import sdcor_names, sdcor_of_theta
+from .parameters import is_linear, sdcor_names, sdcor_of_theta
 
-__all__ = ["bootstrap", "default_statistic", "default_names", "ResponseRefitter", "refit_batch", "refit_replicates"]
+__all__ = ["bootstrap", "default_statistic", "default_names", "ResponseRefitter", "refit_batch", "refit_replicates",
+           "glmm_replicates"]
 
 
 def default_statistic(fit) -> np.ndarray:
-    """β̂, then the sd/cor parameters and σ̂ (names: :func:`default_names`).
+    """β̂, then the sd/cor parameters and σ̂ (a GLMM: the nbinom1 dispersion, or nothing) (names:
+    :func:`default_names`).
 
     Plain arrays: building pandas objects would cost as much as the refit itself.
     """
-    return np.concatenate([fit.solution.beta, sdcor_of_theta(fit.problem.layout, fit.optimum.theta, fit.sigma)])
+    values = sdcor_of_theta(fit.problem.layout, fit.theta, fit.sigma)
+    if not is_linear(fit):  # a GLMM: no σ among its parameters, a jointly estimated dispersion instead
+        values = np.r_[values[:-1], [fit.dispersion] * fit.problem.n_extra]
+    return np.concatenate([fit.solution.beta, values])
 
 
 def default_names(fit) -> list[str]:
@@ -134,13 +143,38 @@ def refit_replicates(refitter: ResponseRefitter, batches, nsim: int, statistic, 
     return rows, failures
 
 
+GLMM_BATCH = 50  # GLMM replicates simulated together (fixed: a seed gives the same draws)
+
+
+def glmm_replicates(fit, nsim: int, rng: np.random.Generator, use_re: bool, statistic,
+                    progress: bool = True) -> tuple[list, int]:
+    """``statistic`` of GLMM refits to responses drawn from the fitted family (``GlmerFit.simulate``),
+    each started at the estimates (``GlmerFit.refit``, :func:`mixedmodels.glmm.fit.refit`), in this
+    process; None for a failed refit. Returns the statistics and the number of failures."""
+    from tqdm.auto import tqdm
+
+    rows: list = []
+    failures = 0
+    with tqdm(total=nsim, disable=not progress, desc="bootstrap") as bar:
+        for start in range(0, nsim, GLMM_BATCH):
+            Y = fit.simulate(min(GLMM_BATCH, nsim - start), seed=rng, use_re=use_re).to_numpy()
+            for s in range(Y.shape[1]):
+                try:
+                    rows.append(np.asarray(statistic(fit.refit(Y[:, s])), dtype=float))
+                except (np.linalg.LinAlgError, ValueError, ArithmeticError):
+                    rows.append(None)
+                    failures += 1
+                bar.update(1)
+    return rows, failures
+
+
 def bootstrap(fit, nsim: int = 1000, statistic=None, seed=None, n_jobs: int = 1, progress: bool = True,
               use_re: bool = True) -> pd.DataFrame:
     """Parametric bootstrap: statistics of the model refitted to responses simulated from it.
 
     Parameters
     ----------
-    fit : LmerFit
+    fit : LmerFit or GlmerFit
     nsim : int
         Number of replicates.
     statistic : callable, optional
@@ -149,7 +183,7 @@ def bootstrap(fit, nsim: int = 1000, statistic=None, seed=None, n_jobs: int = 1,
     seed : int, numpy Generator or None
         The same seed gives the same replicates, whatever ``n_jobs``.
     n_jobs : int
-        Worker processes (``-1``: all cores).
+        Worker processes (``-1``: all cores); a GLMM's replicates run in this process.
     progress : bool
         Show a tqdm progress bar (``tqdm.auto``, so also in Jupyter).
     use_re : bool
@@ -173,8 +207,11 @@ def bootstrap(fit, nsim: int = 1000, statistic=None, seed=None, n_jobs: int = 1,
     else:
         t0 = statistic(fit)
     names = list(t0.index) if isinstance(t0, pd.Series) else [f"t{i + 1}" for i in range(np.size(t0))]
-    batches = fit.rows.simulated_products(fit, nsim, np.random.default_rng(seed), use_re)
-    rows, failures = refit_replicates(ResponseRefitter.from_fit(fit), batches, nsim, statistic, n_jobs, progress)
+    if is_linear(fit):
+        batches = fit.rows.simulated_products(fit, nsim, np.random.default_rng(seed), use_re)
+        rows, failures = refit_replicates(ResponseRefitter.from_fit(fit), batches, nsim, statistic, n_jobs, progress)
+    else:
+        rows, failures = glmm_replicates(fit, nsim, np.random.default_rng(seed), use_re, statistic, progress)
     if failures:
         warnings.warn(f"{failures} of {nsim} bootstrap refits failed; their rows are NaN", UserWarning, stacklevel=2)
     values = np.array([np.full(len(names), np.nan) if r is None else r for r in rows])

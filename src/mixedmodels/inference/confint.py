@@ -61,8 +61,6 @@ def confint(fit, method: str = "profile", level: float = 0.95, parm=None, nsim: 
     if method == "profile":
         return profile(fit, which=chosen, level=max(level, 0.99)).confint(level)
     if method == "boot":
-        if not is_linear(fit):
-            raise ValueError("method='boot' is available for lmer fits only; use 'profile' or 'wald' for a glmer fit")
         replicates = bootstrap(fit, nsim, seed=seed, n_jobs=n_jobs, progress=progress)
         alpha = (1 - level) / 2
         quantiles = np.nanquantile(replicates[chosen].to_numpy(), [alpha, 1 - alpha], axis=0)

@@ -26,7 +26,8 @@ def is_linear(fit) -> bool:
 
 
 def sdcor_names(fit) -> list[str]:
-    """lme4's names of the sd/cor parameters and ``sigma`` (linear models only: a GLMM has σ = 1), in θ's order."""
+    """lme4's names of the sd/cor parameters, in θ's order, and ``sigma`` (linear models) or
+    ``dispersion`` (a GLMM whose dispersion is estimated jointly, nbinom1)."""
     layout = fit.problem.layout
     names = []
     for k, term in enumerate(fit.spec.terms):
@@ -34,7 +35,7 @@ def sdcor_names(fit) -> list[str]:
         cn = term.column_names
         names += [f"sd_{cn[r]}|{term.name}" if r == c else f"cor_{cn[r]}.{cn[c]}|{term.name}"
                   for r, c in zip(rows, cols)]
-    return names + ["sigma"] if is_linear(fit) else names
+    return names + ["sigma"] if is_linear(fit) else names + ["dispersion"] * getattr(fit.problem, "n_extra", 0)
 
 
 def sdcor_of_theta(layout, theta: np.ndarray, sigma: float) -> np.ndarray:

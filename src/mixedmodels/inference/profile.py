@@ -302,24 +302,28 @@ def _varpar_parameters(fit_ml) -> dict[str, _Parameter]:
 
 
 def _glmm_parameters(fit) -> dict[str, _Parameter]:
-    """sd/cor parameters and fixed effects of a GLMM: the Laplace (or AGQ) deviance d(θ, β) of
-    ``fit.problem`` minimised over all the other parameters (lme4's ``profile.merMod`` for glmer),
-    with θ = chol(D R D) (σ = 1)."""
+    """sd/cor parameters, a jointly estimated dispersion φ (nbinom1, named ``dispersion``) and fixed
+    effects of a GLMM: the Laplace (or AGQ) deviance d(θ, β[, log φ]) of ``fit.problem``
+    minimised over all the other parameters (lme4's ``profile.merMod`` for glmer), with
+    θ = chol(D R D) (σ = 1)."""
     problem, layout = fit.problem, fit.problem.layout
-    k = layout.n_theta
+    k, p, n_extra = layout.n_theta, len(fit.solution.beta), problem.n_extra
     sdcor = sdcor_of_theta(layout, fit.theta, 1.0)[:-1]
-    estimate = np.r_[np.where(np.isnan(sdcor), 0.0, sdcor), fit.solution.beta]
-    p = len(fit.solution.beta)
-    lower, upper, scale = _sdcor_bounds(layout, estimate, p, 0.5)
-    lower[k:] = -np.inf
-    scale[k:] = ZETA_STEP * np.sqrt(np.diag(fit.solution.vcov_beta))
+    dispersion = np.exp(fit.optimum.theta[k + p:k + p + n_extra])
+    estimate = np.r_[np.where(np.isnan(sdcor), 0.0, sdcor), dispersion, fit.solution.beta]
+    lower, upper, scale = _sdcor_bounds(layout, estimate, n_extra + p, 0.5)
+    b = k + n_extra  # the fixed effects come last, as lme4 orders its parameters
+    lower[b:] = -np.inf
+    scale[b:] = ZETA_STEP * np.sqrt(np.diag(fit.solution.vcov_beta))
 
     def objective(values):
         theta = theta_of_sdcor(layout, np.r_[values[:k], 1.0])
-        return np.inf if theta is None else problem.deviance(np.r_[theta, values[k:]])
+        if theta is None or np.any(values[k:b] <= 0):
+            return np.inf
+        return problem.deviance(np.r_[theta, values[b:], np.log(values[k:b])])
 
-    return _bounded_parameters(sdcor_names(fit) + list(fit.spec.fixed.column_names), objective, estimate, lower,
-                               upper, scale, _sd_partners(layout), fit.objective,
+    names = sdcor_names(fit) + list(fit.spec.fixed.column_names)
+    return _bounded_parameters(names, objective, estimate, lower, upper, scale, _sd_partners(layout), fit.objective,
                                threads=lambda: blas_threads_for(problem.joint.m))
 
 
@@ -366,6 +370,11 @@ def profile(fit, which=None, level: float = 0.99) -> Profile:
         fit_ml = fit  # a GLMM is fitted by maximum likelihood
         parameters = _glmm_parameters(fit)
     names = select_parameters(list(parameters), len(fit_ml.solution.beta), which)
+    if getattr(fit_ml, "family", None) is not None and fit_ml.family.has_scale \
+            and any(name in sdcor_names(fit_ml) for name in names):
+        raise ValueError(f"profiles of the variance parameters of a {fit_ml.family.label} GLMM are not available: "
+                         "lme4's criterion for this family does not contain sigma, by which its sds are scaled; "
+                         "profile the fixed effects (which='beta_') or use Wald intervals")
     cutoff = stats.norm.ppf((1 + level) / 2)
     chosen = {}
     for name in names:

@@ -38,12 +38,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ..errors import MixedModelsError
+
 __all__ = ["R2", "VarianceDecomposition", "variance_decomposition", "r2", "icc"]
 
 SINGULAR_TOL = 1e-5
 """performance's default ``tolerance``: a T_k diagonal below it makes the fit singular for R² and ICC."""
 
-_BINOMIAL_VARIANCE = {"logit": math.pi**2 / 3, "probit": 1.0, "cloglog": math.pi**2 / 6}
 
 
 @dataclass(frozen=True)
@@ -131,12 +132,12 @@ def _null_model_intercept(fit) -> float:
 def _distribution_variance(fit) -> float:
     if not _is_glmm(fit):
         return float(fit.sigma**2)
-    family = fit.family
-    if family.name == "binomial":
-        return _BINOMIAL_VARIANCE[family.link_name]
-    if family.name == "poisson" and family.link_name == "log":
-        return math.log1p(1.0 / math.exp(_null_model_intercept(fit)))
-    raise ValueError(f"no distribution-specific variance for the {family} family")
+    family = fit.family  # the family's own σ²_d (mixedmodels.glmm.families), λ = exp(β̂₀ of the null model)
+    lam = math.exp(_null_model_intercept(fit)) if family.link_name == "log" else math.nan
+    try:
+        return family.latent_variance(lam, fit.sigma)
+    except MixedModelsError as err:
+        raise ValueError(f"no distribution-specific variance for the {family} family: {err}") from err
 
 
 def variance_decomposition(fit, tolerance: float = SINGULAR_TOL) -> VarianceDecomposition:
