@@ -15,7 +15,7 @@ import warnings
 import numpy as np
 
 from .._threads import blas_threads_for
-from ..covariance import relative_effects
+from ..covariance import relative_effects, term_structures
 from ..design import build_design, data_name_of
 from ..design.spec import spec_of_design
 from ..results import SINGULAR_MESSAGE
@@ -124,7 +124,8 @@ def glmer(formula: str, data, family="binomial", nAGQ: int = 1, weights=None, of
         trials = np.ones(len(y))
     offset_v = np.zeros(len(y)) if design.offset is None else design.offset
     problem = GlmmProblem(fam, y, prior, trials, offset_v, design.X, [t.codes for t in design.terms],
-                          [t.z for t in design.terms], [t.n_levels for t in design.terms], nAGQ)
+                          [t.z for t in design.terms], [t.n_levels for t in design.terms], nAGQ,
+                          structures=term_structures(design.terms))
     layout = problem.layout
     lower = layout.lower_bounds()
     with blas_threads_for(problem.joint.m):

@@ -232,15 +232,9 @@ def interval_columns(level: float) -> list[str]:
 
 
 def _sd_partners(layout) -> dict[int, list[int]]:
-    """For each correlation's index in the sd/cor vector, the indices of its two sds."""
-    out = {}
-    for k in range(len(layout.sizes)):
-        rows, cols = layout._tril(k)
-        where = {(r, c): layout.offsets[k] + i for i, (r, c) in enumerate(zip(rows, cols))}
-        for (r, c), i in where.items():
-            if r != c:
-                out[i] = [where[r, r], where[c, c]]
-    return out
+    """For each correlation's index in the sd/cor vector, the indices of its sds."""
+    return {layout.offsets[k] + i: [layout.offsets[k] + j for j in sds]
+            for k, s in enumerate(layout.structures) for i, sds in s.sd_partners().items()}
 
 
 def _bounded_parameters(names, objective, estimate, lower, upper, scale, partners, dev_min,
@@ -331,7 +325,8 @@ def _beta_parameters(fit_ml) -> dict[str, _Parameter]:
     for j, name in enumerate(fit_ml.spec.fixed.column_names):
         def deviance_at(x, start, j=j):
             cross = _shifted_cross_products(problem.cross, j, x)
-            shifted = DevianceProblem(cross, problem.layout.sizes, problem.term_levels, problem.p - 1, reml=False)
+            shifted = DevianceProblem(cross, problem.layout.sizes, problem.term_levels, problem.p - 1, reml=False,
+                                       structures=problem.layout.structures)
             optimum = optimize_theta(shifted.deviance, start, lower_theta, check=False)
             return optimum.objective, optimum.theta
 
