@@ -436,10 +436,6 @@ class ThetaLayout:
     def n_theta(self) -> int:
         return int(self.offsets[-1])
 
-    def _tril(self, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Row and column indices in T_k of term k's θ_k (an unstructured term: its lower triangle)."""
-        return self.structures[k]._tril
-
     def _parts(self, theta: np.ndarray):
         return (theta[self.offsets[k]:self.offsets[k + 1]] for k in range(len(self.structures)))
 
@@ -452,7 +448,8 @@ class ThetaLayout:
         return np.concatenate([s.theta_of(T) for s, T in zip(self.structures, templates)])
 
     def lower_bounds(self) -> np.ndarray:
-        """Lower bounds of θ (lme4's ``theta_lower``: 0 for the diagonal of each T_k, -inf otherwise)."""
+        """Lower bounds of θ (lme4's ``theta_lower``: 0 for the diagonal of each unstructured T_k and
+        the standard deviations of structured terms, -inf otherwise)."""
         return np.concatenate([s.lower_bounds() for s in self.structures])
 
     def initial(self) -> np.ndarray:
@@ -460,6 +457,7 @@ class ThetaLayout:
         return np.concatenate([s.initial() for s in self.structures])
 
     def diagonal_mask(self) -> np.ndarray:
+        """True for the θ elements that are scales (bounded at 0: a fit there is singular)."""
         return self.lower_bounds() == 0.0
 
     def names(self, group_names: list[str], column_names: list[list[str]]) -> list[str]:
@@ -503,12 +501,19 @@ def covariance_matrices(templates: list[np.ndarray], sigma: float) -> list[np.nd
 
 
 def varcorr_table(group_names: list[str], column_names: list[list[str]], covariances: list[np.ndarray],
-                  sigma: float | None) -> pd.DataFrame:
-    """R's ``as.data.frame(VarCorr(fit))``: grp, var1, var2, vcov, sdcor (a Residual row when σ is given)."""
+                  sigma: float | None, structures=None) -> pd.DataFrame:
+    """R's ``as.data.frame(VarCorr(fit))``: grp, var1, var2, vcov, sdcor (a Residual row when σ is given).
+
+    Terms whose structure has no correlations (``diag``, ``homdiag``; ``structures`` gives each
+    term's) list their variances only, as glmmTMB prints them.
+    """
     rows = []
-    for name, cols, cov in zip(group_names, column_names, covariances):
+    structures = [None] * len(group_names) if structures is None else structures
+    for name, cols, cov, structure in zip(group_names, column_names, covariances, structures):
         sd = np.sqrt(np.diag(cov))
         rows += [(name, c, None, cov[i, i], sd[i]) for i, c in enumerate(cols)]
+        if structure is not None and not structure.correlated:
+            continue
         for j in range(len(cols)):
             for i in range(j + 1, len(cols)):
                 corr = cov[i, j] / (sd[i] * sd[j]) if sd[i] * sd[j] > 0 else float("nan")
