@@ -241,3 +241,28 @@ def test_kenward_roger_refuses_structured_terms(orthodont):
         fit.coef_table(ddf="kenward-roger")
     table = fit.coef_table(ddf="satterthwaite")
     assert np.all(np.isfinite(table["df"])) and np.all(table["df"] > 0)
+
+
+def test_profile_and_bootstrap_intervals_work_through_the_structure(orthodont):
+    sleep = datasets.load("sleepstudy")
+    diag = fit_quietly("Reaction ~ Days + diag(1 + Days | Subject)", sleep).confint(method="profile")
+    bars = fit_quietly("Reaction ~ Days + (Days || Subject)", sleep).confint(method="profile")
+    pd.testing.assert_frame_equal(diag, bars, rtol=1e-5)
+    ar1 = fit_quietly("distance ~ age * Sex + ar1(0 + fage | Subject)", orthodont)
+    profile = ar1.confint(method="profile", parm="theta_")
+    assert list(profile.index) == ["sd|Subject", "cor|Subject", "sigma"]
+    lo, hi = profile.loc["cor|Subject"]
+    assert 0.5 < lo < 0.96 and hi <= 1.0  # ρ̂ ≈ 0.96 (ML), inside its interval
+    boot = ar1.confint(method="boot", nsim=20, seed=1)
+    assert list(boot.index[:3]) == ["sd|Subject", "cor|Subject", "sigma"] and np.isfinite(boot.to_numpy()).all()
+
+
+def test_bad_structured_terms_raise_clear_errors(orthodont):
+    with pytest.raises(FormulaError, match=r"ar1\(...\) term needs at least 2 columns"):
+        mm.lmer("distance ~ age + ar1(1 | Subject)", orthodont)
+    # as many effects as rows: diag's variances are confounded with σ² (lme4's check), ar1's are not
+    from mixedmodels.errors import DesignError
+    with pytest.raises(DesignError, match="unidentifiable"):
+        mm.lmer("distance ~ age + diag(0 + fage | Subject)", orthodont)
+    with pytest.raises(DesignError, match="unidentifiable"):
+        mm.lmer("distance ~ age + us(0 + fage | Subject)", orthodont)

@@ -67,7 +67,9 @@ class _VarparObjective:
 
 
 def _minimise_bounded(f, x0, lower, upper, step):
-    """BOBYQA with tight tolerances; returns (x, f(x)), the best point seen if nlopt stops on round-off."""
+    """BOBYQA with tight tolerances; returns (x, f(x)), the best point seen if nlopt stops on round-off
+    (x0 and +inf when f is infinite everywhere it looked, e.g. a correlation of ±1 that a structure
+    such as ar1 only approaches)."""
     best = [np.inf, None]
 
     def objective(x, grad):
@@ -88,7 +90,7 @@ def _minimise_bounded(f, x0, lower, upper, step):
         opt.optimize(np.clip(x0, lower, upper))
     except nlopt.RoundoffLimited:
         pass  # BOBYQA's trust region shrank below round-off: the best point is the answer
-    return best[1], float(best[0])
+    return (np.clip(x0, lower, upper), np.inf) if best[1] is None else (best[1], float(best[0]))
 
 
 def _shifted_cross_products(cross, j: int, beta_j: float):
