@@ -126,7 +126,8 @@ def test_orthodont_varcorr_and_ranef_show_the_structure(orthodont):
     assert ar1.ranef["Subject"].shape == (27, 4)
     assert ar1.theta_names == ["Subject.sd", "Subject.rho"]
     text = ar1.summary()
-    assert "fage14" in text and "Subject" in text
+    assert f"{rho:.2f} (ar1)" in text and "fage14" in text  # glmmTMB prints one correlation once
+    assert "Corr" not in fit.summary().split("Number of obs")[0]
 
 
 # ---------------------------------------------------------------- data not tuned on
@@ -266,3 +267,22 @@ def test_bad_structured_terms_raise_clear_errors(orthodont):
         mm.lmer("distance ~ age + diag(0 + fage | Subject)", orthodont)
     with pytest.raises(DesignError, match="unidentifiable"):
         mm.lmer("distance ~ age + us(0 + fage | Subject)", orthodont)
+
+
+def test_dask_simulate_predict_and_power_use_the_structure(orthodont):
+    dd = pytest.importorskip("dask.dataframe")
+    from mixedmodels.power import PowerDesign
+
+    formula = "distance ~ age + ar1(0 + fage | Subject)"
+    fit = fit_quietly(formula, orthodont)
+    lazy = mm.lmer(formula, dd.from_pandas(orthodont, npartitions=3), progress=False)
+    assert lazy.objective == pytest.approx(fit.objective, rel=1e-10)
+    assert fit.simulate(nsim=2, seed=1).shape == (len(orthodont), 2)
+    b = fit.ranef["Subject"].loc["F01"].to_numpy()
+    fixed = fit.fixef["(Intercept)"] + fit.fixef["age"] * orthodont["age"].head(4).to_numpy()
+    np.testing.assert_allclose(fit.predict(orthodont.head(4)), fixed + b, rtol=1e-10)
+    truth = PowerDesign.from_fit(fit).build()
+    np.testing.assert_allclose(truth.theta, fit.theta)
+    wrong = PowerDesign(formula, orthodont, fit.fixef, {"Subject": np.eye(4) + 0.1}, 1.0)
+    with pytest.raises(ValueError, match="does not have the covariance structure"):
+        wrong.build()
