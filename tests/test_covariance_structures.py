@@ -193,11 +193,13 @@ def test_simulated_ar1_against_a_dense_criterion_and_nested_structures():
     toep = fit_quietly("y ~ time + toep(0 + visit | id)", data)
     cs = fit_quietly("y ~ time + cs(0 + visit | id)", data)
     homcs = fit_quietly("y ~ time + homcs(0 + visit | id)", data)
+    hetar1 = fit_quietly("y ~ time + hetar1(0 + visit | id)", data)
     us = fit_quietly("y ~ time + (0 + visit | id)", data)
     tol = 1e-6
-    assert toep.objective <= ar1.objective + tol and toep.objective <= cs.objective + tol
+    assert toep.objective <= hetar1.objective + tol and hetar1.objective <= ar1.objective + tol
+    assert toep.objective <= cs.objective + tol
     assert cs.objective <= homcs.objective + tol and us.objective <= toep.objective + tol
-    for fit in (toep, cs, homcs):
+    for fit in (toep, cs, homcs, hetar1):
         dense, _ = _dense_reml(fit, data, "id", "visit")
         assert fit.objective == pytest.approx(dense, rel=1e-9)
 

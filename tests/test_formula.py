@@ -169,7 +169,7 @@ def test_structure_is_shown_and_defaults_to_us():
 @pytest.mark.parametrize("formula, message", [
     ("y ~ diag(x || g)", "already makes the effects uncorrelated"),
     ("y ~ csh(0 + v | g)", "not supported for random-effects terms"),
-    ("y ~ hetar1(0 + v | g)", "not supported for random-effects terms"),
+    ("y ~ ou(0 + v | g)", "not supported for random-effects terms"),
     ("y ~ x - ar1(0 + v | g)", "cannot be subtracted"),
     ("y ~ ar1( | g)", "empty side"),
 ])

@@ -15,7 +15,8 @@ standard deviations and R the correlations of the term's p columns):
 * :class:`Diagonal` ``diag`` (a variance per column, R = I) and ``homdiag`` (one variance);
 * :class:`CompoundSymmetry` ``cs`` (a variance per column, R_ij = ρ for i ≠ j) and ``homcs``
   (one variance), −1/(p − 1) < ρ < 1;
-* :class:`AutoRegressive` ``ar1`` (one variance, R_ij = ρ^|i−j|, −1 < ρ < 1);
+* :class:`AutoRegressive` ``ar1`` (one variance, R_ij = ρ^|i−j|, −1 < ρ < 1) and ``hetar1``
+  (a variance per column);
 * :class:`Toeplitz` ``toep`` (a variance per column, R_ij = ρ_|i−j|, one correlation per lag).
 
 The structured classes share one parameterisation: θ_k = (s, t), s ≥ 0 the standard deviations
@@ -294,15 +295,15 @@ class CompoundSymmetry(_Structured):
 @dataclass(frozen=True)
 class AutoRegressive(_Structured):
     """``ar1(x | g)``: R_ij = ρ^|i−j| between the columns in their order, one variance (glmmTMB's
-    ar1). ρ = t / √(1 + t²); C(t) in closed form: C_i0 = ρ^i, C_ij = ρ^{i−j} √(1 − ρ²) (j ≥ 1)."""
+    ar1; ``hetar1``: a variance per column). ρ = t / √(1 + t²); C(t) in closed form:
+    C_i0 = ρ^i, C_ij = ρ^{i−j} √(1 − ρ²) (j ≥ 1)."""
 
     homogeneous: bool = True
-    base_keyword = "ar1"
     n_correlations = 1
 
     @property
     def keyword(self) -> str:
-        return "ar1"
+        return "ar1" if self.homogeneous else "hetar1"
 
     def correlation_factor(self, t: np.ndarray) -> np.ndarray:
         rho = float(_bounded(t)[0])
@@ -386,6 +387,7 @@ STRUCTURES = {
     "cs": lambda p: CompoundSymmetry(p),
     "homcs": lambda p: CompoundSymmetry(p, homogeneous=True),
     "ar1": lambda p: AutoRegressive(p),
+    "hetar1": lambda p: AutoRegressive(p, homogeneous=False),
     "toep": lambda p: Toeplitz(p),
 }
 """Formula keyword → structure of a term with p columns."""

@@ -9,7 +9,7 @@ and ``expandSlash``:
 * ``(1 | a:b)`` is a term whose grouping factor is the interaction of ``a`` and ``b``.
 
 A bar may carry a covariance structure as lme4 2.0 and glmmTMB spell it: ``us(x | g)`` (the
-same as ``(x | g)``), ``diag``, ``homdiag``, ``cs``, ``homcs``, ``ar1``, ``toep``
+same as ``(x | g)``), ``diag``, ``homdiag``, ``cs``, ``homcs``, ``ar1``, ``hetar1``, ``toep``
 (:mod:`mixedmodels.covariance`); ``diag(x | a/b)`` gives every nested term the structure.
 """
 
@@ -48,10 +48,10 @@ class RandomTermSpec:
 
     def separates_residual(self, n_cols: int) -> bool:
         """True when the structure keeps the term's variances apart from the residual variance even
-        with as many random effects as observations (``cs``, ``ar1``, ``toep`` on ≥ 3 columns:
+        with as many random effects as observations (``cs``, ``ar1``, ``hetar1``, ``toep`` on ≥ 3 columns:
         their correlation pattern is not that of σ²I), so lme4's check of observations against
         random effects does not apply (glmmTMB fits such terms, e.g. ``ar1(0 + visit | id)``)."""
-        return self.structure in ("cs", "ar1", "toep") and n_cols >= 3
+        return self.structure in ("cs", "ar1", "hetar1", "toep") and n_cols >= 3
 
     def __str__(self) -> str:
         text = f"({self.expr} | {self.group})"
@@ -113,12 +113,12 @@ def _uncorrelated_exprs(expr: str) -> list[str]:
     return (["1"] if has_intercept else []) + [f"0 + {v}" for v in variables]
 
 
-STRUCTURE_KEYWORDS = ("us", "diag", "homdiag", "cs", "homcs", "ar1", "toep")
+STRUCTURE_KEYWORDS = ("us", "diag", "homdiag", "cs", "homcs", "ar1", "hetar1", "toep")
 """Covariance-structure keywords allowed around a bar (:data:`mixedmodels.covariance.STRUCTURES`)."""
 
 _BAR = re.compile(r"^(?P<structure>[A-Za-z_][\w.]*)?\((?P<expr>.*?)(?P<bar>\|\|?)(?P<group>[^|]*)\)$", re.DOTALL)
 _NESTED_BAR = re.compile(r"(?<![\w.])\([^()]*\|[^()]*\)")
-_UNSUPPORTED_STRUCTURES = ("hetar1", "ou", "exp", "gau", "mat", "rr", "propto", "equalto", "toeph", "csh", "ar1h",
+_UNSUPPORTED_STRUCTURES = ("ou", "exp", "gau", "mat", "rr", "propto", "equalto", "toeph", "csh", "ar1h",
                            "ad", "adh", "sp_exp")
 """Structures of glmmTMB / mmrm that a random-effects term cannot have here (a clear error)."""
 

@@ -27,7 +27,7 @@ def random_effects_text(varcorr: pd.DataFrame, one_correlation: dict[str, str] |
     """lme4's ``.prt.VC``: Groups, Name, Variance, Std.Dev. and the lower triangle of Corr.
 
     ``one_correlation`` maps a group to the keyword of its structure when one correlation
-    describes the term (``ar1``, ``cs``, ``homcs``): glmmTMB prints it once, as ``0.96 (ar1)``.
+    describes the term (``ar1``, ``hetar1``, ``cs``, ``homcs``): glmmTMB prints it once, as ``0.96 (ar1)``.
     """
     one_correlation = one_correlation or {}
     variances = varcorr[varcorr["var2"].isna()]
@@ -148,7 +148,7 @@ def fit_body_lines(fit, table: pd.DataFrame, scaled_residuals: np.ndarray | None
         lines += _named_vector(["Min", "1Q", "Median", "3Q", "Max"], format_numbers(q, DIGITS)) + [""]
     lines.append("Random effects:")
     one_correlation = {t.name: s.keyword for t, s in zip(fit.spec.terms, fit.problem.layout.structures)
-                       if s.keyword in ("ar1", "cs", "homcs")}
+                       if s.keyword in ("ar1", "hetar1", "cs", "homcs")}
     lines.append(random_effects_text(fit.varcorr, one_correlation))
     groups = "; ".join(f"{g}, {n}" for g, n in fit.ngroups.items())
     lines.append(f"Number of obs: {fit.nobs}, groups:  {groups}")
