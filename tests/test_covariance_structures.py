@@ -88,7 +88,7 @@ def test_layout_mixes_structures():
     assert layout.n_theta == 4
     np.testing.assert_array_equal(layout.lower_bounds(), [0, 0, 0, -np.inf])
     assert layout != ThetaLayout((2, 3))
-    assert layout.names(["g", "h"], [["a", "b"], ["x", "y", "z"]]) == ["g.a", "g.b", "h.sd", "h.rho"]
+    assert layout.names(["g", "h"], [["a", "b"], ["x", "y", "z"]]) == ["g.a", "g.b", "h.sd", "h.t_rho"]
 
 
 # ---------------------------------------------------------------- glmmTMB on Orthodont
@@ -124,7 +124,7 @@ def test_orthodont_varcorr_and_ranef_show_the_structure(orthodont):
     rho = vc[(vc.var1 == "fage8") & (vc.var2 == "fage10")].sdcor.iloc[0]
     assert vc[(vc.var1 == "fage8") & (vc.var2 == "fage14")].sdcor.iloc[0] == pytest.approx(rho**3)
     assert ar1.ranef["Subject"].shape == (27, 4)
-    assert ar1.theta_names == ["Subject.sd", "Subject.rho"]
+    assert ar1.theta_names == ["Subject.sd", "Subject.t_rho"]
     text = ar1.summary()
     assert f"{rho:.2f} (ar1)" in text and "fage14" in text  # glmmTMB prints one correlation once
     assert "Corr" not in fit.summary().split("Number of obs")[0]

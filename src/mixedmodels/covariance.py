@@ -201,7 +201,8 @@ class _Structured:
 
     def names(self, group: str, columns: list[str]) -> list[str]:
         """``group.column`` per standard deviation (``group.sd`` when homogeneous), then the
-        correlation parameters ``group.<name>``."""
+        unbounded correlation parameters ``group.t_rho`` (cs, ar1) or ``group.t_pacf<k>`` (toep):
+        θ holds t, not the correlation itself (see each class)."""
         sds = [f"{group}.sd"] if self.homogeneous else [f"{group}.{c}" for c in columns]
         return sds + [f"{group}.{n}" for n in self.correlation_names()]
 
@@ -210,7 +211,7 @@ class _Structured:
         (cs, ar1) or ``cor_lag<k>|<group>`` (toep), in θ_k's order."""
         sds = [f"sd|{group}"] if self.homogeneous else [f"sd_{c}|{group}" for c in columns]
         cors = self.correlation_names()
-        return sds + (["cor|" + group] if cors == ["rho"] else [f"cor_lag{k}|{group}" for k in range(1, len(cors) + 1)])
+        return sds + (["cor|" + group] if cors == ["t_rho"] else [f"cor_lag{k}|{group}" for k in range(1, len(cors) + 1)])
 
     def sdcor(self, theta_k: np.ndarray, sigma: float) -> np.ndarray:
         """σ × the standard deviations, then the correlations (ρ, or ρ_1..ρ_{p−1} per lag)."""
@@ -289,7 +290,7 @@ class CompoundSymmetry(_Structured):
         return np.where(lag == 0, 1.0, cors[0])
 
     def correlation_names(self) -> list[str]:
-        return ["rho"]
+        return ["t_rho"]
 
 
 @dataclass(frozen=True)
@@ -324,7 +325,7 @@ class AutoRegressive(_Structured):
         return cors[0] ** lag
 
     def correlation_names(self) -> list[str]:
-        return ["rho"]
+        return ["t_rho"]
 
 
 def _acf_of_pacf(phi: np.ndarray) -> np.ndarray:
@@ -377,7 +378,7 @@ class Toeplitz(_Structured):
         return np.r_[1.0, cors][lag]
 
     def correlation_names(self) -> list[str]:
-        return [f"pacf{k}" for k in range(1, self.p)]
+        return [f"t_pacf{k}" for k in range(1, self.p)]
 
 
 STRUCTURES = {
