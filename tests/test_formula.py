@@ -144,3 +144,40 @@ def test_scaled_predictor_predicts_new_data_on_the_fitted_scale():
     fit = mm.lmer("Reaction ~ scale(Days) + (1 | Subject)", data)
     one_row = fit.predict(data.iloc[[5]], re_form="~0").iloc[0]
     assert one_row == pytest.approx(fit.predict(data, re_form="~0").iloc[5], rel=1e-12)
+
+
+@pytest.mark.parametrize("formula, terms", [
+    ("y ~ x + diag(1 + x | g)", [RandomTermSpec("1 + x", "g", "diag")]),
+    ("y ~ x + us(x | g)", [RandomTermSpec("x", "g", "us")]),
+    ("y ~ ar1(0 + visit | id) + (1 | site)", [RandomTermSpec("0 + visit", "id", "ar1"), RandomTermSpec("1", "site")]),
+    ("y ~ 1 + cs(0 + visit | a/b)", [RandomTermSpec("0 + visit", "b:a", "cs"), RandomTermSpec("0 + visit", "a", "cs")]),
+    ("y ~ toep(0 + v | g) + homcs(0 + v | h) + homdiag(1 + x | k)",
+     [RandomTermSpec("0 + v", "g", "toep"), RandomTermSpec("0 + v", "h", "homcs"), RandomTermSpec("1 + x", "k", "homdiag")]),
+])
+def test_structure_keywords(formula, terms):
+    parsed = parse_formula(formula)
+    assert list(parsed.random) == terms
+    assert parsed.fixed in ("x", "1")
+
+
+def test_structure_is_shown_and_defaults_to_us():
+    assert RandomTermSpec("x", "g") == RandomTermSpec("x", "g", "us")
+    assert str(RandomTermSpec("0 + visit", "id", "ar1")) == "ar1(0 + visit | id)"
+    assert str(RandomTermSpec("x", "g")) == "(x | g)"
+
+
+@pytest.mark.parametrize("formula, message", [
+    ("y ~ diag(x || g)", "already makes the effects uncorrelated"),
+    ("y ~ csh(0 + v | g)", "not supported for random-effects terms"),
+    ("y ~ ou(0 + v | g)", "not supported for random-effects terms"),
+    ("y ~ x - ar1(0 + v | g)", "cannot be subtracted"),
+    ("y ~ ar1( | g)", "empty side"),
+])
+def test_structure_errors(formula, message):
+    with pytest.raises(FormulaError, match=re.escape(message)):
+        parse_formula(formula)
+
+
+def test_a_function_call_with_a_bar_stays_in_the_fixed_part():
+    parsed = parse_formula("y ~ I(a | b) + (1 | g)")
+    assert parsed.fixed == "I(a | b)" and parsed.random == (RandomTermSpec("1", "g"),)

@@ -15,6 +15,7 @@ from scipy.linalg.lapack import dpstrf
 
 from ._threads import blas_threads_for
 from .control import LmerControl
+from .covariance import term_structures
 from .design.spec import ModelSpec
 from .errors import ConvergenceWarning, DesignError, SingularFitWarning
 from .objective import DevianceProblem
@@ -47,7 +48,8 @@ def check_response_variation(spec: ModelSpec, cross) -> None:
                   g = [Z X]ᵀWy  (q ≤ 1000)
 
     and a residual sum of squares below 1e-12 spread², plus the rounding of A's sums
-    (100 ε yᵀWy), counts as exact.
+    (100 ε yᵀWy), counts as exact. rss_XZ is not checked when a term's structure separates its
+    variances from σ² (:meth:`~mixedmodels.formula.RandomTermSpec.separates_residual`).
 
     Raises
     ------
@@ -74,8 +76,8 @@ def check_response_variation(spec: ModelSpec, cross) -> None:
                           "squares 0): there is no residual variance to estimate; is the response computed "
                           "from the predictors?")
     q = sum(t.n_levels * t.n_cols for t in spec.terms)
-    if q > DENSE_CHECK_EFFECTS:
-        return
+    if q > DENSE_CHECK_EFFECTS or any(t.spec.separates_residual(t.n_cols) for t in spec.terms):
+        return  # such a term (ar1, cs, toep) keeps σ² apart even when [Z X] spans y
     ZtZ, ZtX, XtX = cross.dense(p)
     M = np.block([[ZtZ, ZtX], [ZtX.T, XtX]])
     l0, p0, _ = cross.D0.shape
@@ -91,9 +93,10 @@ def check_response_variation(spec: ModelSpec, cross) -> None:
 
 
 def problem_of(spec: ModelSpec, cross, reml: bool) -> DevianceProblem:
-    """The profiled criterion over θ for a specification and its A."""
+    """The profiled criterion over θ for a specification and its A (each term's covariance
+    structure from its formula keyword, :func:`mixedmodels.covariance.structure_of`)."""
     return DevianceProblem(cross, [t.n_cols for t in spec.terms], [t.n_levels for t in spec.terms],
-                           spec.fixed.n_columns, reml=reml)
+                           spec.fixed.n_columns, reml=reml, structures=term_structures(spec.terms))
 
 
 def fit_problem(spec: ModelSpec, problem: DevianceProblem, rows, data_name: str = "", *, check: bool = True,

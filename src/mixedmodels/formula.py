@@ -7,6 +7,10 @@ and ``expandSlash``:
 * ``(x || g)``  →  ``(1 | g) + (0 + x | g)``  (one uncorrelated term per column of ``x``)
 * ``(1 | a/b)`` →  ``(1 | b:a) + (1 | a)``    (lme4 names the nested factor ``b:a``)
 * ``(1 | a:b)`` is a term whose grouping factor is the interaction of ``a`` and ``b``.
+
+A bar may carry a covariance structure as lme4 2.0 and glmmTMB spell it: ``us(x | g)`` (the
+same as ``(x | g)``), ``diag``, ``homdiag``, ``cs``, ``homcs``, ``ar1``, ``hetar1``, ``toep``
+(:mod:`mixedmodels.covariance`); ``diag(x | a/b)`` gives every nested term the structure.
 """
 
 from __future__ import annotations
@@ -29,18 +33,29 @@ class RandomTermSpec:
         The left of the bar, a formula right-hand side for the columns of Z_k ("1", "Days", "0 + x").
     group : str
         The grouping factor: a column name or an interaction ``"a:b"`` of column names.
+    structure : str
+        The covariance structure's keyword ("us" unless written, e.g. ``ar1(0 + visit | id)``).
     """
 
     expr: str
     group: str
+    structure: str = "us"
 
     @property
     def group_factors(self) -> list[str]:
         """Column names whose interaction makes the grouping factor."""
         return [part.strip() for part in self.group.split(":")]
 
+    def separates_residual(self, n_cols: int) -> bool:
+        """True when the structure keeps the term's variances apart from the residual variance even
+        with as many random effects as observations (``cs``, ``ar1``, ``hetar1``, ``toep`` on ≥ 3 columns:
+        their correlation pattern is not that of σ²I), so lme4's check of observations against
+        random effects does not apply (glmmTMB fits such terms, e.g. ``ar1(0 + visit | id)``)."""
+        return self.structure in ("cs", "ar1", "hetar1", "toep") and n_cols >= 3
+
     def __str__(self) -> str:
-        return f"({self.expr} | {self.group})"
+        text = f"({self.expr} | {self.group})"
+        return text if self.structure == "us" else self.structure + text
 
 
 @dataclass(frozen=True)
@@ -98,8 +113,14 @@ def _uncorrelated_exprs(expr: str) -> list[str]:
     return (["1"] if has_intercept else []) + [f"0 + {v}" for v in variables]
 
 
-_BAR = re.compile(r"^\((?P<expr>.*?)(?P<bar>\|\|?)(?P<group>[^|]*)\)$", re.DOTALL)
+STRUCTURE_KEYWORDS = ("us", "diag", "homdiag", "cs", "homcs", "ar1", "hetar1", "toep")
+"""Covariance-structure keywords allowed around a bar (:data:`mixedmodels.covariance.STRUCTURES`)."""
+
+_BAR = re.compile(r"^(?P<structure>[A-Za-z_][\w.]*)?\((?P<expr>.*?)(?P<bar>\|\|?)(?P<group>[^|]*)\)$", re.DOTALL)
 _NESTED_BAR = re.compile(r"(?<![\w.])\([^()]*\|[^()]*\)")
+_UNSUPPORTED_STRUCTURES = ("ou", "exp", "gau", "mat", "rr", "propto", "equalto", "toeph", "csh", "ar1h",
+                           "ad", "adh", "sp_exp")
+"""Structures of glmmTMB / mmrm that a random-effects term cannot have here (a clear error)."""
 
 
 def parse_formula(formula: str) -> ParsedFormula:
@@ -132,6 +153,11 @@ def parse_formula(formula: str) -> ParsedFormula:
     for token in _split_top_level(rhs, "+-"):
         sign, body = ("-", token[1:].strip()) if token.startswith("-") else ("+", token.lstrip("+").strip())
         match = _BAR.match(body)
+        if match is not None and match["structure"] in _UNSUPPORTED_STRUCTURES:
+            raise FormulaError(f"the covariance structure {match['structure']!r} in {body!r} is not supported for "
+                               f"random-effects terms; the structures are {', '.join(STRUCTURE_KEYWORDS)}")
+        if match is not None and match["structure"] and match["structure"] not in STRUCTURE_KEYWORDS:
+            match = None  # a function of the fixed part such as I(a | b)
         if match is None:
             if _NESTED_BAR.search(body):
                 raise FormulaError(f"a random-effects term must be added to the formula with '+', "
@@ -141,11 +167,15 @@ def parse_formula(formula: str) -> ParsedFormula:
         if sign == "-":
             raise FormulaError(f"a random-effects term cannot be subtracted: {token!r}")
         expr, group = match["expr"].strip(), match["group"].strip()
+        structure = match["structure"] or "us"
         if not expr or not group:
             raise FormulaError(f"empty side in random-effects term {body!r}; write (expr | group)")
+        if match["bar"] == "||" and match["structure"]:
+            raise FormulaError(f"{body!r}: '||' already makes the effects uncorrelated; write "
+                               f"{structure}({expr} | {group}) or ({expr} || {group})")
         expressions = _uncorrelated_exprs(expr) if match["bar"] == "||" else [expr]
         for grp in _expand_groups(group):
-            random_terms.extend(RandomTermSpec(e, grp) for e in expressions)
+            random_terms.extend(RandomTermSpec(e, grp, structure) for e in expressions)
     fixed = " ".join(fixed_parts).strip()
     fixed = fixed[1:].strip() if fixed.startswith("+") else fixed
     if not fixed or fixed.startswith("-"):

@@ -60,11 +60,16 @@ class DevianceProblem:
     p : int
         Number of fixed-effect columns.
     reml : bool
+    structures : sequence, optional
+        The covariance structure of each term (:mod:`mixedmodels.covariance`); all unstructured
+        by default.
     """
 
-    def __init__(self, cross: CrossProducts, term_sizes, term_levels, p: int, reml: bool = True):
+    def __init__(self, cross: CrossProducts, term_sizes, term_levels, p: int, reml: bool = True, structures=None):
         self.cross = cross
-        self.layout = ThetaLayout(tuple(int(s) for s in term_sizes))
+        self.layout = ThetaLayout(tuple(int(s) for s in term_sizes), structures)
+        if self.layout.sizes != tuple(int(s) for s in term_sizes):
+            raise ValueError(f"the structures' sizes {self.layout.sizes} differ from the terms' {tuple(term_sizes)}")
         self.rest = RestLayout(tuple(int(s) for s in term_sizes[1:]), tuple(int(l) for l in term_levels[1:]))
         self.term_levels = tuple(int(l) for l in term_levels)
         self.p = int(p)

@@ -213,7 +213,7 @@ class LmerFit:
     def varcorr(self) -> pd.DataFrame:
         """Variance components as R's ``as.data.frame(VarCorr(fit))``: grp, var1, var2, vcov, sdcor."""
         return varcorr_table(self.group_names, [t.column_names for t in self.spec.terms], self.covariance_matrices(),
-                             self.sigma)
+                             self.sigma, self.problem.layout.structures)
 
     # ------------------------------------------------------------------ random effects
     def _by_factor(self, per_term: list[np.ndarray]) -> dict[str, tuple[list[str], list[tuple[int, np.ndarray]]]]:

@@ -23,8 +23,13 @@ __all__ = ["coefficient_table_text", "random_effects_text", "summary_text"]
 DIGITS = 4
 
 
-def random_effects_text(varcorr: pd.DataFrame) -> str:
-    """lme4's ``.prt.VC``: Groups, Name, Variance, Std.Dev. and the lower triangle of Corr."""
+def random_effects_text(varcorr: pd.DataFrame, one_correlation: dict[str, str] | None = None) -> str:
+    """lme4's ``.prt.VC``: Groups, Name, Variance, Std.Dev. and the lower triangle of Corr.
+
+    ``one_correlation`` maps a group to the keyword of its structure when one correlation
+    describes the term (``ar1``, ``hetar1``, ``cs``, ``homcs``): glmmTMB prints it once, as ``0.96 (ar1)``.
+    """
+    one_correlation = one_correlation or {}
     variances = varcorr[varcorr["var2"].isna()]
     n_corr = max((int(((varcorr["grp"] == g) & varcorr["var2"].notna()).sum()) for g in varcorr["grp"]), default=0)
     variance_text = format_numbers(variances["vcov"], DIGITS)
@@ -41,7 +46,11 @@ def random_effects_text(varcorr: pd.DataFrame) -> str:
         cell_width = max([4] + [len(f"{v:.2f}") for v in corr["sdcor"]])
         for j, name in enumerate(names):
             cells = [group if j == 0 else "", name, variance_text[i], sd_text[i]]
-            if width > 0 and n_corr:
+            if width > 0 and n_corr and group in one_correlation:
+                first = corr[(corr["var1"] == names[0]) & (corr["var2"] == names[1])]["sdcor"] if j == 0 else []
+                label = f"{float(first.iloc[0]):.2f} ({one_correlation[group]})" if len(first) else ""
+                cells += [label] + [""] * (width - 1)
+            elif width > 0 and n_corr:
                 for k in range(width):
                     value = corr[(corr["var1"] == names[k]) & (corr["var2"] == name)]["sdcor"] if k < j else []
                     cells.append(f"{float(value.iloc[0]):.2f}".rjust(cell_width) if len(value) else "")
@@ -138,7 +147,9 @@ def fit_body_lines(fit, table: pd.DataFrame, scaled_residuals: np.ndarray | None
         q = _zapsmall(quantiles(scaled_residuals), DIGITS + 1)
         lines += _named_vector(["Min", "1Q", "Median", "3Q", "Max"], format_numbers(q, DIGITS)) + [""]
     lines.append("Random effects:")
-    lines.append(random_effects_text(fit.varcorr))
+    one_correlation = {t.name: s.keyword for t, s in zip(fit.spec.terms, fit.problem.layout.structures)
+                       if s.keyword in ("ar1", "hetar1", "cs", "homcs")}
+    lines.append(random_effects_text(fit.varcorr, one_correlation))
     groups = "; ".join(f"{g}, {n}" for g, n in fit.ngroups.items())
     lines.append(f"Number of obs: {fit.nobs}, groups:  {groups}")
     lines.append("")

@@ -175,7 +175,7 @@ def build_random_term(spec: RandomTermSpec, data: pd.DataFrame, check_levels: bo
             f"observations ({n}); each level needs more than one row"
         )
     n_effects = len(levels) * z_design.X.shape[1]
-    if check_levels and z_design.X.shape[1] > 1 and n_effects >= n:
+    if check_levels and z_design.X.shape[1] > 1 and n_effects >= n and not spec.separates_residual(z_design.X.shape[1]):
         raise DesignError(
             f"number of observations ({n}) <= number of random effects ({n_effects}) for term {spec}; "
             "the random-effects parameters and the residual variance are probably unidentifiable"

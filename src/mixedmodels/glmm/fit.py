@@ -21,7 +21,7 @@ from scipy.linalg.lapack import dpotri
 
 from .._threads import blas_threads_for
 from ..control import DEFAULT_CONTROL
-from ..covariance import relative_effects
+from ..covariance import relative_effects, term_structures
 from ..design import build_design, data_name_of
 from ..design.spec import spec_of_design
 from ..results import SINGULAR_MESSAGE
@@ -100,7 +100,8 @@ def glmer(formula: str, data, family="binomial", nAGQ: int = 1, weights=None, of
     if fam.estimates_dispersion == "profile" and fam.dispersion is None:
         return _fit_profiled(design, spec, rows, fam, y, prior, trials, offset_v, int(nAGQ), name)
     problem = GlmmProblem(fam, y, prior, trials, offset_v, design.X, [t.codes for t in design.terms],
-                          [t.z for t in design.terms], [t.n_levels for t in design.terms], nAGQ)
+                          [t.z for t in design.terms], [t.n_levels for t in design.terms], nAGQ,
+                          structures=term_structures(design.terms))
     optimum, extra = _optimise(problem, int(nAGQ))
     return _make_fit(spec, rows, problem, optimum, extra, name, int(nAGQ),
                      n_dispersion=problem.n_extra + int(fam.has_scale))
@@ -169,7 +170,8 @@ def _fit_profiled(design, spec, rows, family: Family, y, prior, trials, offset, 
     """lme4's ``glmer.nb`` (see :mod:`.negbin`): Poisson fit, θ₀ = theta.ml, NB fit at θ₀, Brent over log θ."""
     terms = design.terms
     poisson_problem = GlmmProblem(Poisson(), y, prior, trials, offset, design.X, [t.codes for t in terms],
-                                  [t.z for t in terms], [t.n_levels for t in terms], n_agq)
+                                  [t.z for t in terms], [t.n_levels for t in terms], n_agq,
+                                  structures=term_structures(terms))
     optimum0, _ = _optimise(poisson_problem, n_agq, check=False)
     _, state0, _ = _final_state(poisson_problem, optimum0, n_agq)
     theta0 = theta_ml(y, state0.mu, prior)

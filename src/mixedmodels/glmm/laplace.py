@@ -47,11 +47,14 @@ class GlmmProblem:
     X : ndarray (n, p)
     codes, z, n_levels             random-effects terms in lme4 order
     n_agq : int
+    structures : sequence, optional
+        Each term's covariance structure (:mod:`mixedmodels.covariance`; unstructured by default).
     """
 
-    def __init__(self, family: Family, y, weights, trials, offset, X, codes, z, n_levels, n_agq: int = 1):
+    def __init__(self, family: Family, y, weights, trials, offset, X, codes, z, n_levels, n_agq: int = 1,
+                 structures=None):
         self.y, self.weights, self.trials, self.offset, self.X = y, weights, trials, offset, X
-        self.layout = ThetaLayout(tuple(zk.shape[1] for zk in z))
+        self.layout = ThetaLayout(tuple(zk.shape[1] for zk in z), structures)
         self.n_agq = int(n_agq)
         self.joint = PirlsSystem(codes, z, n_levels, X)
         self.u_only = PirlsSystem(codes, z, n_levels, None)

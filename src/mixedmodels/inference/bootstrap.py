@@ -84,7 +84,8 @@ class ResponseRefitter:
     def refit(self, y: np.ndarray | None, cross: CrossProducts):
         """The fit of the same model to response ``y`` (None: not in memory) whose cross-products are ``cross``."""
         problem = self.problem
-        new_problem = DevianceProblem(cross, problem.layout.sizes, problem.term_levels, problem.p, reml=problem.reml)
+        new_problem = DevianceProblem(cross, problem.layout.sizes, problem.term_levels, problem.p, reml=problem.reml,
+                                       structures=problem.layout.structures)
         rows = self.rows.with_response(y) if y is not None else None
         # each refit starts at a nearby optimum (θ̂, or the truth), so a small first step suffices
         return fit_problem(self.spec, new_problem, rows, self.data_name, check=self.check, theta0=self.theta0,

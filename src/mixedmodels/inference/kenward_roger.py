@@ -93,6 +93,11 @@ def kenward_roger(fit) -> KenwardRoger:
     """
     if not fit.reml:
         raise ValueError(REML_ONLY)
+    structured = [str(t.spec) for t, s in zip(fit.spec.terms, fit.problem.layout.structures) if s.keyword != "us"]
+    if structured:
+        raise ValueError(f"Kenward-Roger here takes the elements of each unstructured Σ_k as the covariance "
+                         f"parameters; the structured term(s) {', '.join(structured)} have other parameters. "
+                         "Use ddf='satterthwaite' (which works in θ for any structure)")
     if fit in _CACHE:
         return _CACHE[fit]
     if fit.spec.weights is not None:

@@ -67,7 +67,9 @@ class _VarparObjective:
 
 
 def _minimise_bounded(f, x0, lower, upper, step):
-    """BOBYQA with tight tolerances; returns (x, f(x)), the best point seen if nlopt stops on round-off."""
+    """BOBYQA with tight tolerances; returns (x, f(x)), the best point seen if nlopt stops on round-off
+    (x0 and +inf when f is infinite everywhere it looked, e.g. a correlation of ±1 that a structure
+    such as ar1 only approaches)."""
     best = [np.inf, None]
 
     def objective(x, grad):
@@ -88,7 +90,7 @@ def _minimise_bounded(f, x0, lower, upper, step):
         opt.optimize(np.clip(x0, lower, upper))
     except nlopt.RoundoffLimited:
         pass  # BOBYQA's trust region shrank below round-off: the best point is the answer
-    return best[1], float(best[0])
+    return (np.clip(x0, lower, upper), np.inf) if best[1] is None else (best[1], float(best[0]))
 
 
 def _shifted_cross_products(cross, j: int, beta_j: float):
@@ -232,15 +234,9 @@ def interval_columns(level: float) -> list[str]:
 
 
 def _sd_partners(layout) -> dict[int, list[int]]:
-    """For each correlation's index in the sd/cor vector, the indices of its two sds."""
-    out = {}
-    for k in range(len(layout.sizes)):
-        rows, cols = layout._tril(k)
-        where = {(r, c): layout.offsets[k] + i for i, (r, c) in enumerate(zip(rows, cols))}
-        for (r, c), i in where.items():
-            if r != c:
-                out[i] = [where[r, r], where[c, c]]
-    return out
+    """For each correlation's index in the sd/cor vector, the indices of its sds."""
+    return {layout.offsets[k] + i: [layout.offsets[k] + j for j in sds]
+            for k, s in enumerate(layout.structures) for i, sds in s.sd_partners().items()}
 
 
 def _bounded_parameters(names, objective, estimate, lower, upper, scale, partners, dev_min,
@@ -335,7 +331,8 @@ def _beta_parameters(fit_ml) -> dict[str, _Parameter]:
     for j, name in enumerate(fit_ml.spec.fixed.column_names):
         def deviance_at(x, start, j=j):
             cross = _shifted_cross_products(problem.cross, j, x)
-            shifted = DevianceProblem(cross, problem.layout.sizes, problem.term_levels, problem.p - 1, reml=False)
+            shifted = DevianceProblem(cross, problem.layout.sizes, problem.term_levels, problem.p - 1, reml=False,
+                                       structures=problem.layout.structures)
             optimum = optimize_theta(shifted.deviance, start, lower_theta, check=False)
             return optimum.objective, optimum.theta
 

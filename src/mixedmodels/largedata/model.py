@@ -127,7 +127,7 @@ class ChunkedSource:
             if size >= n:
                 raise DesignError(f"number of levels of grouping factor {term.spec.group!r} ({size}) must be < "
                                   f"number of observations ({n}); each level needs more than one row")
-            if p_k > 1 and size * p_k >= n:
+            if p_k > 1 and size * p_k >= n and not term.spec.separates_residual(p_k):
                 raise DesignError(f"number of observations ({n}) <= number of random effects ({size * p_k}) for "
                                   f"term {term.spec}; the random-effects parameters and the residual variance are "
                                   "probably unidentifiable")

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..covariance import ThetaLayout
+from ..covariance import ThetaLayout, term_structures
 from ..design import ModelDesign, to_pandas
 from ..design.spec import ModelSpec
 from ..formula import parse_formula
@@ -81,7 +81,7 @@ class TrueModel:
 
     @property
     def layout(self) -> ThetaLayout:
-        return ThetaLayout(tuple(t.n_cols for t in self.spec.terms))
+        return ThetaLayout(tuple(t.n_cols for t in self.spec.terms), term_structures(self.spec.terms))
 
     @property
     def templates(self) -> list[np.ndarray]:
@@ -103,7 +103,7 @@ def layout_problem(spec: ModelSpec, cross, reml: bool) -> DevianceProblem:
     and a layout's response values are never used (each replicate's y-row of A replaces them).
     """
     return DevianceProblem(cross, [t.n_cols for t in spec.terms], [t.n_levels for t in spec.terms],
-                           spec.fixed.n_columns, reml=reml)
+                           spec.fixed.n_columns, reml=reml, structures=term_structures(spec.terms))
 
 
 @dataclass(frozen=True, eq=False)
@@ -201,9 +201,14 @@ class PowerDesign:
             if not np.allclose(S, S.T):
                 raise ValueError(f"varcorr[{name!r}] is not symmetric")
             templates.append(_semidefinite_cholesky(S, name) / self.sigma)
-        layout = ThetaLayout(tuple(t.n_cols for t in spec.terms))
+        layout = ThetaLayout(tuple(t.n_cols for t in spec.terms), term_structures(spec.terms))
+        theta = layout.theta_of(templates)
+        for name, T, T_model in zip(names, templates, layout.templates(theta)):
+            if not np.allclose(T_model @ T_model.T, T @ T.T, rtol=1e-8, atol=1e-12):
+                raise ValueError(f"varcorr[{name!r}] does not have the covariance structure of its term in the "
+                                 f"formula {self.formula!r}")
         beta = self.fixef[columns].to_numpy(dtype=float)
-        return TrueModel(spec=spec, cross=cross, rows=rows, beta=beta, theta=layout.theta_of(templates),
+        return TrueModel(spec=spec, cross=cross, rows=rows, beta=beta, theta=theta,
                          sigma=float(self.sigma))
 
     def __repr__(self) -> str:
