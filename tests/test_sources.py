@@ -172,3 +172,17 @@ def test_degenerate_response_is_refused_from_every_source(frame, tmp_path):
             _fit("Reaction ~ 1 + (1 | Subject)", data)
     with pytest.raises(Exception, match="the response 'Reaction' is constant"):
         _fit(FULL, frame.assign(Reaction=250.0))
+
+
+def test_glmer_shares_the_frame_source_and_refuses_chunked_data(parquet):
+    from mixedmodels import glmer
+
+    cbpp = datasets.load("cbpp")
+    formula = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
+    spec, rows = FrameSource(cbpp).rows_of(formula, check_levels=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = glmer(formula, cbpp)
+    assert fit.spec.fixed.column_names == spec.fixed.column_names and fit.nobs == spec.nobs
+    with pytest.raises(TypeError, match="glmer\\(\\) fits data in memory"):
+        glmer("Reaction ~ Days + (1 | Subject)", parquet, family="poisson")

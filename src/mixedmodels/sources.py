@@ -76,12 +76,22 @@ class FrameSource:
         self.functions = functions
         self.name = str(getattr(data, "attrs", {}).get("name", ""))  # lmer/glmer fall back to the caller's variable
 
+    def rows_of(self, formula: str, weights=None, offset=None, *, check_levels: bool = True):
+        """``(spec, rows)`` of ``formula`` on the frame, without A (glmer's PIRLS works on the rows).
+
+        ``check_levels=False`` skips lmer's level-count checks (an observation-level random effect
+        is identifiable in a GLMM).
+        """
+        design = build_design(formula, self.data, weights=weights, offset=offset, check_levels=check_levels,
+                              functions=self.functions)
+        return spec_of_design(design, weights, offset), InMemoryRows(design)
+
     def model(self, formula: str, weights=None, offset=None):
         """``(spec, cross, rows)`` of ``formula`` on the frame (rows: :class:`InMemoryRows`)."""
-        design = build_design(formula, self.data, weights=weights, offset=offset, functions=self.functions)
+        spec, rows = self.rows_of(formula, weights, offset)
+        design = rows.design
         terms = [TermData(t.codes, t.z, t.n_levels) for t in design.terms]
-        cross = build_cross_products(terms, design.X, design.y, design.weights, design.offset)
-        return spec_of_design(design, weights, offset), cross, InMemoryRows(design)
+        return spec, build_cross_products(terms, design.X, design.y, design.weights, design.offset), rows
 
 
 class InMemoryRows:

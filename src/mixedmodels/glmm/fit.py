@@ -1,6 +1,6 @@
 """``glmer``: fit a generalized linear mixed model as lme4's ``glmer`` does.
 
-    design  = build_design(formula, data)            # glFormula (cbind response allowed)
+    spec, rows = FrameSource(data).rows_of(formula)   # glFormula (cbind response allowed): the same spec as lmer
     y, w    = family.response(y, weights)            # family$initialize (checked)
     stage 1 = BOBYQA over θ, β inside PIRLS          # nAGQ = 0 stops here; Var(β̂) from R_X
     stage 2 = BOBYQA over (θ, β), Laplace or AGQ     # nAGQ ≥ 1, lme4's checkConv
@@ -22,10 +22,10 @@ from scipy.linalg.lapack import dpotri
 from .._threads import blas_threads_for
 from ..control import DEFAULT_CONTROL
 from ..covariance import relative_effects, term_structures
-from ..design import build_design, data_name_of
-from ..design.spec import spec_of_design
+from ..design import data_name_of
+from ..largedata.sources import is_large_data
 from ..results import SINGULAR_MESSAGE
-from ..sources import InMemoryRows
+from ..sources import FrameSource
 from ..errors import ConvergenceWarning, MixedModelsError, SingularFitWarning
 from ..objective import PlsSolution
 from ..optimize import optimize_theta
@@ -91,12 +91,15 @@ def glmer(formula: str, data, family="binomial", nAGQ: int = 1, weights=None, of
     184.05
     """
     fam: Family = get_family(family)
-    design = build_design(formula, data, weights=weights, offset=offset, check_levels=False, functions=functions)
+    if is_large_data(data):
+        raise TypeError("glmer() fits data in memory (pandas or polars); Dask DataFrames and Parquet files are "
+                        "for lmer, whose criterion needs A alone (PIRLS needs the rows at every iteration)")
+    spec, rows = FrameSource(data, functions).rows_of(formula, weights, offset, check_levels=False)
+    design = rows.design
     _check_agq(design, nAGQ, fam)
     y, prior, trials = fam.response(design.y, design.weights)
     offset_v = np.zeros(len(y)) if design.offset is None else design.offset
     name = data_name if data_name is not None else data_name_of(data, sys._getframe(1))
-    spec, rows = spec_of_design(design, weights, offset), InMemoryRows(design)
     if fam.estimates_dispersion == "profile" and fam.dispersion is None:
         return _fit_profiled(design, spec, rows, fam, y, prior, trials, offset_v, int(nAGQ), name)
     problem = GlmmProblem(fam, y, prior, trials, offset_v, design.X, [t.codes for t in design.terms],
