@@ -14,7 +14,7 @@ from .postfit.emmeans import emmeans, joint_tests
 from .postfit.r2 import r2
 from .postfit.repca import rePCA
 from .postfit.residuals import simulate_residuals
-from .power import PowerCurve, PowerDesign, PowerResult, design, extend, power, power_curve
+from .power import PowerCurve, PowerDesign, PowerResult, contrast_test, design, extend, power, power_curve
 from .errors import ConvergenceWarning, DesignError, FormulaError, MixedModelsError, SingularFitWarning
 
 __all__ = [
@@ -40,6 +40,7 @@ __all__ = [
     "extend",
     "power",
     "power_curve",
+    "contrast_test",
     "PowerCurve",
     "PowerDesign",
     "PowerResult",

@@ -415,7 +415,7 @@ class EMMeans(EmmTable):
     def __init__(self, fit, L, labels, specs, by, averaged, ddf, level, type, notes):
         self.fit, self.L, self.labels = fit, L, labels
         self.specs, self.by_vars, self.averaged = list(specs), list(by), list(averaged)
-        self.ddf, self.level, self.type = ddf, level, type
+        self.ddf, self.level, self.type, self.notes = ddf, level, type, list(notes)
         est, se, df = estimate_rows(fit, L, ddf)
         self.estimates, self.se, self.df = est, se, df
         asymptotic = np.all(~np.isfinite(df))
@@ -442,6 +442,15 @@ class EMMeans(EmmTable):
         frame[name], frame["SE"], frame["df"] = est, se, df
         frame[limits[0]], frame[limits[1]] = lower, upper
         super().__init__(frame, by, name, messages + notes)
+
+    def refitted(self, fit) -> "EMMeans":
+        """The same means (grid, weights, df method) estimated from another fit of the same model on the same rows.
+
+        The linear functions ``L`` depend on the design only, so a refit to a new response (a
+        bootstrap or power replicate) needs no new reference grid.
+        """
+        return EMMeans(fit, self.L, self.labels, self.specs, self.by_vars, self.averaged, self.ddf, self.level,
+                       self.type, self.notes)
 
     def contrast(self, method="eff", adjust=None, ref=None, by=None):
         """Contrasts of these means (see :func:`mixedmodels.postfit.contrast.contrast`)."""

@@ -6,7 +6,9 @@
   :func:`mixedmodels.anova`), F = (Lβ̂)ᵀ(L V̂ Lᵀ)⁻¹(Lβ̂) / rank(L);
 * a formula: the likelihood-ratio test against that smaller model, both fitted by maximum
   likelihood (lme4 ``anova(small, full)``), χ² = max(0, d_small − d_full) on
-  npar_full − npar_small degrees of freedom.
+  npar_full − npar_small degrees of freedom;
+* a family of contrasts of marginal means (:func:`.contrasts.contrast_test`, emmeans'
+  ``contrast``): each contrast's t test with adjusted p-values.
 
 Each test is a picklable callable ``LmerFit -> row`` (the columns of :data:`COLUMNS`), so the
 replicates can be refitted and tested in worker processes.
@@ -21,9 +23,10 @@ from ..inference.bootstrap import ResponseRefitter
 from ..inference.contrasts import term_contrasts
 from ..inference.ddf import ddf_method, f_test, t_test
 from ..sources import FrameSource
+from .contrasts import ContrastFamily, ContrastTest
 from .design import PowerDesign, TrueModel, layout_problem
 
-__all__ = ["COLUMNS", "CoefficientTest", "TermTest", "ComparisonTest", "make_test"]
+__all__ = ["COLUMNS", "CoefficientTest", "TermTest", "ComparisonTest", "ContrastTest", "make_test"]
 
 COLUMNS = ["estimate", "statistic", "df_num", "df_den", "p_value", "singular", "converged"]
 """What every test returns per replicate (NaN where a column does not apply)."""
@@ -124,17 +127,26 @@ def _comparison(spec: PowerDesign, full: TrueModel, formula: str) -> ComparisonT
     return ComparisonTest(formula, refitter, npar_small, full.npar)
 
 
-def make_test(test, spec: PowerDesign, model: TrueModel, ddf: str):
-    """The test named by ``test``: a formula, a coefficient or a fixed-effect term of the model.
+def make_test(test, spec: PowerDesign, model: TrueModel, ddf: str, layout_fit=None):
+    """The test named by ``test``: a formula, a coefficient or a fixed-effect term of the model, or a contrast family.
+
+    ``layout_fit`` is called (no arguments) for a :class:`~.contrasts.ContrastFamily` only: a fit
+    of the model on the layout, whose reference grid the contrasts are built on.
 
     Raises
     ------
     ValueError
-        ``test`` names neither a coefficient nor a term, or the formula is not a smaller model.
+        ``test`` names neither a coefficient nor a term, the formula is not a smaller model, or the
+        contrast family does not fit the model (unknown factor, level, method or contrast).
     """
-    if not isinstance(test, str):
-        raise TypeError(f"test must be a coefficient name, a term name or a formula string, not {type(test).__name__}")
     ddf = ddf_method(ddf)  # checked whatever the test
+    if isinstance(test, ContrastFamily):
+        if layout_fit is None:
+            raise TypeError("a contrast test needs layout_fit, a fit of the model on the layout")
+        return test.bind(layout_fit(), ddf)
+    if not isinstance(test, str):
+        raise TypeError("test must be a coefficient name, a term name, a formula string or "
+                        f"mixedmodels.contrast_test(...), not {type(test).__name__}")
     if "~" in test:
         return _comparison(spec, model, test)
     fixed = model.spec.fixed

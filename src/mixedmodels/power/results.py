@@ -55,6 +55,10 @@ class PowerResult:
         Rows of the simulated data.
     elapsed : float
         Seconds taken.
+    contrasts : DataFrame or None
+        Contrast tests (:func:`mixedmodels.contrast_test`): one row per replicate and contrast,
+        ``replicate``, ``contrast``, ``estimate``, ``SE``, ``df``, ``t.ratio`` and the adjusted
+        ``p.value`` (NaN where a refit failed); their powers in :meth:`contrast_power`.
     """
 
     statistics: pd.DataFrame
@@ -65,6 +69,7 @@ class PowerResult:
     effect: float | None
     nrow: int
     elapsed: float
+    contrasts: pd.DataFrame | None = None
 
     @property
     def nsim(self) -> int:
@@ -109,6 +114,24 @@ class PowerResult:
         converged = self.statistics["converged"].to_numpy()
         return float(np.sum(converged == 0) / self.nsim)
 
+    def contrast_power(self, level: float = 0.95) -> pd.DataFrame:
+        """Power of each contrast (share of replicates with adjusted p < α) and its Clopper–Pearson interval.
+
+        Raises
+        ------
+        ValueError
+            The test was not a family of contrasts.
+        """
+        if self.contrasts is None:
+            raise ValueError(f"contrast_power() is for contrast tests (mixedmodels.contrast_test); this was: "
+                             f"{self.description}")
+        rows = {}
+        for name, group in self.contrasts.groupby("contrast", sort=False, observed=True):
+            x = int(np.sum(group["p.value"].to_numpy() < self.alpha))
+            lower, upper = clopper_pearson(x, self.nsim, level)
+            rows[name] = {"power": x / self.nsim, "lower": lower, "upper": upper}
+        return pd.DataFrame.from_dict(rows, orient="index").rename_axis("contrast")
+
     def interval_text(self, level: float = 0.95) -> str:
         """``80.30% (77.70, 82.72)``, as simr prints it."""
         lower, upper = self.confint(level)
@@ -121,6 +144,11 @@ class PowerResult:
                  f"Test: {self.description}"]
         if self.effect is not None:
             lines.append(f"      Effect size for {self.coefficient} is {self.effect:.4g}")
+        if self.contrasts is not None:
+            lines.append(f"Power of each contrast, ({100 * level:g}% confidence interval):")
+            for name, row in self.contrast_power(level).iterrows():
+                lines.append(f"      {name}: {_percent(row['power'])}% ({_percent(row['lower'])}, "
+                             f"{_percent(row['upper'])})")
         singular = int(np.nansum(counts["singular"].to_numpy()))
         unconverged = int(np.sum(counts["converged"].to_numpy() == 0))
         failed = int(self.pvalues.isna().sum())
