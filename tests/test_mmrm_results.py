@@ -112,3 +112,13 @@ def test_anova_dispatch(fit):
 def test_bad_contrast_shape(fit):
     with pytest.raises(ValueError, match="needs 11 columns"):
         fit.t_test([1, 0])
+
+
+def test_predict_rejects_unknown_levels():
+    grouped = mm.mmrm("FEV1 ~ AVISIT + cs(AVISIT | ARMCD / USUBJID)", fev_data())
+    data = fev_data().assign(ARMCD=lambda d: d["ARMCD"].astype(str).replace({"TRT": "NEW", "PBO": "NEW"}))
+    with pytest.raises(ValueError, match="ARMCD levels the fit has not seen"):
+        grouped.predict(data.iloc[:8], conditional=True)
+    visits = fev_data().assign(AVISIT=lambda d: d["AVISIT"].astype(str).replace({"VIS4": "VIS9"}))
+    with pytest.raises(ValueError, match="'AVISIT' has level.s. .'VIS9'. not seen"):
+        our_fit("fev_data_us").predict(visits, conditional=True)

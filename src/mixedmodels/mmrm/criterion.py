@@ -334,7 +334,7 @@ class MmrmCriterion:
             rows = self.group_range[g]
             in_group = self.block_group == g
             G = np.einsum("b,bij->ij", self.block_n[in_group], state.E[in_group])
-            G -= np.tensordot(YB[rows], state.Y[rows], axes=([0, 2], [0, 2]))
+            G -= (YB[rows] @ state.Y[rows].transpose(0, 2, 1)).sum(axis=0)  # batched: no copies of Y
             out.append(G)
         return out
 

@@ -213,6 +213,9 @@ class MmrmFit:
         groups = None
         if f.group is not None:
             groups = pd.Index(self.design.group_levels).get_indexer(sub[f.group].astype(str))
+            if (groups < 0).any():
+                raise ValueError(f"newdata has {f.group} levels the fit has not seen: "
+                                 f"{sorted(set(sub[f.group].astype(str)[groups < 0]))}")
         subjects = sub[f.subject].to_numpy()
         pred = mean.copy()
         for subject in pd.unique(subjects):
