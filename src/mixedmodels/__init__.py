@@ -9,6 +9,8 @@ from .inference import anova
 from .mmrm import MmrmFit, mmrm  # after this the name mmrm is the function; the subpackage stays importable
 from .inference.bootstrap import bootstrap
 from .postfit.compare import compare
+from .postfit.contrast import contrast
+from .postfit.emmeans import emmeans, joint_tests
 from .postfit.r2 import r2
 from .postfit.repca import rePCA
 from .postfit.residuals import simulate_residuals
@@ -25,6 +27,9 @@ __all__ = [
     "MmrmFit",
     "anova",
     "bootstrap",
+    "emmeans",
+    "contrast",
+    "joint_tests",
     "compare",
     "r2",
     "rePCA",

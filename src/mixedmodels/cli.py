@@ -9,6 +9,8 @@
     mixedmodels anova DATA "F1" "F2" ... [--format text|json|csv] [--output FILE]
     mixedmodels datasets
     mixedmodels report DATA "FORMULA" -o report.html [--ml] [--family F] [--ddf ...]
+    mixedmodels emmeans DATA "FORMULA" --specs F [--by B] [--contrast pairwise] [--adjust tukey]
+                    [--ddf kenward-roger|satterthwaite|asymptotic] [--type link|response] [--format text|json]
     mixedmodels power DATA "FORMULA" --test TEST [--effect NAME=VALUE ...] [--nsim N] [--seed S]
                       [--alpha A] [--n-jobs J] [--ddf ...] [--ml] [--along F] [--within COLS]
                       [--sizes 3,5,10] [--plot FILE.png] [--format text|json|csv] [--output FILE]
@@ -214,6 +216,28 @@ def _cmd_report(args) -> None:
     sys.stderr.write(f"wrote {args.output}\n")
 
 
+def _cmd_emmeans(args) -> None:
+    from .export import records
+    from .postfit.contrast import contrast
+    from .postfit.emmeans import emmeans
+
+    fit = _fit(load_data(args.data), args.formula, args.ml, args.family)
+    em = emmeans(fit, args.specs, by=args.by, ddf=args.ddf, level=args.level, type=args.type)
+    tables = {"emmeans": em}
+    if args.contrast is not None:
+        method = args.contrast
+        tables["contrasts"] = contrast(em, method, adjust=args.adjust, ref=args.ref)
+        tables["contrasts_confint"] = tables["contrasts"].confint(args.level)
+    elif args.adjust is not None or args.ref is not None:
+        raise CommandError("--adjust and --ref apply to --contrast")
+    if args.format == "json":
+        text = json.dumps({k: {"table": records(t.to_frame()), "messages": t.messages} for k, t in tables.items()},
+                          indent=2, allow_nan=False, default=str)
+    else:
+        text = "\n".join(str(t) for t in tables.values())
+    _write(text, args.output)
+
+
 def _effects(pairs: list[str] | None) -> dict[str, float]:
     effects = {}
     for pair in pairs or []:
@@ -310,6 +334,23 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--family", help="GLMM family (binomial, poisson): fits with glmer")
     report.add_argument("--ddf", **ddf)
     report.set_defaults(run=_cmd_report)
+    marginal = sub.add_parser("emmeans", help="estimated marginal means and contrasts (R's emmeans)")
+    marginal.add_argument("data", help=data_help)
+    marginal.add_argument("formula")
+    marginal.add_argument("--specs", required=True, help='factor(s): "group", "recipe * temperature", "recipe | temperature"')
+    marginal.add_argument("--by", help="variable(s) splitting the table and the families of contrasts")
+    marginal.add_argument("--contrast", help="pairwise, revpairwise, trt.vs.ctrl, consec, poly or eff")
+    marginal.add_argument("--adjust", help="tukey, dunnettx, dunnett (= mvt), sidak, bonferroni, holm, fdr, none")
+    marginal.add_argument("--ref", help="reference level of trt.vs.ctrl (default: the first level)")
+    marginal.add_argument("--ddf", choices=["kenward-roger", "satterthwaite", "asymptotic"], default=None,
+                          help="df method (default: kenward-roger for lmer fits of up to 3000 rows)")
+    marginal.add_argument("--type", choices=["link", "response"], default="link", help="GLMM scale of the means")
+    marginal.add_argument("--level", type=float, default=0.95)
+    marginal.add_argument("--ml", action="store_true")
+    marginal.add_argument("--family", help="GLMM family (binomial, poisson): fits with glmer")
+    marginal.add_argument("--format", choices=["text", "json"], default="text")
+    marginal.add_argument("--output", "-o")
+    marginal.set_defaults(run=_cmd_emmeans)
 
     power = sub.add_parser("power", help="power of a test by simulation from a fitted model (simr's powerSim)")
     power.add_argument("data", help=data_help)

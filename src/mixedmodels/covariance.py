@@ -41,7 +41,10 @@ class Unstructured:
         return self.p * (self.p + 1) // 2
 
     def template(self, theta_k: np.ndarray) -> np.ndarray:
-        T = np.zeros((self.p, self.p))
+        p = self.p
+        if p == 1:
+            return theta_k.reshape(1, 1).copy()
+        T = np.zeros((p, p))
         T[self._tril] = theta_k
         return T
 
@@ -76,7 +79,8 @@ class ThetaLayout:
     def __init__(self, sizes, structures=None):
         self.structures = tuple(Unstructured(int(p)) for p in sizes) if structures is None else tuple(structures)
         self.sizes = tuple(s.p for s in self.structures)
-        self.offsets = np.concatenate([[0], np.cumsum([s.n_theta for s in self.structures])]).astype(int)
+        self.offsets = [0, *np.cumsum([s.n_theta for s in self.structures]).tolist()]
+        self._slices = [(s.template, lo, hi) for s, lo, hi in zip(self.structures, self.offsets, self.offsets[1:])]
 
     def __eq__(self, other) -> bool:
         return isinstance(other, ThetaLayout) and self.structures == other.structures
@@ -85,18 +89,16 @@ class ThetaLayout:
 
     @property
     def n_theta(self) -> int:
-        return int(self.offsets[-1])
+        return self.offsets[-1]
 
     def _tril(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Row and column indices in T_k of term k's θ_k (an unstructured term: its lower triangle)."""
         return self.structures[k]._tril
 
-    def _parts(self, theta: np.ndarray):
-        return (theta[self.offsets[k]:self.offsets[k + 1]] for k in range(len(self.structures)))
-
     def templates(self, theta: np.ndarray) -> list[np.ndarray]:
-        """The T_k for a given θ."""
-        return [s.template(t) for s, t in zip(self.structures, self._parts(np.asarray(theta, dtype=float)))]
+        """The T_k for a given θ (called once per evaluation of the criterion: kept lean)."""
+        theta = np.asarray(theta, dtype=float)
+        return [template(theta[lo:hi]) for template, lo, hi in self._slices]
 
     def theta_of(self, templates: list[np.ndarray]) -> np.ndarray:
         """Inverse of :meth:`templates`."""

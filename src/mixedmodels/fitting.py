@@ -11,6 +11,7 @@ import warnings
 
 import numpy as np
 import scipy.linalg as la
+from scipy.linalg.lapack import dpstrf
 
 from ._threads import blas_threads_for
 from .control import LmerControl
@@ -29,7 +30,7 @@ EXACT_FIT_TOL = 1e-12
 """rss ≤ this × Σw(y − ȳ)² (plus the rounding of the sums) counts as a response reproduced exactly."""
 
 DENSE_CHECK_EFFECTS = 1000
-"""Random effects q up to which [Z X] is checked for reproducing the response (a (q + p)² eigenproblem)."""
+"""Random effects q up to which [Z X] is checked for reproducing the response (a pivoted Cholesky of order q + p)."""
 
 
 def check_response_variation(spec: ModelSpec, cross) -> None:
@@ -42,7 +43,8 @@ def check_response_variation(spec: ModelSpec, cross) -> None:
 
         spread² = yᵀWy − (1ᵀWy)²/1ᵀW1  (yᵀWy without an intercept column)
         rss_X   = the last pivot² of the Cholesky factor of [X y]ᵀW[X y]
-        rss_XZ  = yᵀWy − gᵀM⁺g,  M = [Z X]ᵀW[Z X], g = [Z X]ᵀWy  (q ≤ 1000)
+        rss_XZ  = yᵀWy − ‖U_r⁻ᵀ(Pᵀg)_r‖²,  M = [Z X]ᵀW[Z X], PᵀMP = UᵀU (pivoted Cholesky, rank r),
+                  g = [Z X]ᵀWy  (q ≤ 1000)
 
     and a residual sum of squares below 1e-12 spread², plus the rounding of A's sums
     (100 ε yᵀWy), counts as exact.
@@ -78,10 +80,9 @@ def check_response_variation(spec: ModelSpec, cross) -> None:
     M = np.block([[ZtZ, ZtX], [ZtX.T, XtX]])
     l0, p0, _ = cross.D0.shape
     g = np.concatenate([cross.Bw[-1].reshape(l0 * p0), cross.C[:q_r, -1], G[:-1, -1]])
-    s, V = la.eigh(M)
-    keep = s > s.max() * len(s) * EPS
-    coef = V[:, keep].T @ g
-    rss_xz = float(yy - coef @ (coef / s[keep]))
+    U, piv, rank, _ = dpstrf(M, lower=0)  # pivoted Cholesky PᵀMP = UᵀU, rank r
+    w = la.solve_triangular(U[:rank, :rank], g[piv[:rank] - 1], trans="T")
+    rss_xz = float(yy - w @ w)
     if rss_xz <= floor:
         groups = ", ".join(repr(t.name) for t in spec.terms)
         raise DesignError(f"the fixed and random effects reproduce the response {response!r} exactly (zero "

@@ -11,6 +11,7 @@ thinned to every k-th level when they would run together; every plot has a title
 - :func:`plot_ranef` — caterpillar plot: conditional modes b̂_j ± z_{(1+level)/2} · sd(b_j | y).
 - :func:`plot_diagnostics` — residuals vs fitted, normal QQ plots of the residuals and of each
   random-effect column, scale–location.
+- :func:`emmeans` — marginal means (or contrasts) with their confidence intervals.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from scipy import stats
 from .design import to_pandas, used_columns
 from .errors import DesignError
 
-__all__ = ["clusters", "plot_lines", "plot_ranef", "plot_diagnostics", "normal_quantiles", "cluster_colours"]
+__all__ = ["clusters", "plot_lines", "plot_ranef", "plot_diagnostics", "normal_quantiles", "cluster_colours", "emmeans"]
 
 _JITTER = 0.15
 
@@ -279,6 +280,45 @@ def plot_ranef(fit, level: float = 0.95, ncols: int | None = None):
     fig.suptitle(f"Conditional modes with {level:.0%} prediction intervals", fontsize="medium")
     fig.tight_layout()
     return fig
+
+
+def emmeans(em, ax=None, horizontal: bool = True):
+    """Marginal means (or contrasts) with their confidence intervals, emmeans' ``plot(emm)``.
+
+    One point per row of ``em`` (an :class:`~mixedmodels.postfit.EMMeans` or the ``confint()`` of
+    contrasts) with a bar from its lower to its upper confidence limit; rows of different ``by``
+    groups are separated and labelled "level | by".
+
+    Returns
+    -------
+    Axes
+        Holding one errorbar container whose bar i is row i of ``em.frame``.
+    """
+    frame = em.frame
+    estimate = em.estimate_name
+    limits = [c for c in ("lower.CL", "asymp.LCL") if c in frame] + [c for c in ("upper.CL", "asymp.UCL") if c in frame]
+    if len(limits) != 2:
+        raise ValueError("the table has no confidence limits to draw; use em.confint() for contrasts")
+    by = list(getattr(em, "by", []))
+    labels_of = [c for c in frame.columns if c not in by and frame.columns.get_loc(c) < frame.columns.get_loc(estimate)]
+    labels = [" ".join(str(frame[c].iloc[i]) for c in labels_of)
+              + ("" if not by else " | " + ", ".join(str(frame[b].iloc[i]) for b in by)) for i in range(len(frame))]
+    ax = _axes(ax, figsize=(6.4, max(2.5, 0.35 * len(frame) + 1.2)) if horizontal else (6.4, 4.4))
+    values = frame[estimate].to_numpy(float)
+    lower, upper = frame[limits[0]].to_numpy(float), frame[limits[1]].to_numpy(float)
+    positions = np.arange(len(frame))[::-1]
+    error = np.vstack([values - lower, upper - values])
+    if horizontal:
+        ax.errorbar(values, positions, xerr=error, fmt="o", color="tab:blue", ecolor="tab:blue", capsize=3, lw=1.2)
+        ax.set_yticks(positions, labels)
+        ax.set_xlabel(estimate)
+    else:
+        ax.errorbar(positions[::-1], values, yerr=error, fmt="o", color="tab:blue", ecolor="tab:blue", capsize=3, lw=1.2)
+        ax.set_xticks(positions[::-1], labels, rotation=30, ha="right")
+        ax.set_ylabel(estimate)
+    level = next((m.split(": ")[1] for m in em.messages if m.startswith("Confidence level used")), "")
+    ax.set_title(f"{estimate} with {float(level):.0%} confidence intervals" if level else estimate, fontsize="medium")
+    return ax
 
 
 def normal_quantiles(n: int) -> np.ndarray:

@@ -5,7 +5,9 @@ embedded as a ``data:image/png;base64`` URI. It shows the model (formula, data, 
 criteria), the singular-fit and convergence messages, the random-effects table
 (lme4's ``VarCorr``), the fixed-effects table (Satterthwaite or Kenward-Roger df and p-values
 for linear mixed models, Wald z tests for GLMMs), lmerTest's type III ANOVA and the intra-class
-correlations (linear mixed models), R² and the scaled-residual diagnostics of :mod:`.postfit`, the plots of :mod:`mixedmodels.plots` (``fit.plot_lines``,
+correlations (linear mixed models), R² and the scaled-residual diagnostics of :mod:`.postfit`, the
+marginal means of the model's factors with their Tukey-adjusted pairwise comparisons (emmeans),
+the plots of :mod:`mixedmodels.plots` (``fit.plot_lines``,
 ``fit.plot_ranef``, ``fit.plot_diagnostics``; one that does not apply to the model is replaced
 by a note saying why) and lme4's summary text.
 """
@@ -121,6 +123,35 @@ def _anova_section(fit, ddf: str | None) -> str:
     method = (ddf or "satterthwaite").replace("-", " ").title()
     return (f"<h2>Type III ANOVA of the fixed effects</h2>{_table(['Term', *table.columns], _rows(table), table_id='anova')}"
             f'<p class="note">F tests with {escape(method)} denominator df (lmerTest).</p>')
+
+
+def _emmeans_section(fit, ddf: str | None, max_levels: int = 12, max_factors: int = 4) -> str:
+    """Marginal means of each factor with a main effect (up to 4, of at most 12 levels) and their pairwise
+    comparisons, Tukey-adjusted (:mod:`mixedmodels.postfit`)."""
+    from .postfit.emmeans import emmeans, reference_grid
+
+    try:
+        grid = reference_grid(fit)
+    except ValueError as error:
+        return f'<h2>Marginal means</h2><p class="note">Not available ({escape(" ".join(str(error).split()))}).</p>'
+    main = set(fit.design.fixed.terms)
+    factors = [v.name for v in grid.variables if v.factor and v.name in main and 2 <= len(v.values) <= max_levels]
+    if not factors:
+        return ""
+    parts = ["<h2>Marginal means and pairwise comparisons</h2>"]
+    for name in factors[:max_factors]:
+        try:
+            em = emmeans(fit, name, ddf=ddf if ddf in ("satterthwaite", "kenward-roger") else None)
+            pairs = em.pairs()
+        except ValueError as error:
+            parts.append(f'<p class="note">{escape(name)}: not available ({escape(" ".join(str(error).split()))}).</p>')
+            continue
+        for table, what in ((em, "means"), (pairs, "pairs")):
+            header, rows = table.text_cells()
+            notes = "<br>".join(escape(m) for m in table.messages)
+            parts.append(_table(header, rows, name_columns=len(table.labels.columns),
+                                table_id=f"emmeans-{what}-{name}") + f'<p class="note">{notes}</p>')
+    return "".join(parts)
 
 
 def _icc_section(fit) -> str:
@@ -249,6 +280,7 @@ def build_report(fit, ddf: str | None = None, title: str | None = None) -> str:
 <h2>Random effects</h2>{_random_effects_table(fit)}
 <h2>Fixed effects</h2>{fixed}<p class="note">{escape(note)}</p>
 {_anova_section(fit, ddf)}
+{_emmeans_section(fit, ddf)}
 {_icc_section(fit)}
 {_r2_and_residuals_section(fit)}
 <h2>Plots</h2>{_figures(fit)}

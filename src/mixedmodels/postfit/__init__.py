@@ -1,2 +1,3 @@
 """After the fit: R² and ICC, prediction intervals, diagnostics (scaled residuals, influence, rePCA),
-model comparison. Each module holds one tool; the public names are re-exported by :mod:`mixedmodels`."""
+model comparison, marginal means and contrasts (emmeans). Each module holds one tool; the public
+names are re-exported by :mod:`mixedmodels`."""
