@@ -7,7 +7,7 @@ options(width = 90, digits = 7)
 pdf(NULL)  # the ggplot of clusters_plot.R is drawn, not saved
 here <- dirname(sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE)))
 chunks <- c("clusters_fit", "clusters_plot", "clusters_lm", "clusters_icc", "rats_null", "rats_food", "rats_slope",
-            "rats_lrt", "sleep_both", "petri_fit", "petri_anova", "petri_confint", "petri_boot", "petri_r2",
+            "rats_lrt", "sleep_both", "petri_fit", "petri_anova", "petri_emmeans", "petri_confint", "petri_boot", "petri_r2",
             "cbpp_fit", "cbpp_agq")
 env <- globalenv()
 for (chunk in chunks) {
