@@ -112,13 +112,13 @@ class InMemoryRows:
         """The same rows with another response (a refit to simulated data)."""
         return InMemoryRows(dataclasses.replace(self.design, y=y))
 
-    def linear_predictor(self, beta: np.ndarray, b: list[np.ndarray] | None) -> np.ndarray:
-        """Xβ + Zb + offset of the rows (Zb left out when ``b`` is None)."""
+    def linear_predictor(self, beta: np.ndarray, b: list[np.ndarray] | None, offset: bool = True) -> np.ndarray:
+        """Xβ + Zb (+ offset) of the rows (Zb left out when ``b`` is None)."""
         design = self.design
         eta = design.X @ beta
         for term, bk in zip(design.terms, b or []):
             eta += np.einsum("ij,ij->i", term.z, bk[term.codes])
-        return eta if design.offset is None else eta + design.offset
+        return eta if design.offset is None or not offset else eta + design.offset
 
     def fitted(self, fit) -> pd.Series:
         """Xβ̂ + Zb̂ (+ offset), indexed like the rows used."""
@@ -127,10 +127,8 @@ class InMemoryRows:
 
     def predict_fitted(self, fit, b: list[np.ndarray] | None) -> pd.Series:
         """Xβ̂ (+ Zb̂ when ``b`` is given) of the rows used, without the offset (``predict(re_form=...)``)."""
-        eta = self.linear_predictor(fit.solution.beta, b)
-        if self.design.offset is not None:
-            eta = eta - self.design.offset
-        return pd.Series(eta, index=self.design.rows, name="predicted")
+        return pd.Series(self.linear_predictor(fit.solution.beta, b, offset=False), index=self.design.rows,
+                         name="predicted")
 
     def residuals(self, fit, type: str) -> pd.Series:
         """y − ŷ, scaled by √w (``"pearson"``) and by 1/σ̂ (``"scaled"``)."""
