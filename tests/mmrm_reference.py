@@ -12,25 +12,31 @@ import pandas as pd
 import pytest
 
 from mixedmodels.datasets import read_csv_with_schema
-from mixedmodels.mmrm.criterion import MmrmCriterion
 from mixedmodels.mmrm.data import build_mmrm_data
 from mixedmodels.mmrm.ddf import resolve_methods
-from mixedmodels.mmrm.fit import fit_at, mmrm
+from mixedmodels.mmrm.fit import build_criterion, fit_at, mmrm
 from mixedmodels.mmrm.formula import parse_mmrm_formula
 
 FOLDER = Path(__file__).resolve().parent / "reference" / "mmrm"
+SPATIAL_FOLDER = FOLDER.parent / "mmrm_spatial"  # sp_exp / sp_gau (make_mmrm_spatial.R)
 IDS = sorted(p.stem for p in (FOLDER / "fits").glob("fev_data_*.json"))
 HELDOUT_IDS = sorted(p.stem for p in (FOLDER / "fits").glob("heldout_*.json"))
+SPATIAL_IDS = sorted(p.stem for p in (SPATIAL_FOLDER / "fits").glob("*.json"))
+
+
+def _find(sub: str, name: str) -> Path:
+    """``name`` in the sub-folder ``sub`` of the mmrm reference folders (the first that has it)."""
+    return next((f / sub / name for f in (FOLDER, SPATIAL_FOLDER) if (f / sub / name).exists()), FOLDER / sub / name)
 
 
 @lru_cache(maxsize=None)
 def reference(model_id: str) -> dict:
-    return json.loads((FOLDER / "fits" / f"{model_id}.json").read_text())
+    return json.loads(_find("fits", f"{model_id}.json").read_text())
 
 
 @lru_cache(maxsize=None)
 def dataset(name: str) -> pd.DataFrame:
-    return read_csv_with_schema(FOLDER / "data" / name)
+    return read_csv_with_schema(_find("data", name))
 
 
 def fev_data() -> pd.DataFrame:
@@ -60,7 +66,7 @@ def fit_at_r_theta(model_id: str):
     """Our fit object evaluated at R's θ: every formula apart from the optimiser."""
     ref = reference(model_id)
     parsed = parse_mmrm_formula(ref["formula"])
-    criterion = MmrmCriterion(build_mmrm_data(parsed, dataset(ref["dataset"]), _weights(ref)), parsed.structure, ref["REML"])
+    criterion = build_criterion(build_mmrm_data(parsed, dataset(ref["dataset"]), _weights(ref)), ref["REML"])
     method, vcov = resolve_methods(*methods(ref), ref["REML"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # R's θ is not exactly stationary: the gradient warning is expected

@@ -176,6 +176,10 @@ class MmrmCriterion:
                 if block.group == g:
                     seen[np.ix_(block.visits, block.visits)] += block.n
             where = f" in group {d.group_levels[g]!r}" if d.group_levels is not None else ""
+            if self.structure.n_cor and not np.any(np.tril(seen, -1)):
+                raise DesignError(
+                    f"no subject{where} has two visits: the correlation parameters of the {self.structure.name} "
+                    "covariance cannot be estimated")
             missing = np.flatnonzero(np.diag(seen) == 0)
             if len(missing):
                 raise DesignError(f"visit {d.visit_levels[missing[0]]!r} has no observation{where}; "
@@ -186,6 +190,27 @@ class MmrmCriterion:
                     raise DesignError(
                         f"no subject{where} has both visits {d.visit_levels[b[0]]!r} and {d.visit_levels[a[0]]!r}: "
                         "their covariance cannot be estimated with an unstructured (us) covariance")
+
+    @property
+    def cov_labels(self) -> list[str]:
+        """Row and column names of ``fit.cov``: the visit levels."""
+        return list(self.data.visit_levels)
+
+    def block_sigma(self, state: CriterionState, b: int) -> np.ndarray:
+        """Σ_S of block ``b`` (s × s): the rows and columns of its group's Σ at the pattern's visits."""
+        block = self.blocks[b]
+        return state.sigmas[block.group][np.ix_(block.visits, block.visits)]
+
+    def subject_sigma(self, state: CriterionState, group: int, where: np.ndarray) -> np.ndarray:
+        """Σ of a subject of ``group`` observed at the visits ``where`` (indices into the visit levels)."""
+        return state.sigmas[group][np.ix_(where, where)]
+
+    def whiten(self, state: CriterionState, r: np.ndarray) -> np.ndarray:
+        """L_i⁻¹ r_i for every subject (Σ_S = L_S L_Sᵀ, the subject's rows in visit order), r of length n."""
+        out = np.empty(len(r))
+        for block, L in zip(self.blocks, state.chol):
+            out[block.rows] = np.linalg.solve(L, r[block.rows].T).T
+        return out
 
     def split(self, theta: np.ndarray) -> list[np.ndarray]:
         """θ as one parameter vector per group (mmrm concatenates them in group-level order)."""
