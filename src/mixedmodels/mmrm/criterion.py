@@ -190,6 +190,15 @@ class MmrmCriterion:
                     raise DesignError(
                         f"no subject{where} has both visits {d.visit_levels[b[0]]!r} and {d.visit_levels[a[0]]!r}: "
                         "their covariance cannot be estimated with an unstructured (us) covariance")
+                n_subjects = sum(b.n for b in self.blocks if b.group == g)
+                most = max(b.s for b in self.blocks if b.group == g)
+                if most > n_subjects:
+                    # Σ → c P_V + εI, V the span of the subjects' residuals (dim ≤ n_subjects): the
+                    # likelihood grows without bound as ε → 0, because the pattern of `most` visits is singular
+                    raise DesignError(
+                        f"too many parameters for the data: a subject{where} has {most} visits but there are only "
+                        f"{n_subjects} subjects{where}; an unstructured (us) covariance of their visits has no "
+                        "maximum-likelihood estimate (it would be singular): use a structured covariance")
 
     @property
     def cov_labels(self) -> list[str]:
