@@ -29,8 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import DesignError
-from .criterion import _LOG_2PI, CriterionState, MmrmCriterion
-from .data import MmrmData
+from .criterion import Block, CriterionState, MmrmCriterion, batched_inverse
 from .structures import make_spatial_structure
 
 __all__ = ["SpatialBlock", "SpatialCriterion"]
@@ -40,32 +39,11 @@ _UNIT = np.array([[0.0], [1.0]])
 
 
 @dataclass
-class SpatialBlock:
-    """The subjects of one group with the same coordinates.
+class SpatialBlock(Block):
+    """The subjects of one group with the same coordinates: ``coordinates``, ndarray (s, dim), sorted
+    (``rows`` are each subject's rows at those points)."""
 
-    Attributes
-    ----------
-    group : int
-    coordinates : ndarray (s, dim)     the pattern's points, sorted
-    rows : ndarray of int (n, s)       data rows of each subject at those points
-    Z : ndarray (n, s, p + 1)          √w-scaled [X y] of those rows
-    start, stop : int                  the block's subjects in the criterion's subject order
-    """
-
-    group: int
-    coordinates: np.ndarray
-    rows: np.ndarray
-    Z: np.ndarray
-    start: int
-    stop: int
-
-    @property
-    def n(self) -> int:
-        return self.stop - self.start
-
-    @property
-    def s(self) -> int:
-        return len(self.coordinates)
+    coordinates: np.ndarray = None
 
 
 @dataclass
@@ -94,19 +72,11 @@ class SpatialCriterion(MmrmCriterion):
     reml : bool
     """
 
-    def __init__(self, data: MmrmData, structure: str, reml: bool):
-        self.data, self.reml = data, bool(reml)
-        self.structure = make_spatial_structure(structure)
-        self.n_groups = 1 if data.group_levels is None else len(data.group_levels)
-        self.k = self.structure.n_theta
-        self.n_theta = self.k * self.n_groups
-        X, y, w = data.X, data.y, data.weights
-        self.n, self.p = X.shape
-        self.log_w = float(np.log(w).sum())
-        self._layout(np.column_stack([X, y]) * np.sqrt(w)[:, None])
-        self._check_identifiable()
-
     # -- set-up --------------------------------------------------------------------------------
+    def _make_structure(self, name: str):
+        """The spatial structure (m, the most observations of a subject, is set by :meth:`_layout`)."""
+        return make_spatial_structure(name)
+
     def _layout(self, Z: np.ndarray) -> None:
         d = self.data
         coords = d.coordinates
@@ -131,8 +101,8 @@ class SpatialCriterion(MmrmCriterion):
             lo = len(self.blocks)
             for b in range(len(first)):
                 r = rows[bounds[b]:bounds[b + 1]]
-                self.blocks.append(SpatialBlock(int(groups[members[first[b]]]), coords[r[0]], r, Z[r],
-                                                position + int(bounds[b]), position + int(bounds[b + 1])))
+                self.blocks.append(SpatialBlock(int(groups[members[first[b]]]), r, Z[r], position + int(bounds[b]),
+                                                position + int(bounds[b + 1]), coordinates=coords[r[0]]))
             position += len(members)
             block_group = groups[members[first]]
             subject_group = block_group[owner]
@@ -142,17 +112,11 @@ class SpatialCriterion(MmrmCriterion):
                 onehot=(subject_group[None, :] == np.arange(self.n_groups)[:, None]).astype(float)))
 
     def _check_identifiable(self) -> None:
-        d = self.data
-        if self.n_theta > self.n - self.p:
-            raise DesignError(
-                f"too many parameters for the data: the {self.structure.name} covariance has {self.n_theta} "
-                f"parameters and the fixed effects {self.p}, but there are only {self.n} observations")
+        self._check_counts()
         for g in range(self.n_groups):
-            sizes = [b.s for b in self.blocks if b.group == g]
-            where = f" in group {d.group_levels[g]!r}" if d.group_levels is not None else ""
-            if max(sizes) < 2:
+            if max(b.s for b in self.blocks if b.group == g) < 2:
                 raise DesignError(
-                    f"no subject{where} has two observations: the correlation parameter of the "
+                    f"no subject{self._where(g)} has two observations: the correlation parameter of the "
                     f"{self.structure.name} covariance cannot be estimated")
 
     @property
@@ -173,43 +137,26 @@ class SpatialCriterion(MmrmCriterion):
         array per size class (Σ_S⁻¹ of its patterns, Σ_S⁻¹ Z_i of its subjects).
         """
         theta = np.asarray(theta, dtype=float)
-        p, q = self.p, self.p + 1
+        q = self.p + 1
         M = np.zeros((q, q))
         logdet = 0.0
         chol, E, Y = [], [], []
         for c in self.classes:
-            S = self.structure.derivatives(self._theta_blocks(theta, c.group), c.Da, 0)[0]
-            try:
-                L = np.linalg.cholesky(S)
-            except np.linalg.LinAlgError:
+            factored = batched_inverse(self.structure.derivatives(self._theta_blocks(theta, c.group), c.Da, 0)[0])
+            if factored is None:
                 return None
-            diag = np.diagonal(L, axis1=1, axis2=2)
-            if not (np.all(np.isfinite(L)) and np.all(diag > 0)):
-                return None
-            Linv = np.linalg.inv(L)
-            Ec = Linv.transpose(0, 2, 1) @ Linv
+            L, Ec, half_logdet = factored
             Yc = np.matmul(Ec[c.owner], c.Z)
             M += c.Z.reshape(-1, q).T @ Yc.reshape(-1, q)
-            logdet += 2.0 * (c.count * np.log(diag).sum(axis=1)).sum()
+            logdet += 2.0 * (c.count * half_logdet).sum()
             chol.extend(L)
             E.append(Ec)
             Y.append(Yc)
-        try:
-            R = np.linalg.cholesky(M[:p, :p])
-        except np.linalg.LinAlgError:
-            return None
-        Rinv = np.linalg.inv(R)
-        C = Rinv.T @ Rinv
-        beta = C @ M[:p, p]
-        rss = M[p, p] - M[:p, p] @ beta
-        dof = self.n - p if self.reml else self.n
-        value = 0.5 * (dof * _LOG_2PI + logdet - self.log_w + rss)
-        if self.reml:
-            value += np.log(np.diag(R)).sum()
-        if not np.isfinite(value):
+        solved = self._solve(M, logdet)
+        if solved is None:
             return None
         unit = [self.structure.sigma_at(t, _UNIT) for t in self.split(theta)]
-        return CriterionState(theta, float(value), beta, C, unit, chol, E, Y)
+        return CriterionState(theta, *solved, unit, chol, E, Y)
 
     def block_sigma(self, state: CriterionState, b: int) -> np.ndarray:
         """Σ_S of block ``b`` (s × s), rows and columns in the order of ``blocks[b].rows``."""
@@ -269,10 +216,7 @@ class SpatialCriterion(MmrmCriterion):
         """The exact Hessian ∂²f/∂θ_k∂θ_l (module docstring; the terms of :meth:`MmrmCriterion.hessian`)."""
         state = self.state(theta) if state is None else state
         p, k = self.p, self.k
-        Bhat = np.zeros((p + 1, p + 1))
-        Bhat[:p, :p] = np.linalg.cholesky(state.C)
-        Bhat[:p, p] = -state.beta
-        Bhat[p, p] = 1.0
+        Bhat = self._bhat(state)
         H = np.zeros((self.n_theta, self.n_theta))
         Pbar = np.zeros((self.n_theta, p + 1, p + 1))
         for c, G, Ec, Yc in zip(self.classes, self._gradient_matrices(state), state.E, state.Y):
@@ -288,11 +232,7 @@ class SpatialCriterion(MmrmCriterion):
             for g in range(self.n_groups):
                 H[g * k:(g + 1) * k, g * k:(g + 1) * k] += blocks[g]
             Pbar += self._sandwich(c, What, dS).reshape(self.n_theta, p + 1, p + 1)
-        cvec = Pbar[:, :p, p]
-        H -= cvec @ cvec.T
-        if self.reml:
-            H -= 0.5 * np.einsum("kab,lba->kl", Pbar[:, :p, :p], Pbar[:, :p, :p])
-        return (H + H.T) / 2
+        return self._hessian_end(H, Pbar)
 
     # -- derivative terms at θ̂ -------------------------------------------------------------------
     def derivative_terms(self, state: CriterionState) -> np.ndarray:
