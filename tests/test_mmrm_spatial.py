@@ -12,6 +12,7 @@ residuals, conditional predictions, type II/III F tests — agrees to 1e-8 relat
 
 from __future__ import annotations
 
+import json
 import warnings
 
 import numpy as np
@@ -194,3 +195,25 @@ def test_unknown_coordinate_column():
 def test_kenward_roger_with_ml_is_refused_as_in_mmrm():
     with warnings.catch_warnings(), pytest.raises(ValueError, match="REML"):
         mm.mmrm("FEV1 ~ ARMCD + sp_exp(VISITN | USUBJID)", fev_data(), reml=False, method="kenward-roger")
+
+
+def test_predict_refuses_two_observed_rows_at_the_same_point():
+    fit = our_fit("fev_data_sp_exp")
+    data = fev_data().copy()
+    data.loc[data.index[3], "VISITN"] = 2  # PT1: VIS4 (observed) now at the point of VIS2 (observed)
+    with pytest.raises(DesignError, match="subject 'PT1' has 2 rows at the same coordinates"):
+        fit.predict(data, conditional=True)
+
+
+def test_size_is_checked_before_the_pattern_matrices_are_built(monkeypatch):
+    from mixedmodels.mmrm import spatial  # the module (mm.mmrm is the function)
+
+    monkeypatch.setattr(spatial, "_MEMORY_LIMIT", 1_000)  # fev_data needs 4,480 bytes
+    with pytest.raises(DesignError, match=r"subject 'PT\d+' has 4 rows. Is 'USUBJID' the subject identifier"):
+        mm.mmrm("FEV1 ~ ARMCD + sp_exp(VISITN | USUBJID)", fev_data())
+
+
+def test_to_json_of_a_spatial_fit():
+    out = json.loads(our_fit("fev_data_sp_exp_by_arm").to_json())
+    assert out["structure"] == "sp_exp" and out["cov"]["TRT"]["visits"] == ["0", "1"]
+    assert out["subjects_dropped"] == ["PT54", "PT142", "PT199"]

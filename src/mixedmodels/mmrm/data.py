@@ -25,7 +25,7 @@ from ..design.fixed import FixedDesign, _is_factor, build_fixed_design, evaluate
 from ..errors import DesignError, FormulaError
 from .formula import MmrmFormula
 
-__all__ = ["MmrmData", "build_mmrm_data", "factor_levels"]
+__all__ = ["MmrmData", "build_mmrm_data", "factor_levels", "check_distinct_coordinates"]
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,7 @@ def _coordinates(frame: pd.DataFrame, names: tuple) -> np.ndarray:
     return out
 
 
-def _check_distinct_coordinates(coordinates: np.ndarray, subject: np.ndarray, labels, names: tuple) -> None:
+def check_distinct_coordinates(coordinates: np.ndarray, subject: np.ndarray, labels, names: tuple) -> None:
     """A subject may not have two rows at the same point: their correlation would be 1 (Σ_i singular)."""
     keys = np.column_stack([subject, coordinates])
     dup = pd.DataFrame(keys).duplicated(keep=False).to_numpy()
@@ -197,7 +197,7 @@ def build_mmrm_data(parsed: MmrmFormula, data, weights=None) -> MmrmData:
     visit = visit_levels = coordinates = None
     if parsed.spatial:
         coordinates = _coordinates(frame, parsed.coordinates)
-        _check_distinct_coordinates(coordinates, subject, subject_labels, parsed.coordinates)
+        check_distinct_coordinates(coordinates, subject, subject_labels, parsed.coordinates)
     else:
         visit, visit_levels = factor_levels(frame[parsed.visit], "visit", parsed.visit)
         key = subject.astype(np.int64) * len(visit_levels) + visit

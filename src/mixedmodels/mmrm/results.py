@@ -19,7 +19,7 @@ from scipy import stats
 from ..summary import SIGNIF_LEGEND, coefficient_table_text
 from ..rformat import format_numbers, format_table
 from .criterion import CriterionState, MmrmCriterion
-from .data import MmrmData
+from .data import MmrmData, check_distinct_coordinates
 from .ddf import R_NAMES, Inference
 
 __all__ = ["MmrmFit"]
@@ -241,15 +241,18 @@ class MmrmFit:
         if not conditional:
             return out
         sub = frame.loc[usable]
+        y = pd.to_numeric(sub[f.response], errors="coerce").to_numpy(dtype=float) if f.response in sub else \
+            np.full(len(sub), np.nan)
         if f.spatial:
             where = sub[list(f.coordinates)].to_numpy(dtype=float)
+            observed = ~np.isnan(y)
+            codes, labels = pd.factorize(sub[f.subject].to_numpy()[observed])
+            check_distinct_coordinates(where[observed], codes, labels, f.coordinates)
         else:
             where = pd.Index(self.design.visit_levels).get_indexer(sub[f.visit].astype(str))
             if (where < 0).any():
                 raise ValueError(f"newdata has visit levels the fit has not seen: "
                                  f"{sorted(set(sub[f.visit].astype(str)[where < 0]))}")
-        y = pd.to_numeric(sub[f.response], errors="coerce").to_numpy(dtype=float) if f.response in sub else \
-            np.full(len(sub), np.nan)
         groups = None
         if f.group is not None:
             groups = pd.Index(self.design.group_levels).get_indexer(sub[f.group].astype(str))

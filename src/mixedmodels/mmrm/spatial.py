@@ -34,6 +34,9 @@ from .structures import make_spatial_structure
 
 __all__ = ["SpatialBlock", "SpatialCriterion"]
 
+_MEMORY_LIMIT = 4 * 2 ** 30
+"""Bytes the per-pattern matrices may take (Σ_S and its 2 + 4 derivatives, 8 bytes each)."""
+
 _UNIT = np.array([[0.0], [1.0]])
 """Two points at distance 1: mmrm reports Σ of them as the covariance estimate (``VarCorr``)."""
 
@@ -87,12 +90,19 @@ class SpatialCriterion(MmrmCriterion):
         groups = np.zeros(len(starts), int) if d.group is None else d.group[subj[starts]]
         self.m = int(counts.max())
         self.blocks, self.classes = [], []
-        position = 0
+        position, need = 0, 0
         for s in np.unique(counts):
             members = np.flatnonzero(counts == s)
             rows = order[starts[members][:, None] + np.arange(s)]  # (n_s, s) data rows, by coordinates
             key = np.column_stack([groups[members], coords[rows].reshape(len(members), -1)])
             _, first, owner = np.unique(key, axis=0, return_index=True, return_inverse=True)
+            need += 7 * 8 * len(first) * int(s) ** 2
+            if need > _MEMORY_LIMIT:
+                largest = d.subject_labels[subj[starts[np.argmax(counts)]]]
+                raise DesignError(
+                    f"the spatial covariance needs one {self.m} x {self.m} matrix (and its derivatives) per subject "
+                    f"pattern, more than {_MEMORY_LIMIT / 2 ** 30:g} GiB here: subject {largest!r} has {self.m} rows. "
+                    f"Is {d.formula.subject!r} the subject identifier?")
             owner = owner.ravel()
             by_block = np.argsort(owner, kind="stable")
             rows, owner = rows[by_block], owner[by_block]
