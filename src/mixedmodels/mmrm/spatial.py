@@ -51,10 +51,8 @@ class SpatialBlock(Block):
 
 @dataclass
 class _SizeClass:
-    """The patterns of one size s, batched: blocks[lo:hi], their D^a and their subjects' Z."""
+    """The patterns of one size s, batched (consecutive in ``blocks``): their D^a and their subjects' Z."""
 
-    lo: int
-    hi: int
     Da: np.ndarray        # (n_blocks, s, s)
     group: np.ndarray     # (n_blocks,)
     count: np.ndarray     # (n_blocks,) subjects per block
@@ -108,7 +106,6 @@ class SpatialCriterion(MmrmCriterion):
             rows, owner = rows[by_block], owner[by_block]
             count = np.bincount(owner, minlength=len(first))
             bounds = np.r_[0, np.cumsum(count)]
-            lo = len(self.blocks)
             for b in range(len(first)):
                 r = rows[bounds[b]:bounds[b + 1]]
                 self.blocks.append(SpatialBlock(int(groups[members[first[b]]]), r, Z[r], position + int(bounds[b]),
@@ -117,7 +114,7 @@ class SpatialCriterion(MmrmCriterion):
             block_group = groups[members[first]]
             subject_group = block_group[owner]
             self.classes.append(_SizeClass(
-                lo=lo, hi=len(self.blocks), Da=self.structure.scaled_distances(coords[rows[bounds[:-1]]]),
+                Da=self.structure.scaled_distances(coords[rows[bounds[:-1]]]),
                 group=block_group, count=count.astype(float), owner=owner, Z=Z[rows],
                 onehot=(subject_group[None, :] == np.arange(self.n_groups)[:, None]).astype(float)))
 
