@@ -1,10 +1,10 @@
-"""mm.mmrm fit times beside R's mmrm (TMB/C++): us, toep, ar1 on 200 and 2,000 subjects x 10 visits,
-and Kenward-Roger on 1,000 x 10 (us).
+"""mm.mmrm fit times beside R's mmrm (TMB/C++): us, toep, ar1 and the spatial sp_exp (on the actual,
+irregular measurement times) on 200 and 2,000 subjects x 10 visits, and Kenward-Roger on 1,000 x 10 (us).
 
-Usage: python benchmarks/bench_mmrm.py [--repeat N] [--no-r]
+Usage: python benchmarks/bench_mmrm.py [--repeat N] [--no-r] [--structures us,sp_exp,...]
 
 The data are simulated here (two arms, a baseline covariate, 30% dropout and 5% intermittent missing
-visits; seed fixed) and written to a temporary CSV that both sides read. Times are medians of N
+visits, each visit measured at the visit number ± 0.3 (TIME); seed fixed) and written to a temporary CSV that both sides read. Times are medians of N
 fits after one warm-up: ours (``mixedmodels.mmrm``) and R's (Rscript, the mmrm() call alone,
 benchmarks/peers/bench_mmrm.R; set R_LIBS if mmrm is installed in a private library). The ratio is
 R / ours (> 1: we are faster). For Kenward-Roger the "df part" is the KR fit's time minus the time of
@@ -28,7 +28,13 @@ import pandas as pd
 import mixedmodels as mm
 
 R_SCRIPT = Path(__file__).resolve().parent / "peers" / "bench_mmrm.R"
-FORMULA = "Y ~ BASE + ARM * VISIT + {}(VISIT | USUBJID)"
+FORMULA = "Y ~ BASE + ARM * VISIT + {}({} | USUBJID)"
+STRUCTURES = ("us", "toep", "ar1", "sp_exp")
+
+
+def formula_for(structure: str) -> str:
+    """The benchmark's formula: the visit factor, or the actual times for a spatial structure."""
+    return FORMULA.format(structure, "TIME" if structure.startswith("sp_") else "VISIT")
 
 
 def simulate(n_subjects: int, n_visits: int = 10, seed: int = 1) -> pd.DataFrame:
@@ -50,6 +56,8 @@ def simulate(n_subjects: int, n_visits: int = 10, seed: int = 1) -> pd.DataFrame
     last = np.where(rng.random(n_subjects) < 0.3, rng.integers(1, n_visits, n_subjects), n_visits)
     data = data[np.tile(idx, n_subjects) < np.repeat(last, n_visits)]
     data = data[rng.random(len(data)) > 0.05].reset_index(drop=True)
+    jitter = np.random.default_rng(seed + 1).uniform(-0.3, 0.3, len(data))  # own stream: the rest is unchanged
+    data["TIME"] = (data["VISIT"].str[1:].astype(int) + jitter).round(3)
     data["VISIT"] = pd.Categorical(data["VISIT"], categories=visits)
     data["ARM"] = pd.Categorical(data["ARM"], categories=["PBO", "TRT"])
     return data
@@ -79,9 +87,16 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-r", action="store_true", help="time ours only")
+    parser.add_argument("--structures", default=",".join(STRUCTURES),
+                        help="comma-separated structures (default: all; Kenward-Roger runs when us is among them)")
     args = parser.parse_args()
-    problems = [(n, s, "satterthwaite") for n in (200, 2000) for s in ("us", "toep", "ar1")]
-    problems += [(1000, "us", "between-within"), (1000, "us", "kenward-roger")]
+    chosen = [s for s in args.structures.split(",") if s]
+    unknown = sorted(set(chosen) - set(STRUCTURES))
+    if unknown:
+        parser.error(f"unknown structures {unknown}; choose from {', '.join(STRUCTURES)}")
+    problems = [(n, s, "satterthwaite") for n in (200, 2000) for s in chosen]
+    if "us" in chosen:
+        problems += [(1000, "us", "between-within"), (1000, "us", "kenward-roger")]
     print(f"{'subjects':>8} {'cov':>5} {'method':>14} {'ours s':>8} {'R s':>8} {'R/ours':>7} {'-2logL ours - R':>16}")
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -90,12 +105,14 @@ def main():
             csv = Path(tmp) / f"sim_{n}.csv"
             if not csv.exists():
                 data.to_csv(csv, index=False)
-            formula = FORMULA.format(structure)
+            formula = formula_for(structure)
             ours, objective = time_ours(data, formula, method, args.repeat)
             theirs, r_objective = (np.nan, np.nan) if args.no_r else time_r(csv, formula, method, args.repeat)
             rows[(n, structure, method)] = (ours, theirs)
             print(f"{n:>8} {structure:>5} {method:>14} {ours:8.3f} {theirs:8.3f} {theirs / ours:7.2f} "
                   f"{objective - r_objective:16.2e}")
+    if "us" not in chosen:
+        return
     (ours_kr, r_kr), (ours_bw, r_bw) = rows[(1000, "us", "kenward-roger")], rows[(1000, "us", "between-within")]
     noise = " (within timing noise)" if ours_kr <= ours_bw else ""
     print(f"Kenward-Roger, 1000 x 10 us: whole fit ours {ours_kr:.3f} s, R {r_kr:.3f} s ({r_kr / ours_kr:.0f}x); "

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import mixedmodels as mm
 from mixedmodels.errors import DesignError
 from mixedmodels.mmrm.criterion import MmrmCriterion
 from mixedmodels.mmrm.data import build_mmrm_data
@@ -69,6 +70,28 @@ def test_too_many_parameters():
     data = fev_data().iloc[:8].assign(FEV1=np.arange(8.0) ** 1.5)  # 2 subjects x 4 visits
     with pytest.raises(DesignError, match="the us covariance has 10 parameters and the fixed effects 1, but there are only 8"):
         _criterion("FEV1 ~ 1 + us(AVISIT | USUBJID)", data=data)
+
+
+def test_unstructured_needs_more_subjects_than_the_visits_of_one_subject():
+    """3 subjects with all 4 visits: the us likelihood has no maximum (R: "No optimizer led to a successful
+    model fit"); a structured covariance is fine (R fits ar1 there: −2 log L 82.8104965)."""
+    data = fev_data()
+    complete = data.groupby("USUBJID", observed=True)["FEV1"].apply(lambda y: y.notna().all())
+    three = data[data["USUBJID"].isin(complete[complete].index[:3])]
+    with pytest.raises(DesignError, match="a subject has 4 visits but there are only 3 subjects; an unstructured"):
+        _criterion("FEV1 ~ 1 + us(AVISIT | USUBJID)", data=three)
+    assert mm.mmrm("FEV1 ~ 1 + ar1(AVISIT | USUBJID)", three).objective == pytest.approx(82.8104965, abs=1e-6)
+    trt = data["ARMCD"] == "TRT"
+    three_treated = data[~trt | data["USUBJID"].isin(complete[complete].index.intersection(data.loc[trt, "USUBJID"])[:3])]
+    with pytest.raises(DesignError, match="a subject in group 'TRT' has 4 visits but there are only 3 subjects in group 'TRT'"):
+        _criterion("FEV1 ~ 1 + us(AVISIT | ARMCD / USUBJID)", data=three_treated)
+
+
+def test_correlation_needs_a_subject_with_two_visits():
+    data = fev_data()
+    data = data[data["FEV1"].notna()].groupby("USUBJID", observed=True).head(1)
+    with pytest.raises(DesignError, match="no subject has two visits: the correlation parameters of the ar1"):
+        _criterion("FEV1 ~ AVISIT + ar1(AVISIT | USUBJID)", data=data)
 
 
 def test_unstructured_needs_each_pair_of_visits_observed_together():

@@ -41,10 +41,27 @@ def test_numeric_visit_is_an_error():
         _build("FEV1 ~ ARMCD + us(VISITN | USUBJID)")
 
 
-def test_duplicated_visit_is_an_error():
+def test_duplicated_visit_is_an_error_naming_subject_and_visit():
     data = fev_data()
     data = pd.concat([data, data.iloc[[1]]])
-    with pytest.raises(DesignError, match="time points have to be unique for each subject"):
+    with pytest.raises(DesignError, match="unique for each subject: subject 'PT1' has visit 'VIS2' more than once"):
+        _build(data=data)
+
+
+def test_subjects_without_a_complete_row_are_recorded_not_an_error():
+    """As R's mmrm: the subjects whose FEV1 is missing at every visit vanish from the fit (R's numbers), and
+    the data record them."""
+    d = _build()
+    assert d.subjects_dropped == ["PT54", "PT142", "PT199"]
+    assert not set(d.subjects_dropped) & set(d.subject_labels)
+    data = fev_data().assign(RACE=lambda x: x["RACE"].where(x["USUBJID"] != "PT1"))
+    assert _build(data=data).subjects_dropped == ["PT1", "PT54", "PT142", "PT199"]
+    assert _build(data=fev_data().dropna(subset=["FEV1"])).subjects_dropped == []
+
+
+def test_no_complete_row_at_all_is_an_error():
+    data = fev_data().assign(FEV1=np.nan)
+    with pytest.raises(DesignError, match="no rows left after removing 800 rows.*no subject has a complete row"):
         _build(data=data)
 
 

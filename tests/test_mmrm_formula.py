@@ -28,11 +28,24 @@ def test_covariance_term_text():
     assert parse_mmrm_formula("y ~ x + us(v | g / id)").covariance_term == "us(v | g / id)"
 
 
+@pytest.mark.parametrize("formula, coordinates, group", [
+    ("FEV1 ~ ARMCD * AVISIT + sp_exp(VISITN | USUBJID)", ("VISITN",), None),
+    ("FEV1 ~ ARMCD + sp_exp(VISITN, VISITN2 | USUBJID)", ("VISITN", "VISITN2"), None),
+    ("y ~ sp_gau(t | arm / id) + x", ("t",), "arm"),
+])
+def test_spatial_terms_take_coordinates(formula, coordinates, group):
+    parsed = parse_mmrm_formula(formula)
+    assert parsed.spatial and parsed.visit is None
+    assert (parsed.coordinates, parsed.group) == (coordinates, group)
+    assert parsed.covariance_term.startswith(f"{parsed.structure}({', '.join(coordinates)} | ")
+    assert not parse_mmrm_formula("y ~ us(v | id)").spatial
+
+
 @pytest.mark.parametrize("formula, message", [
     ("y ~ x", "exactly one covariance term"),
     ("y ~ us(v | id) + ar1(v | id)", "exactly one covariance term"),
     ("y ~ x + us(v)", "must read"),
-    ("y ~ x + sp_exp(t1, t2 | id)", "spatial"),
+    ("y ~ x + us(t1, t2 | id)", "takes one visit variable, not 2 .*spatial structures"),
     ("y ~ x + us(v | 2 * id)", "must be a column name"),
     ("x + us(v | id)", "formula must be"),
     (" ~ x + us(v | id)", "no response"),

@@ -9,12 +9,10 @@ car::Anova's type II/III F tests.
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
 import pytest
 
-import mixedmodels as mm
-from mmrm_reference import HELDOUT_IDS, assert_close_to_r, assert_equal_at_r_theta, dataset, fit_at_r_theta, reference
+from mmrm_reference import (HELDOUT_IDS, assert_anova_at_r_theta, assert_close_to_r, assert_equal_at_r_theta,
+                            assert_residuals_at_r_theta, reference)
 
 
 def test_the_held_out_set_is_there():
@@ -33,22 +31,10 @@ def test_every_formula_at_r_theta(model_id):
 
 @pytest.mark.parametrize("model_id", [i for i in HELDOUT_IDS if "residuals_response" in reference(i)])
 def test_residuals_and_conditional_predictions_at_r_theta(model_id):
-    ref, fit = reference(model_id), fit_at_r_theta(model_id)
-    rows = np.array(ref["residual_rows"]) - 1  # R's first rows in (subject, visit) order, as CSV rows
-    for kind in ("response", "pearson", "normalized"):
-        np.testing.assert_allclose(fit.residuals(kind).loc[rows], ref[f"residuals_{kind}"], rtol=1e-8, atol=1e-10)
-    data = dataset(ref["dataset"])
-    np.testing.assert_allclose(fit.predict(data, conditional=True), ref["predict_conditional"], rtol=1e-8)
+    assert_residuals_at_r_theta(model_id)
 
 
 @pytest.mark.parametrize("model_id", [i for i in HELDOUT_IDS if "anova_type3" in reference(i)])
 @pytest.mark.parametrize("kind", ["anova_type3", "anova_type2"])
 def test_anova_at_r_theta_against_car(model_id, kind):
-    ref, fit = reference(model_id), fit_at_r_theta(model_id)
-    table = mm.anova(fit, type=3 if kind == "anova_type3" else 2)
-    theirs = pd.DataFrame(ref[kind]).set_index("term")
-    assert list(table.index) == list(theirs.index)
-    np.testing.assert_allclose(table["NumDF"], theirs["NumDF"])
-    np.testing.assert_allclose(table["F value"], theirs["F"], rtol=1e-8)
-    np.testing.assert_allclose(table["DenDF"], theirs["DenDF"], rtol=1e-8)
-    np.testing.assert_allclose(table["Pr(>F)"], theirs["p"], rtol=1e-6)
+    assert_anova_at_r_theta(model_id, kind)

@@ -75,6 +75,8 @@ def test_summary_layout(fit):
     assert "Covariance:  unstructured (10 variance parameters)" in text
     assert "Method:      Satterthwaite\nVcov Method: Asymptotic\nInference:   REML" in text
     assert "Covariance estimate:" in text and "(263 rows with missing values were not used)" in text
+    assert text.endswith("(3 subjects have no complete row and are left out: PT54, PT142, PT199)\n")
+    assert fit.subjects_dropped == ["PT54", "PT142", "PT199"] and fit.n_subjects == 197
     assert "     AIC     BIC  logLik deviance\n  3406.4  3439.3 -1693.2   3386.4" in text
     assert repr(fit) == text
     grouped = our_fit("fev_data_us_by_arm").summary()
@@ -122,3 +124,21 @@ def test_predict_rejects_unknown_levels():
     visits = fev_data().assign(AVISIT=lambda d: d["AVISIT"].astype(str).replace({"VIS4": "VIS9"}))
     with pytest.raises(ValueError, match="'AVISIT' has level.s. .'VIS9'. not seen"):
         our_fit("fev_data_us").predict(visits, conditional=True)
+
+
+def test_left_out_line_names_the_first_subjects():
+    from mixedmodels.mmrm.results import _left_out
+
+    assert _left_out(["A"]) == "(1 subject has no complete row and is left out: A)"
+    many = _left_out([f"S{i}" for i in range(13)])
+    assert many == "(13 subjects have no complete row and are left out: S0, S1, S2, S3, S4, S5, S6, S7, S8, S9, ... (3 more))"
+
+
+def test_subject_cov_is_the_rows_and_columns_of_its_visits(fit):
+    S = fit.subject_cov("PT1")  # PT1 has VIS2 and VIS4
+    assert list(S.index) == ["VIS2", "VIS4"] == list(S.columns)
+    np.testing.assert_allclose(S.to_numpy(), fit.cov.loc[["VIS2", "VIS4"], ["VIS2", "VIS4"]].to_numpy())
+    with pytest.raises(KeyError, match="'PT54' is not in the fit \\(it has no complete row\\)"):
+        fit.subject_cov("PT54")
+    with pytest.raises(KeyError, match="'nobody' is not in the fit"):
+        fit.subject_cov("nobody")

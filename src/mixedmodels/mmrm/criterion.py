@@ -37,26 +37,40 @@ from ..errors import DesignError
 from .data import MmrmData
 from .structures import CovarianceStructure, make_structure
 
-__all__ = ["PatternBlock", "MmrmCriterion", "CriterionState"]
+__all__ = ["Block", "PatternBlock", "MmrmCriterion", "CriterionState"]
 
 _LOG_2PI = np.log(2.0 * np.pi)
 
 
+def batched_inverse(S: np.ndarray):
+    """Lower Cholesky factors L, inverses S⁻¹ and ½ log|S| of a stack of matrices S (b, s, s).
+
+    None unless every S is numerically positive definite (finite L with a positive diagonal).
+    """
+    try:
+        L = np.linalg.cholesky(S)
+    except np.linalg.LinAlgError:
+        return None
+    diag = np.diagonal(L, axis1=1, axis2=2)
+    if not (np.all(np.isfinite(L)) and np.all(diag > 0)):
+        return None
+    Linv = np.linalg.inv(L)
+    return L, Linv.transpose(0, 2, 1) @ Linv, np.log(diag).sum(axis=1)
+
+
 @dataclass
-class PatternBlock:
-    """The subjects of one group with one visit pattern.
+class Block:
+    """The subjects of one group that share one Σ_S (s × s).
 
     Attributes
     ----------
     group : int
-    visits : ndarray of int (s,)       visit indices of the pattern, increasing
-    rows : ndarray of int (n, s)       data rows of each subject at those visits
+    rows : ndarray of int (n, s)       data rows of each subject, in the pattern's order
     Z : ndarray (n, s, p + 1)          √w-scaled [X y] of those rows
     start, stop : int                  the block's subjects in the criterion's subject order
     """
 
     group: int
-    visits: np.ndarray
     rows: np.ndarray
     Z: np.ndarray
     start: int
@@ -68,7 +82,14 @@ class PatternBlock:
 
     @property
     def s(self) -> int:
-        return len(self.visits)
+        return self.rows.shape[1]
+
+
+@dataclass
+class PatternBlock(Block):
+    """The subjects of one group with one visit pattern: ``visits``, ndarray of int (s,), increasing."""
+
+    visits: np.ndarray = None
 
 
 @dataclass
@@ -113,8 +134,7 @@ class MmrmCriterion:
 
     def __init__(self, data: MmrmData, structure: str, reml: bool):
         self.data, self.reml = data, bool(reml)
-        self.m = len(data.visit_levels)
-        self.structure: CovarianceStructure = make_structure(structure, self.m)
+        self.structure = self._make_structure(structure)
         self.n_groups = 1 if data.group_levels is None else len(data.group_levels)
         self.k = self.structure.n_theta
         self.n_theta = self.k * self.n_groups
@@ -125,6 +145,11 @@ class MmrmCriterion:
         self._check_identifiable()
 
     # -- set-up --------------------------------------------------------------------------------
+    def _make_structure(self, name: str) -> CovarianceStructure:
+        """The structure of the m visit levels (sets m, the number of time points)."""
+        self.m = len(self.data.visit_levels)
+        return make_structure(name, self.m)
+
     def _layout(self, Z: np.ndarray) -> None:
         """Patterns, the embedded per-subject arrays, and the batches of patterns by size."""
         d, m = self.data, self.m
@@ -152,7 +177,7 @@ class MmrmCriterion:
             lo, hi = bounds[b], bounds[b + 1]
             visits = np.flatnonzero(mask[first[b]])
             rows = self.row_of[lo:hi][:, visits]
-            self.blocks.append(PatternBlock(int(groups[first[b]]), visits, rows, Z[rows], int(lo), int(hi)))
+            self.blocks.append(PatternBlock(int(groups[first[b]]), rows, Z[rows], int(lo), int(hi), visits=visits))
         self.block_group = np.array([b.group for b in self.blocks])
         self.block_n = np.array([b.n for b in self.blocks], dtype=float)
         self.by_size = {}
@@ -164,18 +189,30 @@ class MmrmCriterion:
             members = [b for b in self.blocks if b.group == g]
             self.group_range.append(slice(members[0].start, members[-1].stop) if members else slice(0, 0))
 
-    def _check_identifiable(self) -> None:
-        d = self.data
+    def _check_counts(self) -> None:
+        """At least as many observations as parameters (θ and β)."""
         if self.n_theta > self.n - self.p:
             raise DesignError(
                 f"too many parameters for the data: the {self.structure.name} covariance has {self.n_theta} "
                 f"parameters and the fixed effects {self.p}, but there are only {self.n} observations")
+
+    def _where(self, g: int) -> str:
+        """" in group 'X'" for grouped structures, else ""."""
+        return f" in group {self.data.group_levels[g]!r}" if self.data.group_levels is not None else ""
+
+    def _check_identifiable(self) -> None:
+        d = self.data
+        self._check_counts()
         for g in range(self.n_groups):
             seen = np.zeros((self.m, self.m), int)
             for block in self.blocks:
                 if block.group == g:
                     seen[np.ix_(block.visits, block.visits)] += block.n
-            where = f" in group {d.group_levels[g]!r}" if d.group_levels is not None else ""
+            where = self._where(g)
+            if self.structure.n_cor and not np.any(np.tril(seen, -1)):
+                raise DesignError(
+                    f"no subject{where} has two visits: the correlation parameters of the {self.structure.name} "
+                    "covariance cannot be estimated")
             missing = np.flatnonzero(np.diag(seen) == 0)
             if len(missing):
                 raise DesignError(f"visit {d.visit_levels[missing[0]]!r} has no observation{where}; "
@@ -186,6 +223,36 @@ class MmrmCriterion:
                     raise DesignError(
                         f"no subject{where} has both visits {d.visit_levels[b[0]]!r} and {d.visit_levels[a[0]]!r}: "
                         "their covariance cannot be estimated with an unstructured (us) covariance")
+                n_subjects = sum(b.n for b in self.blocks if b.group == g)
+                most = max(b.s for b in self.blocks if b.group == g)
+                if most > n_subjects:
+                    # Σ → c P_V + εI, V the span of the subjects' residuals (dim ≤ n_subjects): the
+                    # likelihood grows without bound as ε → 0, because the pattern of `most` visits is singular
+                    raise DesignError(
+                        f"too many parameters for the data: a subject{where} has {most} visits but there are only "
+                        f"{n_subjects} subjects{where}; an unstructured (us) covariance of their visits has no "
+                        "maximum-likelihood estimate (it would be singular): use a structured covariance")
+
+    @property
+    def cov_labels(self) -> list[str]:
+        """Row and column names of ``fit.cov``: the visit levels."""
+        return list(self.data.visit_levels)
+
+    def block_sigma(self, state: CriterionState, b: int) -> np.ndarray:
+        """Σ_S of block ``b`` (s × s): the rows and columns of its group's Σ at the pattern's visits."""
+        block = self.blocks[b]
+        return state.sigmas[block.group][np.ix_(block.visits, block.visits)]
+
+    def subject_sigma(self, state: CriterionState, group: int, where: np.ndarray) -> np.ndarray:
+        """Σ of a subject of ``group`` observed at the visits ``where`` (indices into the visit levels)."""
+        return state.sigmas[group][np.ix_(where, where)]
+
+    def whiten(self, state: CriterionState, r: np.ndarray) -> np.ndarray:
+        """L_i⁻¹ r_i for every subject (Σ_S = L_S L_Sᵀ, the subject's rows in visit order), r of length n."""
+        out = np.empty(len(r))
+        for block, L in zip(self.blocks, state.chol):
+            out[block.rows] = np.linalg.solve(L, r[block.rows].T).T
+        return out
 
     def split(self, theta: np.ndarray) -> list[np.ndarray]:
         """θ as one parameter vector per group (mmrm concatenates them in group-level order)."""
@@ -214,17 +281,11 @@ class MmrmCriterion:
         chol = [None] * len(self.blocks)
         logdet = 0.0
         for idx, V in self.by_size.values():
-            S = sig[self.block_group[idx][:, None, None], V[:, :, None], V[:, None, :]]
-            try:
-                L = np.linalg.cholesky(S)
-            except np.linalg.LinAlgError:
+            factored = batched_inverse(sig[self.block_group[idx][:, None, None], V[:, :, None], V[:, None, :]])
+            if factored is None:
                 return None
-            diag = np.diagonal(L, axis1=1, axis2=2)
-            if not (np.all(np.isfinite(L)) and np.all(diag > 0)):
-                return None
-            Linv = np.linalg.inv(L)
-            E[idx[:, None, None], V[:, :, None], V[:, None, :]] = Linv.transpose(0, 2, 1) @ Linv
-            logdet += 2.0 * (self.block_n[idx] * np.log(diag).sum(axis=1)).sum()
+            L, E[idx[:, None, None], V[:, :, None], V[:, None, :]], half_logdet = factored
+            logdet += 2.0 * (self.block_n[idx] * half_logdet).sum()
             for j, b in enumerate(idx):
                 chol[b] = L[j]
         return sigmas, chol, E, logdet
@@ -236,9 +297,15 @@ class MmrmCriterion:
         if factors is None:
             return None
         sigmas, chol, E, logdet = factors
-        p, q = self.p, self.p + 1
+        q = self.p + 1
         Y = np.matmul(E[self.pattern_of], self.Zf)
         M = self.Zf.reshape(-1, q).T @ Y.reshape(-1, q)
+        solved = self._solve(M, logdet)
+        return None if solved is None else CriterionState(theta, *solved, sigmas, chol, E, Y)
+
+    def _solve(self, M: np.ndarray, logdet: float):
+        """f, β̂ and C = (XᵀV⁻¹X)⁻¹ from M = [X y]ᵀV⁻¹[X y] and Σ_S n_S log|Σ_S|; None if not finite."""
+        p = self.p
         try:
             R = np.linalg.cholesky(M[:p, :p])
         except np.linalg.LinAlgError:
@@ -251,9 +318,7 @@ class MmrmCriterion:
         value = 0.5 * (dof * _LOG_2PI + logdet - self.log_w + rss)
         if self.reml:
             value += np.log(np.diag(R)).sum()
-        if not np.isfinite(value):
-            return None
-        return CriterionState(theta, float(value), beta, C, sigmas, chol, E, Y)
+        return (float(value), beta, C) if np.isfinite(value) else None
 
     def objective(self, theta: np.ndarray) -> float:
         """f(θ) = −log L (REML or ML); +inf where Σ is not positive definite."""
@@ -291,11 +356,7 @@ class MmrmCriterion:
         """
         state = self.state(theta) if state is None else state
         p, k, m = self.p, self.k, self.m
-        Bhat = np.zeros((p + 1, p + 1))
-        Bhat[:p, :p] = np.linalg.cholesky(state.C)  # any U with U Uᵀ = C: W_i = Y_ix U
-        Bhat[:p, p] = -state.beta
-        Bhat[p, p] = 1.0
-        What = state.Y @ Bhat
+        What = state.Y @ self._bhat(state)
         H = np.zeros((self.n_theta, self.n_theta))
         Pbar = np.zeros((self.n_theta, p + 1, p + 1))
         G = self._gradient_matrices(state)
@@ -315,8 +376,22 @@ class MmrmCriterion:
                 K = np.einsum("iaq,ibq->ab", Wb, Wb) - 0.5 * block.n * Eb
                 dSv = dS[:, v][:, :, v]
                 H[sl, sl] += np.einsum("kab,lba->kl", dSv, Eb @ dSv @ K)
+        return self._hessian_end(H, Pbar)
+
+    def _bhat(self, state: CriterionState) -> np.ndarray:
+        """[[U, −β̂], [0, 1]] with U Uᵀ = C: Ŵ_i = Y_i B̂ = [W_i r̃_i] (:meth:`hessian`)."""
+        p = self.p
+        Bhat = np.zeros((p + 1, p + 1))
+        Bhat[:p, :p] = np.linalg.cholesky(state.C)
+        Bhat[:p, p] = -state.beta
+        Bhat[p, p] = 1.0
+        return Bhat
+
+    def _hessian_end(self, H: np.ndarray, Pbar: np.ndarray) -> np.ndarray:
+        """H − ĉĉᵀ − [REML] ½ tr(P̄_k P̄_l), symmetrised (:meth:`hessian`)."""
+        p = self.p
         c = Pbar[:, :p, p]
-        H -= c @ c.T
+        H = H - c @ c.T
         if self.reml:
             H -= 0.5 * np.einsum("kab,lba->kl", Pbar[:, :p, :p], Pbar[:, :p, :p])
         return (H + H.T) / 2

@@ -15,15 +15,22 @@ from scipy.optimize import minimize
 from .._threads import blas_threads_for
 from ..errors import ConvergenceWarning, DesignError
 from .criterion import MmrmCriterion
-from .data import build_mmrm_data
+from .data import MmrmData, build_mmrm_data
 from .ddf import Inference, empirical_terms, kenward_roger_vcov, resolve_methods
 from .formula import parse_mmrm_formula
 from .results import MmrmFit
+from .spatial import SpatialCriterion
 
-__all__ = ["mmrm"]
+__all__ = ["mmrm", "build_criterion"]
 
 _GRAD_TOL = 1e-6
 """Largest |∂f/∂θ| accepted as converged (f = −log L)."""
+
+
+def build_criterion(data: MmrmData, reml: bool) -> MmrmCriterion:
+    """The criterion of the model ``data`` describes: by visit pattern, or spatial (``sp_exp``, ``sp_gau``)."""
+    cls = SpatialCriterion if data.formula.spatial else MmrmCriterion
+    return cls(data, data.formula.structure, reml)
 
 
 def _newton(criterion: MmrmCriterion, theta: np.ndarray, value: float, max_steps: int = 20):
@@ -81,8 +88,17 @@ def mmrm(formula: str, data, reml: bool = True, method: str = "satterthwaite", w
 
     Model: y_i = X_i β + ε_i with ε_i ~ N(0, Σ_i) independent between subjects, Σ_i the rows and
     columns of the visit covariance Σ(θ) for the visits subject i has (missing visits are absent
-    rows), scaled by the prior weights: Σ_i = W_i^{-1/2} Σ[S_i, S_i] W_i^{-1/2}. θ is estimated by REML
-    (β integrated out) or ML; β̂ = (XᵀV̂⁻¹X)⁻¹XᵀV̂⁻¹y.
+    rows), scaled by the prior weights: Σ_i = W_i^{-1/2} Σ[S_i, S_i] W_i^{-1/2}. With a spatial
+    structure Σ_i is built from the distances d_jl between the coordinates of subject i's rows:
+    (Σ_i)_jl = σ² ρ^{d_jl} (``sp_exp``) or σ² ρ^{d_jl²} (``sp_gau``), θ = (log σ², logit ρ). θ is
+    estimated by REML (β integrated out) or ML; β̂ = (XᵀV̂⁻¹X)⁻¹XᵀV̂⁻¹y.
+
+    Incomplete rows and subjects. As R's mmrm, a row with a missing value in any variable of the
+    model is dropped, and a subject none of whose rows is complete is left out of the fit: the
+    numbers are R's. The fit records them — ``fit.n_dropped`` (rows), ``fit.subjects_dropped``
+    (subjects) — and ``fit.summary()`` names the subjects left out. An error is raised only when
+    what remains cannot be fitted: no complete row at all, fewer observations than parameters, or
+    no subject with two observations for a structure with correlation parameters.
 
     Parameters
     ----------
@@ -90,11 +106,15 @@ def mmrm(formula: str, data, reml: bool = True, method: str = "satterthwaite", w
         mmrm's syntax: fixed effects plus one covariance term, e.g.
         ``"FEV1 ~ RACE + SEX + ARMCD * AVISIT + us(AVISIT | USUBJID)"``; ``us(AVISIT | ARMCD / USUBJID)``
         estimates one covariance per level of ARMCD. Structures: us, toep, toeph, ar1, ar1h, ad, adh,
-        cs, csh (see :mod:`mixedmodels.mmrm.structures`).
+        cs, csh (see :mod:`mixedmodels.mmrm.structures`), and the spatial sp_exp and sp_gau, which take
+        one or more numeric coordinates in place of the visit factor: ``sp_exp(TIME | USUBJID)``,
+        ``sp_exp(VISITN, VISITN2 | USUBJID)``, ``sp_exp(TIME | ARMCD / USUBJID)``. For a spatial
+        structure ``fit.cov`` is mmrm's covariance estimate: Σ of two points at unit distance (rows "0"
+        and "1"); ``fit.subject_cov(subject)`` gives a subject's own Σ_i.
     data : pandas or polars DataFrame
         One row per subject and visit; rows with a missing value in a variable of the model are
-        dropped (``fit.n_dropped`` counts them). The visit must be a factor: a Categorical (levels in
-        its order) or strings (levels sorted, as R's ``factor()``).
+        dropped (above). The visit must be a factor: a Categorical (levels in its order) or strings
+        (levels sorted, as R's ``factor()``); spatial coordinates must be numeric.
     reml : bool
         REML (default) or ML.
     method : {"satterthwaite", "kenward-roger", "kenward-roger-linear", "residual", "between-within"}
@@ -115,8 +135,10 @@ def mmrm(formula: str, data, reml: bool = True, method: str = "satterthwaite", w
     FormulaError
         Malformed formula, no or several covariance terms, unknown column.
     DesignError
-        Visit not a factor, duplicated visits within a subject, a subject in two groups, a visit
-        never observed, too many covariance parameters for the data, non-positive weights.
+        Visit not a factor (or a spatial coordinate not numeric), the same visit (or the same
+        coordinates) twice within a subject — the message names the subject and the visit —, a
+        subject in two groups, a visit never observed, no complete row, too many parameters for the
+        data (fewer observations than parameters, no subject with two visits), non-positive weights.
     ValueError
         Unknown ``method``/``vcov`` or a combination mmrm does not allow (Kenward–Roger with ML,
         Kenward–Roger df with another covariance).
@@ -129,7 +151,7 @@ def mmrm(formula: str, data, reml: bool = True, method: str = "satterthwaite", w
     method, vcov_method = resolve_methods(method, vcov, reml)
     parsed = parse_mmrm_formula(formula)
     data_ = build_mmrm_data(parsed, data, weights)
-    criterion = MmrmCriterion(data_, parsed.structure, reml)
+    criterion = build_criterion(data_, reml)
     start = criterion.start()
     if not np.isfinite(criterion.objective(start)):
         raise DesignError("the criterion is not finite at mmrm's starting values; check the data (constant response?)")

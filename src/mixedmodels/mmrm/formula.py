@@ -4,7 +4,8 @@
 ``FEV1``, the fixed right-hand side ``RACE + SEX + ARMCD * AVISIT`` (coded by
 :mod:`mixedmodels.design.fixed` with R's contrasts and names) and the covariance term: its
 structure (``us``, ``toep``, ...), the visit factor and the subject; ``us(AVISIT | ARMCD / USUBJID)``
-adds a grouping factor with one covariance matrix per level.
+adds a grouping factor with one covariance matrix per level. The spatial structures take one or more
+numeric coordinates in place of the visit factor: ``sp_exp(VISITN, VISITN2 | USUBJID)``.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ import re
 from dataclasses import dataclass
 
 from ..errors import FormulaError
-from .structures import STRUCTURES
+from .structures import SPATIAL_STRUCTURES, STRUCTURES
 
 __all__ = ["MmrmFormula", "parse_mmrm_formula"]
 
-_COV_CALL = re.compile(r"(?<![A-Za-z0-9_.])(" + "|".join(sorted(STRUCTURES, key=len, reverse=True)) + r")\s*\(")
+_ALL_STRUCTURES = (*STRUCTURES, *SPATIAL_STRUCTURES)
+_COV_CALL = re.compile(r"(?<![A-Za-z0-9_.])(" + "|".join(sorted(_ALL_STRUCTURES, key=len, reverse=True)) + r")\s*\(")
 _NAME = re.compile(r"`[^`]+`|[A-Za-z_.][A-Za-z0-9_.]*")
 
 
@@ -31,22 +33,31 @@ class MmrmFormula:
     response : str           left-hand side
     fixed : str              fixed right-hand side ("1" when only the covariance term is given)
     structure : str          mmrm's abbreviation, e.g. "us"
-    visit, subject : str     column names of the visit factor and the subject identifier
+    visit : str or None      column name of the visit factor (None for a spatial structure)
+    subject : str            column name of the subject identifier
     group : str or None      column whose levels get a covariance matrix each
+    coordinates : tuple of str   the numeric coordinate columns of a spatial structure (else empty)
     """
 
     formula: str
     response: str
     fixed: str
     structure: str
-    visit: str
+    visit: str | None
     subject: str
     group: str | None
+    coordinates: tuple = ()
+
+    @property
+    def spatial(self) -> bool:
+        """A spatial structure (sp_exp, sp_gau): the covariance depends on the distances of the coordinates."""
+        return self.structure in SPATIAL_STRUCTURES
 
     @property
     def covariance_term(self) -> str:
         group = f"{self.group} / " if self.group else ""
-        return f"{self.structure}({self.visit} | {group}{self.subject})"
+        time = ", ".join(self.coordinates) if self.spatial else self.visit
+        return f"{self.structure}({time} | {group}{self.subject})"
 
 
 def _closing(text: str, start: int) -> int:
@@ -86,23 +97,20 @@ def parse_mmrm_formula(formula: str) -> MmrmFormula:
     Raises
     ------
     FormulaError
-        No ``~``, no covariance term or more than one, a malformed term (``us(AVISIT)``), or a
-        spatial structure (``sp_exp``), which is not implemented.
+        No ``~``, no covariance term or more than one, a malformed term (``us(AVISIT)``), several
+        visit variables for a structure that is not spatial.
     """
     if not isinstance(formula, str) or formula.count("~") != 1:
         raise FormulaError(f"formula must be a string 'response ~ terms + us(visit | subject)', got {formula!r}")
     lhs, rhs = (part.strip() for part in formula.split("~"))
     if not lhs:
         raise FormulaError(f"formula {formula!r} has no response")
-    if re.search(r"(?<![A-Za-z0-9_.])sp_(exp|gau)\s*\(", rhs):
-        raise FormulaError("spatial covariance structures (sp_exp, sp_gau) are not implemented; "
-                           f"use one of {', '.join(STRUCTURES)}")
     calls = list(_COV_CALL.finditer(rhs))
     if len(calls) != 1:
         found = "no" if not calls else f"{len(calls)}"
         raise FormulaError(
             f"an mmrm formula needs exactly one covariance term such as us(AVISIT | USUBJID); {found} found in "
-            f"{formula!r} (structures: {', '.join(STRUCTURES)})")
+            f"{formula!r} (structures: {', '.join(_ALL_STRUCTURES)})")
     call = calls[0]
     close = _closing(rhs, call.end())
     inner = rhs[call.end():close]
@@ -117,6 +125,15 @@ def parse_mmrm_formula(formula: str) -> MmrmFormula:
     else:
         subject_text = right
     fixed = _remove_term(rhs, call.start(), close + 1) or "1"
-    return MmrmFormula(formula=formula, response=lhs, fixed=fixed, structure=call.group(1),
-                       visit=_name(visit_text, "visit", formula), subject=_name(subject_text, "subject", formula),
-                       group=group)
+    structure = call.group(1)
+    times = [_name(t, "visit", formula) for t in visit_text.split(",")]
+    coordinates = ()
+    if structure in SPATIAL_STRUCTURES:
+        visit, coordinates = None, tuple(times)
+    elif len(times) > 1:
+        raise FormulaError(f"{structure}() takes one visit variable, not {len(times)} ({', '.join(times)}); "
+                           f"several coordinates are for the spatial structures ({', '.join(SPATIAL_STRUCTURES)})")
+    else:
+        visit = times[0]
+    return MmrmFormula(formula=formula, response=lhs, fixed=fixed, structure=structure, visit=visit,
+                       subject=_name(subject_text, "subject", formula), group=group, coordinates=coordinates)

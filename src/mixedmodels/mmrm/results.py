@@ -19,12 +19,19 @@ from scipy import stats
 from ..summary import SIGNIF_LEGEND, coefficient_table_text
 from ..rformat import format_numbers, format_table
 from .criterion import CriterionState, MmrmCriterion
-from .data import MmrmData
+from .data import MmrmData, check_distinct_coordinates
 from .ddf import R_NAMES, Inference
 
 __all__ = ["MmrmFit"]
 
 COEF_COLUMNS = ["Estimate", "Std. Error", "df", "t value", "Pr(>|t|)"]
+
+
+def _left_out(subjects: list, shown: int = 10) -> str:
+    """The summary's line on the subjects without a complete row (the first ``shown`` named)."""
+    names = ", ".join(map(str, subjects[:shown])) + (f", ... ({len(subjects) - shown} more)" if len(subjects) > shown else "")
+    have = "subject has" if len(subjects) == 1 else "subjects have"
+    return f"({len(subjects)} {have} no complete row and {'is' if len(subjects) == 1 else 'are'} left out: {names})"
 
 
 class MmrmFit:
@@ -42,6 +49,7 @@ class MmrmFit:
     loglik, aic, bic : float
     nobs, n_subjects, n_theta : int
     n_dropped : int                  rows dropped for missing values
+    subjects_dropped : list          subjects none of whose rows is complete: left out of the fit (as in R)
     design : MmrmData                the model's arrays (``design.fixed``: X and R's column names)
     converged : bool
     messages : list of str
@@ -65,6 +73,7 @@ class MmrmFit:
         self.nobs = data.nobs
         self.n_subjects = data.n_subjects
         self.n_dropped = data.n_dropped
+        self.subjects_dropped = list(data.subjects_dropped)
         self.aic = self.objective + 2 * self.n_theta
         self.bic = self.objective + self.n_theta * math.log(self.n_subjects)
         self.converged = converged
@@ -91,8 +100,13 @@ class MmrmFit:
 
     @property
     def cov(self):
-        """Estimated covariance of the visits: a DataFrame indexed by visit, or {group level: DataFrame}."""
-        levels = self.design.visit_levels
+        """Estimated covariance of the visits: a DataFrame indexed by visit, or {group level: DataFrame}.
+
+        For a spatial structure (``sp_exp``, ``sp_gau``) every subject has its own Σ_i; as mmrm's
+        ``VarCorr``, ``cov`` is then Σ of two points at unit distance, indexed "0" and "1":
+        [[σ², σ²ρ], [σ²ρ, σ²]]. :meth:`subject_cov` gives a subject's Σ_i.
+        """
+        levels = self.criterion.cov_labels
         frames = [pd.DataFrame(s, index=levels, columns=levels) for s in self._state.sigmas]
         if self.design.group_levels is None:
             return frames[0]
@@ -100,12 +114,35 @@ class MmrmFit:
 
     @property
     def cor(self):
-        """The correlation matrix of :attr:`cov` (same layout)."""
+        """The correlation matrix of :attr:`cov` (same layout; for a spatial structure [[1, ρ], [ρ, 1]])."""
         def correlation(frame):
             sd = np.sqrt(np.diag(frame.to_numpy()))
             return frame / np.outer(sd, sd)
         cov = self.cov
         return {g: correlation(c) for g, c in cov.items()} if isinstance(cov, dict) else correlation(cov)
+
+    def subject_cov(self, subject) -> pd.DataFrame:
+        """Σ_i of one subject of the fit, at the visits (or coordinates) of its rows used, prior weights left out.
+
+        Indexed by visit level, or for a spatial structure by the rows' coordinates (a tuple when there
+        are several). Raises KeyError for a subject that is not in the fit.
+        """
+        d = self.design
+        labels = pd.Index(d.subject_labels)
+        if subject not in labels:
+            dropped = " (it has no complete row)" if subject in self.subjects_dropped else ""
+            raise KeyError(f"subject {subject!r} is not in the fit{dropped}")
+        i = labels.get_loc(subject)
+        rows = np.flatnonzero(d.subject == i)
+        group = 0 if d.group is None else int(d.group[i])
+        if d.coordinates is None:
+            where = np.sort(d.visit[rows])
+            names = [d.visit_levels[v] for v in where]
+        else:
+            where = d.coordinates[rows][np.lexsort(d.coordinates[rows].T[::-1])]
+            names = [tuple(p) if len(p) > 1 else p[0] for p in where.tolist()]
+        sigma = self.criterion.subject_sigma(self._state, group, where)
+        return pd.DataFrame(sigma, index=names, columns=names)
 
     # -- tests -------------------------------------------------------------------------------------
     def coef_table(self) -> pd.DataFrame:
@@ -158,7 +195,9 @@ class MmrmFit:
         """Residuals of the rows used (mmrm ``residuals``).
 
         ``"response"``: y − Xβ̂; ``"pearson"``: (y − Xβ̂)/√diag(Σ_i) (Σ_i with the prior weights);
-        ``"normalized"``: L_i⁻¹(y_i − X_iβ̂), Σ_i = L_i L_iᵀ, whitened within each subject.
+        ``"normalized"``: L_i⁻¹(y_i − X_iβ̂), Σ_i = L_i L_iᵀ, whitened within each subject in visit order;
+        for a spatial structure, as in mmrm, in the order of the subject's rows in the data (sort the
+        data by time to whiten in time order).
         """
         d = self.design
         raw = d.y - d.X @ self._state.beta
@@ -166,14 +205,11 @@ class MmrmFit:
             out = raw
         elif type == "pearson":
             var = np.empty(len(raw))
-            for block in self.criterion.blocks:
-                var[block.rows] = np.diag(self._state.sigmas[block.group])[block.visits][None, :]
+            for b, block in enumerate(self.criterion.blocks):
+                var[block.rows] = np.diag(self.criterion.block_sigma(self._state, b))[None, :]
             out = raw * np.sqrt(d.weights / var)
         elif type == "normalized":
-            out = np.empty(len(raw))
-            scaled = raw * np.sqrt(d.weights)
-            for block, L in zip(self.criterion.blocks, self._state.chol):
-                out[block.rows] = np.linalg.solve(L, scaled[block.rows].T).T
+            out = self.criterion.whiten(self._state, raw * np.sqrt(d.weights))
         else:
             raise ValueError(f"type must be 'response', 'pearson' or 'normalized', not {type!r}")
         return pd.Series(out, index=d.rows, name=type)
@@ -183,7 +219,8 @@ class MmrmFit:
 
         ``conditional=False`` (mmrm's default): Xβ̂. ``conditional=True``: for each subject, rows with
         an observed response keep it, and rows without one get the conditional mean given the
-        subject's observed visits, x_mβ̂ + Σ_mo Σ_oo⁻¹ (y_o − X_oβ̂) (mmrm ``predict(conditional = TRUE)``).
+        subject's observed visits, x_mβ̂ + Σ_mo Σ_oo⁻¹ (y_o − X_oβ̂) (mmrm ``predict(conditional = TRUE)``);
+        for a spatial structure Σ is the subject's Σ_i at the coordinates of its rows in ``newdata``.
         Rows with a missing covariate get NaN.
         """
         from ..design import to_pandas, used_columns
@@ -193,7 +230,7 @@ class MmrmFit:
         out = pd.Series(np.nan, index=frame.index, name="prediction")
         needed = used_columns(types.SimpleNamespace(formula=f.fixed), frame.columns)
         if conditional:
-            needed += [c for c in (f.visit, f.subject, f.group) if c is not None]
+            needed += [c for c in (f.visit, *f.coordinates, f.subject, f.group) if c is not None]
         missing = [c for c in needed if c not in frame.columns]
         if missing:
             raise ValueError(f"newdata lacks the column(s) {missing}")
@@ -204,12 +241,18 @@ class MmrmFit:
         if not conditional:
             return out
         sub = frame.loc[usable]
-        visit_index = pd.Index(self.design.visit_levels).get_indexer(sub[f.visit].astype(str))
-        if (visit_index < 0).any():
-            raise ValueError(f"newdata has visit levels the fit has not seen: "
-                             f"{sorted(set(sub[f.visit].astype(str)[visit_index < 0]))}")
         y = pd.to_numeric(sub[f.response], errors="coerce").to_numpy(dtype=float) if f.response in sub else \
             np.full(len(sub), np.nan)
+        if f.spatial:
+            where = sub[list(f.coordinates)].to_numpy(dtype=float)
+            observed = ~np.isnan(y)
+            codes, labels = pd.factorize(sub[f.subject].to_numpy()[observed])
+            check_distinct_coordinates(where[observed], codes, labels, f.coordinates)
+        else:
+            where = pd.Index(self.design.visit_levels).get_indexer(sub[f.visit].astype(str))
+            if (where < 0).any():
+                raise ValueError(f"newdata has visit levels the fit has not seen: "
+                                 f"{sorted(set(sub[f.visit].astype(str)[where < 0]))}")
         groups = None
         if f.group is not None:
             groups = pd.Index(self.design.group_levels).get_indexer(sub[f.group].astype(str))
@@ -221,13 +264,12 @@ class MmrmFit:
         for subject in pd.unique(subjects):
             idx = np.flatnonzero(subjects == subject)
             g = 0 if groups is None else groups[idx[0]]
-            Sigma = self._state.sigmas[g]
-            v = visit_index[idx]
             obs, mis = ~np.isnan(y[idx]), np.isnan(y[idx])
             pred[idx[obs]] = y[idx[obs]]
             if obs.any() and mis.any():
-                S_oo = Sigma[np.ix_(v[obs], v[obs])]
-                S_mo = Sigma[np.ix_(v[mis], v[obs])]
+                Sigma = self.criterion.subject_sigma(self._state, g, where[idx])
+                S_oo = Sigma[np.ix_(obs, obs)]
+                S_mo = Sigma[np.ix_(mis, obs)]
                 pred[idx[mis]] = mean[idx[mis]] + S_mo @ np.linalg.solve(S_oo, y[idx[obs]] - mean[idx[obs]])
         out.loc[usable] = pred
         return out
@@ -245,13 +287,14 @@ class MmrmFit:
 
     def to_dict(self) -> dict:
         """The fit in plain JSON types: formula, structure, reml, method, vcov_method, nobs, n_subjects,
-        n_dropped, objective, loglik, aic, bic, n_theta, theta, fixef, coef_table (records of :meth:`tidy`),
+        n_dropped, subjects_dropped, objective, loglik, aic, bic, n_theta, theta, fixef, coef_table (records of :meth:`tidy`),
         cov ({group: {"visits": [...], "values": [[...]]}}, group "all" when not grouped), converged, messages."""
         from ..export import _plain, records
 
         cov = self.cov if isinstance(self.cov, dict) else {"all": self.cov}
         out = dict(formula=self.formula, structure=self.structure, reml=self.reml, method=self.method,
                    vcov_method=self.vcov_method, nobs=self.nobs, n_subjects=self.n_subjects, n_dropped=self.n_dropped,
+                   subjects_dropped=self.subjects_dropped,
                    objective=self.objective, loglik=self.loglik, aic=self.aic, bic=self.bic, n_theta=self.n_theta,
                    theta=list(self.theta), fixef=self.fixef.to_dict(), coef_table=records(self.tidy()),
                    cov={g: {"visits": list(c.index), "values": c.to_numpy().tolist()} for g, c in cov.items()},
@@ -268,7 +311,7 @@ class MmrmFit:
         lines = ["mmrm fit", "",
                  f"Formula:     {self.formula}",
                  f"Data:        data (used {self.nobs} observations from {self.n_subjects} subjects with maximum "
-                 f"{len(d.visit_levels)} timepoints)",
+                 f"{crit.m} timepoints)",
                  f"Covariance:  {crit.structure.label} ({crit.n_theta} variance parameters"
                  + (f" of {crit.n_groups} groups)" if d.group_levels is not None else ")"),
                  f"Method:      {R_NAMES[self.method]}",
@@ -289,6 +332,8 @@ class MmrmFit:
             lines.append("")
         if self.n_dropped:
             lines.append(f"({self.n_dropped} rows with missing values were not used)")
+        if self.subjects_dropped:
+            lines.append(_left_out(self.subjects_dropped))
         return "\n".join(lines).rstrip() + "\n"
 
     def __repr__(self) -> str:

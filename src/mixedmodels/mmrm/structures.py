@@ -30,13 +30,26 @@ structure  C_ij (i > j)                             θ
 
 For ``us`` the "sd" s_i is the scale of row i of the Cholesky factor L = diag(s) M, not the
 standard deviation of visit i; for the others C is a correlation matrix and Σ = D C D.
+
+The spatial structures (:class:`SpatialStructure`) have no visit factor: the covariance of two
+observations of a subject depends on the Euclidean distance d_ij of their coordinates (one or more
+numeric columns), so every subject has its own Σ_i. As mmrm's C++ code defines them (its vignette
+writes θ_1 = log σ, but the code takes exp(θ_1) as the variance):
+
+==========  ==============================  =================================================
+structure   (Σ_i)_jl                        θ
+==========  ==============================  =================================================
+``sp_exp``  σ² ρ^{d_jl}                     log σ², logit ρ   (ρ ∈ (0, 1))
+``sp_gau``  σ² ρ^{d_jl²}                    log σ², logit ρ
+==========  ==============================  =================================================
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["CovarianceStructure", "STRUCTURES", "make_structure"]
+__all__ = ["CovarianceStructure", "STRUCTURES", "make_structure", "SpatialStructure", "SPATIAL_STRUCTURES",
+           "make_spatial_structure"]
 
 
 def _cor_map(theta: np.ndarray):
@@ -327,3 +340,83 @@ def make_structure(name: str, n_visits: int) -> CovarianceStructure:
     if n_visits < 2 and cls.name in ("cs", "csh"):
         raise ValueError(f"{name} needs at least two visits")
     return cls(n_visits)
+
+
+class SpatialStructure:
+    """Σ_i = σ² ρ^{D_i^a} of the observations of a subject from their distances D_i: the spatial interface.
+
+    a = 1 for ``sp_exp``, 2 for ``sp_gau``; θ = (log σ², logit ρ) per group (mmrm's ``std_start`` is
+    (0, 0)). With A = (1 − ρ) D^a (elementwise; d log ρ/d logit ρ = 1 − ρ):
+
+        ∂Σ/∂θ_1 = Σ,  ∂Σ/∂θ_2 = A ∘ Σ,  ∂²Σ/∂θ_1² = Σ,  ∂²Σ/∂θ_1∂θ_2 = A ∘ Σ,  ∂²Σ/∂θ_2² = (A ∘ A − ρ A) ∘ Σ.
+    """
+
+    name = label = ""
+    power = 1
+    n_theta = 2
+
+    def start(self) -> np.ndarray:
+        """mmrm's ``std_start``: (0, 0), i.e. σ² = 1, ρ = ½."""
+        return np.zeros(self.n_theta)
+
+    def theta_names(self) -> list[str]:
+        """Names of the parameters, in θ's order."""
+        return ["log_sigma2", "logit_rho"]
+
+    def scaled_distances(self, coordinates: np.ndarray) -> np.ndarray:
+        """D^a for coordinates of shape (..., s, dim): (..., s, s)."""
+        diff = coordinates[..., :, None, :] - coordinates[..., None, :, :]
+        squared = (diff * diff).sum(axis=-1)
+        return squared if self.power == 2 else np.sqrt(squared)
+
+    def derivatives(self, theta: np.ndarray, Da: np.ndarray, order: int = 1):
+        """Σ (b, s, s), and ∂Σ/∂θ_k (b, 2, s, s) for order ≥ 1, ∂²Σ/∂θ_k∂θ_l (b, 2, 2, s, s) for order 2.
+
+        ``theta`` is (b, 2): one parameter vector per distance matrix of ``Da`` (b, s, s), so that the
+        blocks of different groups are computed together.
+        """
+        theta = np.atleast_2d(np.asarray(theta, dtype=float))
+        variance = np.exp(theta[:, 0])[:, None, None]
+        log_rho = -np.logaddexp(0.0, -theta[:, 1])[:, None, None]
+        sigma = variance * np.exp(Da * log_rho)
+        if order == 0:
+            return (sigma,)
+        A = np.exp(-np.logaddexp(0.0, theta[:, 1]))[:, None, None] * Da  # (1 − ρ) D^a
+        AS = A * sigma
+        jac = np.stack([sigma, AS], axis=1)
+        if order == 1:
+            return sigma, jac
+        hess = np.empty(sigma.shape[:1] + (2, 2) + sigma.shape[1:])
+        hess[:, 0, 0] = sigma
+        hess[:, 0, 1] = hess[:, 1, 0] = AS
+        hess[:, 1, 1] = (A - np.exp(log_rho)) * AS
+        return sigma, jac, hess
+
+    def sigma_at(self, theta: np.ndarray, coordinates: np.ndarray) -> np.ndarray:
+        """Σ for the points ``coordinates`` (s, dim) at the parameters ``theta`` (2,)."""
+        coordinates = np.asarray(coordinates, dtype=float).reshape(len(coordinates), -1)
+        return self.derivatives(theta, self.scaled_distances(coordinates)[None], 0)[0][0]
+
+
+class SpatialExponential(SpatialStructure):
+    """``sp_exp``: Σ_jl = σ² ρ^{d_jl}."""
+
+    name, label, power = "sp_exp", "spatial exponential", 1
+
+
+class SpatialGaussian(SpatialStructure):
+    """``sp_gau``: Σ_jl = σ² ρ^{d_jl²}."""
+
+    name, label, power = "sp_gau", "spatial Gaussian", 2
+
+
+SPATIAL_STRUCTURES = {cls.name: cls for cls in (SpatialExponential, SpatialGaussian)}
+"""mmrm's abbreviation → spatial structure class."""
+
+
+def make_spatial_structure(name: str) -> SpatialStructure:
+    """The spatial structure ``name`` ("sp_exp" or "sp_gau")."""
+    try:
+        return SPATIAL_STRUCTURES[name]()
+    except KeyError:
+        raise ValueError(f"unknown spatial structure {name!r}; choose one of {', '.join(SPATIAL_STRUCTURES)}") from None
