@@ -61,7 +61,7 @@ def test_export_lazily_imports_on_first_use_only(tmp_path, monkeypatch):
     _package(tmp_path, "lazypkg", """
         from mixedmodels import _lazy
         __all__ = ["tool", "heavy", "sub"]
-        _lazy.export_lazily(__name__, {"tool": ".tool", "heavy": ".slow"}, submodules=("sub",))
+        _lazy.export_lazily(__name__, {"tool": ".tool", "heavy": ".slow"})
     """, {"tool": "def tool():\n    return 'tool'\n", "slow": "heavy = 'heavy'\n", "sub": "x = 1\n"})
     monkeypatch.syspath_prepend(str(tmp_path))
     import lazypkg
@@ -72,7 +72,9 @@ def test_export_lazily_imports_on_first_use_only(tmp_path, monkeypatch):
     import lazypkg.tool  # the submodule named like the function does not replace it
 
     assert lazypkg.tool() == "tool"
-    assert lazypkg.sub.x == 1
+    assert "lazypkg.sub" not in sys.modules and lazypkg.sub.x == 1  # submodules too are imported on use
+    with pytest.raises(AttributeError, match="module 'lazypkg' has no attribute 'nothing'"):
+        lazypkg.nothing  # noqa: B018
     assert sorted(n for n in dir(lazypkg) if not n.startswith("_")) == ["heavy", "slow", "sub", "tool"]
 
 

@@ -81,3 +81,13 @@ def test_public_functions_named_like_subpackages_stay_functions_whichever_is_imp
         report()
     """, ["mixedmodels.power"])
     assert loaded == ["mixedmodels.power"]
+
+
+def test_subpackages_are_reached_as_attributes_without_importing_them():
+    (loaded,) = loaded_after("""
+        import mixedmodels as mm
+        assert mm.glmm.binomial("probit").link_name == "probit"
+        assert callable(mm.inference.coef_table_ddf) and callable(mm.postfit.emmeans.emmeans)
+        report()
+    """, ["mixedmodels.glmm", "mixedmodels.inference", "mixedmodels.postfit.emmeans"])
+    assert loaded == ["mixedmodels.glmm", "mixedmodels.inference", "mixedmodels.postfit.emmeans"]

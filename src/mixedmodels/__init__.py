@@ -1,9 +1,10 @@
 """mixedmodels: linear and generalized linear mixed-effects models, as lme4 fits them.
 
-The public names are loaded on first use (PEP 562): ``import mixedmodels`` costs only this
-module and :mod:`.errors`; ``mixedmodels.lmer`` imports the linear-model path, ``mixedmodels.glmer``
-the GLMM path, ``mixedmodels.emmeans`` the marginal means, and so on. ``from mixedmodels import
-lmer``, ``dir(mixedmodels)`` and ``__all__`` work as for eagerly imported names.
+The public names are loaded on first use (PEP 562, :mod:`._lazy`): ``import mixedmodels`` costs
+only this module and :mod:`.errors`; ``mixedmodels.lmer`` imports the linear-model path,
+``mixedmodels.glmer`` the GLMM path, ``mixedmodels.emmeans`` the marginal means, ``mixedmodels.glmm``
+that subpackage, and so on. ``from mixedmodels import lmer``, ``dir(mixedmodels)`` and ``__all__``
+work as for eagerly imported names.
 """
 
 from . import _lazy
@@ -70,4 +71,4 @@ _lazy.export_lazily(__name__, {
     "extend": ".power",
     "power": ".power",  # the function, as mmrm
     "power_curve": ".power",
-}, submodules=("datasets", "families"))
+})

@@ -3,12 +3,15 @@
 A package's ``__init__`` lists its public names and the module each comes from, and calls
 :func:`export_lazily`; ``package.name``, ``from package import name``, ``dir(package)`` and
 ``from package import *`` then work as for names imported eagerly, and the first lookup of a name
-imports its module and keeps the value in the package (later lookups cost nothing).
+imports its module and keeps the value in the package (later lookups cost nothing). Submodules
+are reached the same way (``mixedmodels.glmm.binomial`` imports :mod:`mixedmodels.glmm` on use),
+as if the package had imported them.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 import types
 
@@ -32,32 +35,37 @@ class LazyPackage(types.ModuleType):
         super().__setattr__(name, value)
 
 
-def export_lazily(package: str, names: dict[str, str], submodules: tuple[str, ...] = ()) -> None:
+def _is_submodule(package: str, name: str) -> bool:
+    if not name.isidentifier() or name.startswith("__"):  # e.g. __wrapped__, looked up by inspect and doctest
+        return False
+    return importlib.util.find_spec(f"{package}.{name}") is not None
+
+
+def export_lazily(package: str, names: dict[str, str]) -> None:
     """Make the names of ``package`` import on first use.
 
     Parameters
     ----------
     package : str
-        The package's ``__name__`` (its ``__all__`` must list every public name).
+        The package's ``__name__``. Every name of its ``__all__`` (if it has one) must be defined
+        in it, be a key of ``names`` or be a submodule (``mixedmodels.datasets``).
     names : dict
         Public name → the module (relative to ``package``, e.g. ``".lmm"``) that defines it.
-    submodules : tuple of str
-        Public names that are submodules of ``package`` themselves (``mixedmodels.datasets``).
     """
     module = sys.modules[package]
-    public = set(module.__all__)
-    missing = public - set(names) - set(submodules) - set(module.__dict__)
+    public = set(getattr(module, "__all__", ()))
+    missing = [n for n in sorted(public - set(names) - set(module.__dict__)) if not _is_submodule(package, n)]
     if missing:
-        raise ImportError(f"{package}.__all__ names {sorted(missing)} without a module to import them from")
+        raise ImportError(f"{package}.__all__ names {missing} without a module to import them from")
 
     def __getattr__(name: str):
-        if name in submodules:
+        if name in names:
+            value = getattr(importlib.import_module(names[name], package), name)
+            module.__dict__[name] = value
+            return value
+        if _is_submodule(package, name):  # importing it binds it in the package
             return importlib.import_module(f".{name}", package)
-        if name not in names:
-            raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(names[name], package), name)
-        module.__dict__[name] = value
-        return value
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
 
     def __dir__() -> list[str]:
         return sorted(set(module.__dict__) | public)
