@@ -30,7 +30,6 @@ import json
 import re
 import sys
 import warnings
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -215,6 +214,8 @@ def _cmd_anova(args) -> None:
 
 def _describe(name: str) -> str:
     """One line: the data set's title (from :func:`datasets.describe`) and its size."""
+    from importlib import resources
+
     from . import datasets
 
     schema = json.loads((resources.files(datasets) / "data" / f"{name}.schema.json").read_text())
