@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ast
+import importlib
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -87,3 +90,24 @@ def test_export_lazily_refuses_a_public_name_without_a_module(tmp_path, monkeypa
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(ImportError, match=r"brokenpkg.__all__ names \['forgotten'\] without a module"):
         import brokenpkg  # noqa: F401
+
+
+def _type_checking_imports(path: Path) -> dict[str, str]:
+    """``{name: module}`` of the ``from .module import name`` lines under ``if TYPE_CHECKING:``."""
+    names = {}
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
+            for line in node.body:
+                if isinstance(line, ast.ImportFrom) and line.level and line.module:
+                    names.update({alias.name: "." * line.level + line.module for alias in line.names})
+    return names
+
+
+def test_each_lazy_package_declares_its_names_for_type_checkers_and_the_docs():
+    root = Path(mm.__file__).parent
+    packages = [path for path in root.rglob("__init__.py") if "export_lazily(" in path.read_text(encoding="utf-8")]
+    assert len(packages) >= 4
+    for path in packages:
+        package = ".".join(path.parent.relative_to(root.parent).parts)
+        module = importlib.import_module(package)
+        assert _type_checking_imports(path) == module._lazy_exports, package

@@ -7,8 +7,27 @@ that subpackage, and so on. ``from mixedmodels import lmer``, ``dir(mixedmodels)
 work as for eagerly imported names.
 """
 
+from typing import TYPE_CHECKING
+
 from . import _lazy
 from .errors import ConvergenceWarning, DesignError, FormulaError, MixedModelsError, SingularFitWarning
+
+if TYPE_CHECKING:  # the names as type checkers and the API reference read them; at run time see export_lazily below
+    from . import datasets, families
+    from .control import LmerControl
+    from .lmm import lmer
+    from .glmm import GlmerFit, glmer, glmer_nb
+    from .results import LmerFit
+    from .inference import anova
+    from .mmrm import MmrmFit, mmrm
+    from .inference.bootstrap import bootstrap
+    from .postfit.compare import compare
+    from .postfit.contrast import contrast
+    from .postfit.emmeans import emmeans, joint_tests
+    from .postfit.r2 import r2
+    from .postfit.repca import rePCA
+    from .postfit.residuals import simulate_residuals
+    from .power import PowerCurve, PowerDesign, PowerResult, contrast_test, design, extend, power, power_curve
 
 __all__ = [
     "lmer",

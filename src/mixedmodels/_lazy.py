@@ -30,7 +30,7 @@ class LazyPackage(types.ModuleType):
 
     def __setattr__(self, name: str, value) -> None:
         if (isinstance(value, types.ModuleType) and value.__name__ == f"{self.__name__}.{name}"
-                and name in self.__dict__["_lazy_names"]):
+                and name in self.__dict__["_lazy_exports"]):
             return
         super().__setattr__(name, value)
 
@@ -50,7 +50,9 @@ def export_lazily(package: str, names: dict[str, str]) -> None:
         The package's ``__name__``. Every name of its ``__all__`` (if it has one) must be defined
         in it, be a key of ``names`` or be a submodule (``mixedmodels.datasets``).
     names : dict
-        Public name → the module (relative to ``package``, e.g. ``".lmm"``) that defines it.
+        Public name → the module (relative to ``package``, e.g. ``".lmm"``) that defines it. The
+        package repeats them as imports under ``if TYPE_CHECKING:``, for type checkers and the API
+        reference (tests/test_lazy.py checks that both say the same).
     """
     module = sys.modules[package]
     public = set(getattr(module, "__all__", ()))
@@ -70,5 +72,5 @@ def export_lazily(package: str, names: dict[str, str]) -> None:
     def __dir__() -> list[str]:
         return sorted(set(module.__dict__) | public)
 
-    module.__dict__.update(__getattr__=__getattr__, __dir__=__dir__, _lazy_names=frozenset(names))
+    module.__dict__.update(__getattr__=__getattr__, __dir__=__dir__, _lazy_exports=dict(names))
     module.__class__ = LazyPackage

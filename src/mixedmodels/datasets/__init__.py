@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING
 
 from .. import _lazy
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the names as type checkers and the API reference read them
     import pandas as pd
+
+    from .simulate import simulate_clusters, simulate_litters, simulate_petri
 
 __all__ = ["load", "list", "list_datasets", "describe", "DESCRIPTIONS", "read_csv_with_schema", "apply_schema",
            "simulate_clusters", "simulate_litters", "simulate_petri"]
