@@ -12,7 +12,8 @@ import functools
 import math
 
 import numpy as np
-from numba import njit
+
+from ._jit import njit
 
 __all__ = ["dense_factor", "first_term_blocks", "level_rows_times_v", "row_accumulator", "scaled_schur_rest_block", "subtract_crossed_lower"]
 

@@ -30,13 +30,17 @@ import json
 import re
 import sys
 import warnings
-from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from . import datasets
 from .errors import MixedModelsError, SingularFitWarning
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# Each command imports what it needs when it runs (``mixedmodels datasets`` loads no pandas, ``fit``
+# of a linear model no GLMM, plotting or inference code beyond its summary): start-up is part of
+# every call.
 
 __all__ = ["main", "load_data"]
 
@@ -56,6 +60,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _text_columns_as_factors(frame: pd.DataFrame) -> pd.DataFrame:
+    import pandas as pd
+
     text = [c for c in frame.columns if pd.api.types.is_object_dtype(frame[c]) or pd.api.types.is_string_dtype(frame[c])]
     return frame.astype({c: "category" for c in text}) if text else frame
 
@@ -80,6 +86,8 @@ def _decode(path: Path) -> str:
 
 def _read_text_table(path: Path, tab: bool) -> pd.DataFrame:
     """A CSV/TSV file with its delimiter (, ; tab |) and decimal mark detected; errors name the file."""
+    import pandas as pd
+
     text = _decode(path)
     if not text.strip():
         raise MixedModelsError(f"{path}: the file is empty (no header row, no data)")
@@ -113,6 +121,10 @@ def load_data(spec: str) -> pd.DataFrame:
     commas), tabs or bars is read as such, each with a warning; an empty or unreadable file is an
     error naming it.
     """
+    import pandas as pd
+
+    from . import datasets
+
     path = Path(spec)
     name = path.name.lower()
     if path.is_file():
@@ -140,14 +152,15 @@ FAMILY_HELP = "GLMM family (binomial, poisson, negative_binomial, nbinom1, Gamma
 
 
 def _fit(data: pd.DataFrame, formula: str, ml: bool = False, family: str | None = None):
-    from .glmm import glmer
-    from .lmm import lmer
-
     name = data.attrs.get("name", "data")
     if family is None:
+        from .lmm import lmer
+
         return lmer(formula, data, reml=not ml, data_name=name)
     if ml:
         raise CommandError("--ml applies to linear mixed models only; glmer fits are always maximum likelihood")
+    from .glmm import glmer
+
     return glmer(formula, data, family=family, data_name=name)
 
 
@@ -175,6 +188,8 @@ def _cmd_fit(args) -> None:
 
 def _cmd_anova(args) -> None:
     """One formula: the F tests of its fixed-effect terms; two or more: likelihood-ratio tests."""
+    import pandas as pd
+
     from .export import records
     from .inference import anova
 
@@ -199,12 +214,18 @@ def _cmd_anova(args) -> None:
 
 def _describe(name: str) -> str:
     """One line: the data set's title (from :func:`datasets.describe`) and its size."""
+    from importlib import resources
+
+    from . import datasets
+
     schema = json.loads((resources.files(datasets) / "data" / f"{name}.schema.json").read_text())
     title = datasets.describe(name).splitlines()[0].removeprefix(f"{name}: ")
     return f"{title}; {schema['nrow']} rows"
 
 
 def _cmd_datasets(args) -> None:
+    from . import datasets
+
     names = datasets.list_datasets()
     width = max(map(len, names))
     _write("\n".join(f"{n.ljust(width)}  {_describe(n)}" for n in names), args.output)
@@ -262,6 +283,8 @@ def _sizes(text: str) -> list[int]:
 
 
 def _cmd_power(args) -> None:
+    import pandas as pd
+
     from .export import records
     from .power import power, power_curve
 

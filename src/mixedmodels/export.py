@@ -18,7 +18,8 @@ import math
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+
+from ._distributions import norm_quantile, t_quantile
 
 __all__ = ["tidy", "to_dict", "to_json", "records"]
 
@@ -35,7 +36,7 @@ def _fixed_rows(fit, conf_level: float, ddf: str | None) -> list[dict]:
     p_column = next((c for c in table.columns if c.startswith("Pr(")), None)
     p = table[p_column].to_numpy(dtype=float) if p_column else np.full(len(table), np.nan)
     tail = 0.5 + conf_level / 2
-    half = (stats.norm.ppf(tail) if ddf is None else stats.t.ppf(tail, df)) * se
+    half = (norm_quantile(tail) if ddf is None else t_quantile(tail, df)) * se
     return [dict(effect="fixed", group=None, term=str(name), estimate=estimate[i], std_error=se[i],
                  statistic=statistic[i], df=df[i], p_value=p[i], conf_low=estimate[i] - half[i],
                  conf_high=estimate[i] + half[i])

@@ -5,7 +5,8 @@ type and, for factors, the level order R used; :func:`load` applies it, so facto
 back as pandas categoricals whose first level is the reference level of treatment contrasts,
 and R's ordered factors come back as ordered categoricals (polynomial contrasts).
 ``data/descriptions.json`` describes every data set and column (:func:`describe`), and
-:mod:`.simulate` draws new data of the lecture's designs.
+:mod:`.simulate` draws new data of the lecture's designs. Listing and describing the data sets
+imports neither pandas nor the simulations (the ``mixedmodels datasets`` command starts at once).
 """
 
 from __future__ import annotations
@@ -13,10 +14,14 @@ from __future__ import annotations
 import json
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+from .. import _lazy
 
-from .simulate import simulate_clusters, simulate_litters, simulate_petri
+if TYPE_CHECKING:  # the names as type checkers and the API reference read them
+    import pandas as pd
+
+    from .simulate import simulate_clusters, simulate_litters, simulate_petri
 
 __all__ = ["load", "list", "list_datasets", "describe", "DESCRIPTIONS", "read_csv_with_schema", "apply_schema",
            "simulate_clusters", "simulate_litters", "simulate_petri"]
@@ -43,6 +48,8 @@ def apply_schema(frame: pd.DataFrame, schema: dict) -> pd.DataFrame:
         Factors as categoricals with exactly the listed level order; numeric columns as float64
         (integer columns as int64 when they hold no missing values).
     """
+    import pandas as pd
+
     out = frame.copy()
     for name, spec in schema["columns"].items():
         kind = spec["type"]
@@ -61,6 +68,8 @@ def read_csv_with_schema(csv_path: str | Path, schema_path: str | Path | None = 
 
     ``schema_path`` defaults to ``<stem>.schema.json`` in the same folder.
     """
+    import pandas as pd
+
     csv_path = Path(csv_path)
     if schema_path is None:
         stem = csv_path.name.removesuffix(".gz").removesuffix(".csv")
@@ -124,3 +133,6 @@ def load(name: str) -> pd.DataFrame:
 
 
 list = list_datasets  # noqa: A001 - ``datasets.list()``, the documented short name
+
+_lazy.export_lazily(__name__, {"simulate_clusters": ".simulate", "simulate_litters": ".simulate",
+                               "simulate_petri": ".simulate"})

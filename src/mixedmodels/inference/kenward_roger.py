@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg as la
-from scipy import stats
 
+from .._distributions import t_pvalue
 from ..covariance import lambda_matrix
 from .satterthwaite import f_row
 
@@ -188,7 +188,7 @@ def kr_t(fit, l) -> dict:
     df, _ = _ddf_and_scale(kr, l[None, :], 1)
     t = estimate / se
     return {"Estimate": estimate, "Std. Error": se, "df": df, "t value": t,
-            "Pr(>|t|)": 2 * stats.t.sf(abs(t), df)}
+            "Pr(>|t|)": t_pvalue(t, df)}
 
 
 def kr_f(fit, L) -> dict:

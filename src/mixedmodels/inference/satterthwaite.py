@@ -12,8 +12,8 @@ E = Σ ν_m/(ν_m − 2) the denominator df is 2E/(E − q') (2 if any ν_m ≤ 
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
+from .._distributions import t_pvalue
 from .varpar import varpar_covariance
 
 __all__ = ["satterthwaite_t", "satterthwaite_f", "combine_ddf"]
@@ -34,7 +34,7 @@ def satterthwaite_t(fit, l) -> dict:
     var, df = _variance_df(fit, l)
     t = estimate / np.sqrt(var)
     return {"Estimate": estimate, "Std. Error": np.sqrt(var), "df": df, "t value": t,
-            "Pr(>|t|)": 2 * stats.t.sf(abs(t), df)}
+            "Pr(>|t|)": t_pvalue(t, df)}
 
 
 def combine_ddf(nu: np.ndarray, tol: float = 1e-8) -> float:
@@ -52,6 +52,8 @@ def combine_ddf(nu: np.ndarray, tol: float = 1e-8) -> float:
 
 def f_row(F: float, ndf: int, ddf: float, sigma: float, scale: float = 1.0) -> dict:
     """One anova row as lmerTest's ``mk_Ftable``: Mean Sq = F σ², F scaled afterwards."""
+    from scipy import stats
+
     mean_sq = F * sigma**2
     F = F * scale
     return {"Sum Sq": mean_sq * ndf, "Mean Sq": mean_sq, "NumDF": ndf, "DenDF": ddf, "F value": F,
