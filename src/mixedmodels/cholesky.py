@@ -284,13 +284,15 @@ class BlockedCholesky:
         # S is row-major with its lower triangle filled: Sᵀ is the same matrix, column-major with the
         # upper triangle filled, so LAPACK factors it in place (no 10 MB copy for InstEval's order 1160)
         U, info = dpotrf(S.T, lower=0, clean=1, overwrite_a=1)
-        if info != 0:
+        if info == len(S):  # only the response's pivot failed: a perfect fit (r² = 0 to rounding), L_θ is whole
+            U[-1, -1] = 0.0
+        elif info != 0:
             return None
         M = U.T
         diag = np.diagonal(M)
         if not np.all(diag[:-1] > 0):
             return None
-        log_diag = np.log(diag)
+        log_diag = np.log(diag[:-1])
         return BlockedFactor(
             P=P,
             M=M,
