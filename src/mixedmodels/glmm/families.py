@@ -37,6 +37,7 @@ import numpy as np
 from scipy import special, stats
 
 from ..errors import MixedModelsError
+from ._kernels import log_poisson_rows, logit_binomial_rows
 
 __all__ = ["Family", "Link", "Binomial", "Poisson", "NegativeBinomial", "NBinom1", "Gamma", "InverseGaussian",
            "binomial", "poisson", "get_family", "FAMILIES", "LINKS"]
@@ -228,6 +229,18 @@ class Family:
         mu_eta = self.link.mu_eta(eta)
         return weights * mu_eta**2 / self.variance(mu), (y - mu) / mu_eta
 
+    def working_state(self, y, eta, weights, saturated_part):
+        """(μ, dᵢ, W, z̃ − η) at η: everything a PIRLS step needs of the rows, in one call.
+
+        ``saturated_part`` is :meth:`saturated_deviance_part`; W and z̃ − η are :meth:`newton`'s
+        for a Newton family, else :meth:`irls`'s. Families override it with a compiled version of
+        the same formulas where PIRLS spends its time (:mod:`._kernels`).
+        """
+        mu = self.link.inverse(eta)
+        dev = self.deviance_residuals(y, mu, weights, saturated_part)
+        w, resid = (self.newton if self.newton_iteration else self.irls)(y, eta, mu, weights)
+        return mu, dev, w, resid
+
     @property
     def newton_iteration(self) -> bool:
         """PIRLS takes Newton steps (the link is among ``newton_links``)."""
@@ -314,6 +327,11 @@ class Binomial(Family):
     def start_mu(self, y, weights):
         return (weights * y + 0.5) / (weights + 1)
 
+    def working_state(self, y, eta, weights, saturated_part):
+        if self.link_name == "logit":
+            return logit_binomial_rows(y, eta, weights, saturated_part)
+        return super().working_state(y, eta, weights, saturated_part)
+
     def saturated_deviance_part(self, y, weights):
         """2w[y log y + (1 − y) log(1 − y)]."""
         return 2 * weights * (xlogx(y) + xlogx(1 - y))
@@ -354,6 +372,11 @@ class Poisson(Family):
 
     def start_mu(self, y, weights):
         return y + 0.1
+
+    def working_state(self, y, eta, weights, saturated_part):
+        if self.link_name == "log":
+            return log_poisson_rows(y, eta, weights, saturated_part)
+        return super().working_state(y, eta, weights, saturated_part)
 
     def saturated_deviance_part(self, y, weights):
         """2w[y log y − y]."""

@@ -137,27 +137,22 @@ class PirlsSystem:
         ``offset`` is everything in η that is not an unknown (offset, plus Xβ in stage 2).
         Returns None when the system cannot be factored.
         """
-        link = family.link
-        iterate = family.newton if family.newton_iteration else family.irls
-
         saturated_part = family.saturated_deviance_part(y, weights)
 
         def state(x):
             eta = offset + self.linear_predictor(x, templates)
-            mu = link.inverse(eta)
-            dev = family.deviance_residuals(y, mu, weights, saturated_part)
-            return eta, mu, dev, float(dev.sum() + x[:self.q] @ x[:self.q])
+            mu, dev, w, resid = family.working_state(y, eta, weights, saturated_part)
+            return eta, mu, dev, float(dev.sum() + x[:self.q] @ x[:self.q]), w, resid
 
         if x0 is not None:
             x = x0
-            eta, mu, dev, pdev = state(x)
+            eta, mu, dev, pdev, w, resid = state(x)
         if x0 is None or not np.isfinite(pdev):  # no (valid) warm start: the first step from η₀
             x = None
             eta = eta0
-            mu = link.inverse(eta)
+            mu, _, w, resid = family.working_state(y, eta, weights, saturated_part)
             pdev = np.inf
         for iteration in range(1, max_iter + 1):
-            w, resid = iterate(y, eta, mu, weights)
             problem = self.problem(w, eta - offset + resid)
             try:
                 solution = problem.solve(theta)
@@ -166,20 +161,20 @@ class PirlsSystem:
             x_new = self.unknowns(solution)
             if x is None:
                 x = x_new
-                eta, mu, dev, pdev = state(x)
+                eta, mu, dev, pdev, w, resid = state(x)
                 if not np.isfinite(pdev):
                     return None
                 continue
             step = x_new - x
             for _ in range(12):  # step halving while the penalised deviance rises (or leaves the valid μ)
-                eta_t, mu_t, dev_t, pdev_t = state(x + step)
-                if pdev_t <= pdev + 1e-10 * (1 + abs(pdev)):
+                trial = state(x + step)
+                if trial[3] <= pdev + 1e-10 * (1 + abs(pdev)):
                     break
                 step *= 0.5
-            if not np.isfinite(pdev_t):  # no valid step left: x is as far as PIRLS gets
+            if not np.isfinite(trial[3]):  # no valid step left: x is as far as PIRLS gets
                 break
             x = x + step
-            eta, mu, dev, pdev = eta_t, mu_t, dev_t, pdev_t
+            eta, mu, dev, pdev, w, resid = trial
             if np.max(np.abs(step), initial=0.0) < tol:
                 break
         factor = solution.factor
