@@ -82,6 +82,7 @@ class PirlsSystem:
         self.q = sum(l * s for l, s in zip(self.n_levels, self.sizes))
         self.structures = structures
         self.codes0, self.rest_codes = stacked_codes(self.terms)
+        self._problem: DevianceProblem | None = None  # the first one: its factorisation strategy is kept
         self.z0, self.rest_z = stacked_columns(self.terms)
 
     @property
@@ -102,7 +103,11 @@ class PirlsSystem:
             minus = self._cross_products(-w[rows], working[rows], rows)
             cross = cross + CrossProducts(-minus.D0, None if minus.Bz is None else -minus.Bz, -minus.Bw, -minus.C,
                                           0, 0.0)
-        return DevianceProblem(cross, self.sizes, self.n_levels, self.p, reml=False, structures=self.structures)
+        if self._problem is None:
+            self._problem = DevianceProblem(cross, self.sizes, self.n_levels, self.p, reml=False,
+                                            structures=self.structures)
+            return self._problem
+        return self._problem.with_cross(cross)
 
     def _cross_products(self, w: np.ndarray, working: np.ndarray, rows: np.ndarray | None = None) -> CrossProducts:
         """[Z X z̃]ᵀ W [Z X z̃] over ``rows`` (all by default) for non-negative weights w."""
