@@ -67,6 +67,7 @@ class GlmmProblem:
         self.saturated = math.nan if self.n_extra else family.saturated(self.y, self.weights, self.trials)
         self._x_joint = None
         self._u = None
+        self._saturated_part = (None, None)
 
     def with_family(self, family: Family) -> "GlmmProblem":
         """The same design with another family (shares the PIRLS structures; lme4's ``refit`` with a new
@@ -76,6 +77,14 @@ class GlmmProblem:
         other._set_family(family)
         other._x_joint, other._u = x_joint, u
         return other
+
+    def saturated_part(self, family: Family):
+        """``family.saturated_deviance_part`` of the response, kept for the last family asked."""
+        known, value = self._saturated_part
+        if known != family:
+            value = family.saturated_deviance_part(self.y, self.weights)
+            self._saturated_part = (family, value)
+        return value
 
     def with_response(self, y: np.ndarray) -> "GlmmProblem":
         """The same design and family with response ``y`` (same weights and trials; a parametric
@@ -99,7 +108,7 @@ class GlmmProblem:
         theta = np.asarray(theta, float)
         eta0 = family.link.link(family.start_mu(self.y, self.weights))
         result = self.joint.run(family, self.y, self.weights, self.offset, theta, self.layout.templates(theta),
-                                self._x_joint, eta0)
+                                self._x_joint, eta0, saturated_part=self.saturated_part(family))
         if result is not None:
             self._x_joint = result.x
         return result
@@ -127,7 +136,7 @@ class GlmmProblem:
         offset = self.offset + self.X @ beta
         eta0 = family.link.link(family.start_mu(self.y, self.weights))
         result = self.u_only.run(family, self.y, self.weights, offset, theta, self.layout.templates(theta), self._u,
-                                 eta0)
+                                 eta0, saturated_part=self.saturated_part(family))
         if result is not None:
             self._u = result.x
         return result

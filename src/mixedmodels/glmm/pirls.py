@@ -33,6 +33,7 @@ from .._kernels import add_term_effects
 from ..blocks import CrossProducts, CrossProductsAccumulator, TermData, stacked_codes, stacked_columns
 from ..cholesky import BlockedFactor
 from ..objective import DevianceProblem, PlsSolution
+from ._kernels import weighted_rows
 from .families import Family
 
 __all__ = ["PirlsSystem", "PirlsResult"]
@@ -77,13 +78,13 @@ class PirlsSystem:
         self.n_levels = [t.n_levels for t in self.terms]
         self.sizes = [t.z.shape[1] for t in self.terms]
         self.n = len(self.terms[0].codes)
-        self.X = np.zeros((self.n, 0)) if X is None else np.asarray(X, float)
+        self.X = np.zeros((self.n, 0)) if X is None else np.ascontiguousarray(X, dtype=float)
         self.p = self.X.shape[1]
         self.q = sum(l * s for l, s in zip(self.n_levels, self.sizes))
         self.structures = structures
         self.codes0, self.rest_codes = stacked_codes(self.terms)
         self._problem: DevianceProblem | None = None  # the first one: its factorisation strategy is kept
-        self.z0, self.rest_z = stacked_columns(self.terms)
+        self.z0, self.rest_z = (np.ascontiguousarray(a, dtype=float) for a in stacked_columns(self.terms))
 
     @property
     def m(self) -> int:
@@ -111,12 +112,10 @@ class PirlsSystem:
 
     def _cross_products(self, w: np.ndarray, working: np.ndarray, rows: np.ndarray | None = None) -> CrossProducts:
         """[Z X z̃]ᵀ W [Z X z̃] over ``rows`` (all by default) for non-negative weights w."""
-        root = np.sqrt(w)[:, None]
         pick = (lambda a: a) if rows is None else (lambda a: a[rows])
+        z0, rest_z, X, y = weighted_rows(w, working, pick(self.z0), pick(self.rest_z), pick(self.X))
         accumulator = CrossProductsAccumulator(self.n_levels, self.sizes, self.p + 1, len(w), concurrent=False)
-        accumulator.add_stacked(pick(self.codes0), pick(self.z0) * root, pick(self.rest_codes),
-                                pick(self.rest_z) * root, pick(self.X) * root, working * root[:, 0])
-        return accumulator.result()
+        return accumulator.add_stacked(pick(self.codes0), z0, pick(self.rest_codes), rest_z, X, y).result()
 
     def unknowns(self, solution: PlsSolution) -> np.ndarray:
         """x = [u (term by term, level-major), β]."""
@@ -135,14 +134,17 @@ class PirlsSystem:
     # ------------------------------------------------------------------ the iteration
     def run(self, family: Family, y: np.ndarray, weights: np.ndarray, offset: np.ndarray,
             theta: np.ndarray, templates: list[np.ndarray], x0: np.ndarray | None = None,
-            eta0: np.ndarray | None = None, tol: float = 1e-10, max_iter: int = 100) -> PirlsResult | None:
+            eta0: np.ndarray | None = None, tol: float = 1e-10, max_iter: int = 100,
+            saturated_part: np.ndarray | float | None = None) -> PirlsResult | None:
         """PIRLS to convergence from unknowns ``x0`` (or, when ``x0`` is None or gives an invalid μ, with
         a first step from the linear predictor ``eta0``).
 
         ``offset`` is everything in η that is not an unknown (offset, plus Xβ in stage 2).
+        ``saturated_part`` is ``family.saturated_deviance_part(y, weights)`` when the caller keeps it.
         Returns None when the system cannot be factored.
         """
-        saturated_part = family.saturated_deviance_part(y, weights)
+        if saturated_part is None:
+            saturated_part = family.saturated_deviance_part(y, weights)
 
         def state(x):
             eta = offset + self.linear_predictor(x, templates)
