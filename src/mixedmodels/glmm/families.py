@@ -504,7 +504,8 @@ class NBinom1(_CountDispersion):
 
     Not an exponential family at fixed φ: the score is ∂log p/∂η = (μ/φ)[ψ(y + k) − ψ(k) − log(1 + φ)],
     the observed information −∂²log p/∂η² = −(μ/φ)²[ψ′(y + k) − ψ′(k)] − ∂log p/∂η; PIRLS takes
-    Newton steps (the IRLS weight μ/(1 + φ) where the information is not positive), and the
+    Newton steps (a Fisher scoring step with the IRLS weight μ/(1 + φ) where the observed
+    information makes the system indefinite), and the
     Laplace log-determinant uses the observed information, as TMB's Laplace approximation. φ is
     estimated jointly with (θ, β).
     """
@@ -566,10 +567,9 @@ class NBinom1(_CountDispersion):
                           - self._score(y, mu))
 
     def _newton(self, y, mu, weights):
-        """The observed information where it is positive, else the IRLS weight μ/(1 + φ)."""
-        fisher, _ = self.irls(y, None, mu, weights)
-        observed = self.laplace_weights(y, None, mu, weights)
-        W = np.where(observed > 0, observed, fisher)
+        """The observed information (negative in some rows away from the mode: PIRLS takes a Fisher
+        scoring step, :meth:`irls`, wherever the whole system is not positive definite)."""
+        W = self.laplace_weights(y, None, mu, weights)
         return W, weights * self._score(y, mu) / W
 
     def simulate(self, mu, trials, rng, sigma=1.0):

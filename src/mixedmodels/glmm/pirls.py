@@ -17,8 +17,9 @@ log|L_θ|² of the Laplace criterion is the factor's ``logdet_L``; Var(β̂) of 
 is formed.
 
 The iteration (lme4): from the current η compute W and z̃ (Fisher scoring, or Newton steps for a
-family with ``newton_iteration``, whose Laplace matrix is then factored once more at the mode with
-the family's Laplace weights), solve for x = [u, β], and halve the step while the penalised
+family with ``newton_iteration`` — a Fisher scoring step wherever its observed information leaves
+the system indefinite — whose Laplace matrix is then factored once more at the mode with the
+family's Laplace weights), solve for x = [u, β], and halve the step while the penalised
 deviance Σ dᵢ + ‖u‖² does not decrease; stop when the step is below ``tol``. Stage 2 of the fit
 solves for u only (β fixed, Xβ in the offset): a system without X.
 """
@@ -164,7 +165,15 @@ class PirlsSystem:
             try:
                 solution = problem.solve(theta)
             except np.linalg.LinAlgError:
-                return None
+                if not family.newton_iteration:
+                    return None
+                # the observed information is not positive definite here: a Fisher scoring step
+                w_fisher, resid_fisher = family.irls(y, eta, mu, weights)
+                problem = self.problem(w_fisher, eta - offset + resid_fisher)
+                try:
+                    solution = problem.solve(theta)
+                except np.linalg.LinAlgError:
+                    return None
             x_new = self.unknowns(solution)
             if x is None:
                 x = x_new
