@@ -1,6 +1,7 @@
 """glmer fit times beside lme4 (and mixedlm for the families beyond binomial/Poisson).
 
-Usage: python benchmarks/bench_glmm.py [--repeat N] [--no-r] [--no-mixedlm] [--timeout S] [--only families|classic]
+Usage: python benchmarks/bench_glmm.py [--repeat N] [--no-r] [--no-mixedlm] [--timeout S]
+                                       [--only families|classic|speed] [--large]
 
 Median wall and CPU time of N fits after one warm-up: ours (``mixedmodels.glmer`` / ``glmer_nb``),
 lme4's (Rscript, the glmer/glmer.nb call alone, benchmarks/peers/bench_lme4_glmm.R) and, for the
@@ -8,6 +9,11 @@ families of issue 14, mixedlm's (``mixedlm.glmer`` / ``glmer_nb``, in a child pr
 per-fit timeout); the ratios ours / peer (< 1: faster) and the −2 log-likelihoods (lme4's nAGQ > 1
 value is relative to the saturated model; mixedlm's Gamma/inverse Gaussian criterion is not lme4's).
 On a shared machine wall times are provisional: the CPU columns are the steadier comparison.
+
+``--only speed`` times issue 15's simulated problems (binomial ``(1 + x | g)`` and Poisson ``(1 | g)`` at
+10⁵ rows × 10³ groups, crossed binomial ``(1 | g) + (1 | h)`` at 10⁵ rows; ``--large`` adds the 10⁶ × 10⁴
+versions) beside lme4 and mixedlm. Their data are simulated once (seed 20240601) into
+``benchmarks/.cache/`` as CSV + schema, which every peer reads.
 """
 
 from __future__ import annotations
@@ -21,6 +27,9 @@ import time
 import warnings
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 import mixedmodels as mm
 from mixedmodels import datasets
 from mixedmodels.datasets import read_csv_with_schema
@@ -30,6 +39,8 @@ sys.path.insert(0, str(ROOT))
 DATA = Path(datasets.__file__).resolve().parent / "data"
 FAMILY_DATA = ROOT.parent / "tests" / "reference" / "glmm_families"
 R_SCRIPT = ROOT / "peers" / "bench_lme4_glmm.R"
+CACHE = ROOT / ".cache"
+SEED = 20240601
 GROUSE = "TICKS ~ YEAR + cHEIGHT + (1 | BROOD) + (1 | LOCATION)"
 EPIL = "y ~ lbase * trt + lage + V4 + (1 | subject)"
 
@@ -51,6 +62,71 @@ FAMILIES = [
     ("sim inv.Gauss log (1|g)", FAMILY_DATA / "gamma_sim.csv", "y_ig ~ x + (1 | g)", ("inverse_gaussian", "log"),
      "inverse.gaussian:log", ("InverseGaussian", "LogLink"), 1),
 ]
+
+
+def simulate_glmm(kind: str, n: int, n_g: int, n_h: int = 0, seed: int = SEED) -> pd.DataFrame:
+    """Deterministic GLMM data: η = β₀ + β₁x + b0[g] + b1[g]·x (+ c[h]); balanced g (n / n_g rows per
+    level) for one term, g and h drawn at random for crossed designs.
+
+    ``kind``: "binomial" (0/1 response, β = (−0.5, 1), sd(b0) = 1, sd(b1) = 0.5, corr 0.3),
+    "poisson" (counts, β = (0.5, 0.3), sd(b0) = 0.5, no slope) or "crossed" (0/1, β = (−0.5, 1),
+    sd(b0) = 1, sd(c) = 0.7, no slope).
+    """
+    rng = np.random.default_rng(seed)
+    if n_h == 0:
+        g = np.repeat(np.arange(n_g), n // n_g)
+        rng.shuffle(g)
+    else:
+        g = rng.integers(0, n_g, n)
+        g[:n_g] = np.arange(n_g)
+    x = np.round(rng.standard_normal(n), 6)
+    if kind == "poisson":
+        b0 = rng.normal(0.0, 0.5, n_g)
+        y = rng.poisson(np.exp(0.5 + 0.3 * x + b0[g]))
+    else:
+        cov = np.array([[1.0, 0.15], [0.15, 0.25]])
+        b = rng.multivariate_normal(np.zeros(2), cov, size=n_g)
+        eta = -0.5 + x + b[g, 0] + (b[g, 1] * x if kind == "binomial" else 0.0)
+        if n_h:
+            h = rng.integers(0, n_h, n)
+            h[:n_h] = np.arange(n_h)
+            eta = eta + rng.normal(0.0, 0.7, n_h)[h]
+        y = (rng.random(n) < 1.0 / (1.0 + np.exp(-eta))).astype(np.int64)
+    width = len(str(max(n_g, n_h)))
+    cols = {"y": y, "x": x, "g": pd.Categorical.from_codes(g, [f"g{i + 1:0{width}d}" for i in range(n_g)])}
+    if n_h:
+        cols["h"] = pd.Categorical.from_codes(h, [f"h{i + 1:0{width}d}" for i in range(n_h)])
+    return pd.DataFrame(cols)
+
+
+def simulated_csv(kind: str, n: int, n_g: int, n_h: int = 0) -> Path:
+    """The CSV (and its schema beside it) of :func:`simulate_glmm`, written on first use."""
+    stem = f"glmm_{kind}_{n:.0e}_{n_g}".replace("+0", "")
+    csv, schema = CACHE / f"{stem}.csv", CACHE / f"{stem}.schema.json"
+    if not (csv.exists() and schema.exists()):
+        CACHE.mkdir(exist_ok=True)
+        frame = simulate_glmm(kind, n, n_g, n_h)
+        columns = {name: ({"type": "factor", "levels": list(frame[name].cat.categories),
+                           "contrasts": "contr.treatment"} if isinstance(frame[name].dtype, pd.CategoricalDtype)
+                          else {"type": "integer" if name == "y" else "numeric"}) for name in frame.columns}
+        frame.to_csv(csv, index=False)
+        schema.write_text(json.dumps({"file": csv.name, "nrow": n, "seed": SEED, "columns": columns}, indent=1))
+    return csv
+
+
+def speed_problems(large: bool):
+    """Issue 15's GLMM problems (see the module docstring)."""
+    sizes = [(100_000, 1_000)] + ([(1_000_000, 10_000)] if large else [])
+    problems = []
+    for n, n_g in sizes:
+        tag = f"{n:.0e}".replace("+0", "")
+        problems.append((f"sim binomial (1+x|g) {tag}", simulated_csv("binomial", n, n_g), "y ~ x + (1 + x | g)",
+                         "binomial", "binomial", ("Binomial", "LogitLink"), 1))
+        problems.append((f"sim poisson (1|g) {tag}", simulated_csv("poisson", n, n_g), "y ~ x + (1 | g)",
+                         "poisson", "poisson", ("Poisson", "LogLink"), 1))
+    problems.append(("sim binomial (1|g)+(1|h) 1e5", simulated_csv("crossed", 100_000, 1_000, 100),
+                     "y ~ x + (1 | g) + (1 | h)", "binomial", "binomial", ("Binomial", "LogitLink"), 1))
+    return problems
 
 
 def _ours_call(data, formula, family, n_agq):
@@ -113,9 +189,13 @@ def main():
     parser.add_argument("--no-r", action="store_true", help="skip lme4 (no R installed)")
     parser.add_argument("--no-mixedlm", action="store_true", help="skip mixedlm")
     parser.add_argument("--timeout", type=float, default=300.0, help="per-fit timeout for mixedlm (seconds)")
-    parser.add_argument("--only", choices=["families", "classic"], default=None)
+    parser.add_argument("--only", choices=["families", "classic", "speed"], default=None)
+    parser.add_argument("--large", action="store_true", help="with --only speed: add the 10^6-row problems")
     args = parser.parse_args()
-    problems = (CLASSIC if args.only != "families" else []) + (FAMILIES if args.only != "classic" else [])
+    if args.only == "speed":
+        problems = speed_problems(args.large)
+    else:
+        problems = (CLASSIC if args.only != "families" else []) + (FAMILIES if args.only != "classic" else [])
     print("wall and CPU seconds (medians); ratio = ours / peer, wall clock. PROVISIONAL on a shared machine.")
     print(f"{'model':<25} {'nAGQ':>4} {'ours s':>7} {'cpu':>6} {'lme4 s':>7} {'cpu':>6} {'ratio':>6} "
           f"{'mixedlm s':>9} {'ratio':>6} {'ours -2logL':>12} {'lme4 -2logL':>12} {'mixedlm':>10}")

@@ -74,3 +74,25 @@ def test_strategies_agree(formula, data, seed):
         assert other.logdet_L == pytest.approx(factors[0].logdet_L, rel=1e-10)
         assert other.logdet_RX == pytest.approx(factors[0].logdet_RX, rel=1e-10)
         assert other.pwrss == pytest.approx(factors[0].pwrss, rel=1e-10)
+
+
+@pytest.mark.parametrize("formula,data", CASES)
+def test_with_cross_is_a_fresh_factorisation(formula, data):
+    """BlockedCholesky.with_cross (PIRLS: A at new weights) factors as a BlockedCholesky made anew,
+    whichever strategy the first cross-products chose; the first one is left as it was."""
+    frame = data()
+    spec, A, _ = FrameSource(frame).model(formula)
+    problem = problem_of(spec, A, reml=True)
+    weights = np.random.default_rng(7).uniform(0.2, 3.0, len(frame))
+    spec_w, A_w, _ = FrameSource(frame.assign(w=weights)).model(formula, weights="w")
+    fresh = problem_of(spec_w, A_w, reml=True)
+    theta = problem.layout.initial() * 0.7
+    T = problem.layout.templates(theta)
+    before = problem.cholesky.factor(T[0], T[1:])
+    for chol in _strategies(problem):
+        got = chol.with_cross(A_w).factor(T[0], T[1:])
+        want = fresh.cholesky.factor(T[0], T[1:])
+        assert got.logdet_L == pytest.approx(want.logdet_L, rel=1e-10)
+        assert got.pwrss == pytest.approx(want.pwrss, rel=1e-10)
+        np.testing.assert_allclose(got.M, want.M, rtol=1e-9, atol=1e-12)
+    assert problem.cholesky.factor(T[0], T[1:]).pwrss == before.pwrss

@@ -148,10 +148,10 @@ def test_summary_layout(model_id):
 def test_agq_with_one_node_is_laplace():
     fit = glmm_fit("cbpp_binomial")
     problem, state = fit.problem, fit.state
-    system = problem.u_only
+    term = problem.u_only.terms[0]
     eta_fixed = problem.offset + problem.X @ fit.solution.beta
-    value = agq_deviance(problem.family, problem.y, problem.weights, eta_fixed, system.codes[0],
-                         system.z[0][:, 0] * fit.theta[0], state.x, state.factor.L0[:, 0, 0], 1)
+    value = agq_deviance(problem.family, problem.y, problem.weights, eta_fixed, term.codes,
+                         term.z[:, 0] * fit.theta[0], state.x, np.sqrt(state.factor.P[:, 0, 0]), 1)
     laplace = state.dev_resid.sum() + state.ussq + state.factor.logdet_L
     assert value == pytest.approx(laplace, rel=1e-12)
 

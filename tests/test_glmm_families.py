@@ -27,6 +27,7 @@ import mixedmodels as mm
 from mixedmodels.datasets import load, read_csv_with_schema
 from mixedmodels.errors import MixedModelsError
 from mixedmodels.families import Binomial, Gamma, InverseGaussian, NBinom1, NegativeBinomial, Poisson, get_family
+from mixedmodels.glmm import families
 from mixedmodels.glmm.families import LINKS, Link
 
 HERE = Path(__file__).parent / "reference" / "glmm_families"
@@ -328,3 +329,19 @@ def test_emmeans_on_the_response_scale_for_a_new_family():
     fit = fit_of("epil_nbinom1")
     link, response = mm.emmeans(fit, "trt"), mm.emmeans(fit, "trt", type="response")
     np.testing.assert_allclose(response.frame["response"].to_numpy(), np.exp(link.frame["emmean"].to_numpy()))
+
+
+@pytest.mark.parametrize("family, y, weights", [
+    (families.Binomial(), np.r_[0.0, 1.0, 0.25, 1.0, 0.0, 0.5, 1.0, 0.0], np.r_[1.0, 1.0, 4.0, 2.0, 1.0, 2.0, 1.0, 3.0]),
+    (families.Poisson(), np.r_[0.0, 3.0, 1.0, 7.0, 0.0, 2.0, 40.0, 1.0], np.r_[1.0, 2.0, 1.0, 1.0, 0.5, 1.0, 1.0, 3.0]),
+])
+def test_compiled_working_state_is_the_family_formulas(family, y, weights):
+    """The compiled PIRLS rows (binomial/logit, Poisson/log) give the generic formulas' μ, dᵢ, W and
+    z̃ − η, also where the link clamps (|η| beyond log(1/ε), μ at ε)."""
+    eta = np.r_[-40.0, 37.0, -3.0, 0.0, 2.5, -0.7, 36.5, -36.5]
+    part = family.saturated_deviance_part(y, weights)
+    fast = family.working_state(y, eta, weights, part)
+    generic = families.Family.working_state(family, y, eta, weights, part)
+    for a, b in zip(fast, generic):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(fast[1], family.deviance_residuals(y, fast[0], weights), rtol=1e-12, atol=1e-12)

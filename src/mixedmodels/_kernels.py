@@ -15,7 +15,7 @@ import numpy as np
 
 from ._jit import njit
 
-__all__ = ["dense_factor", "first_term_blocks", "level_rows_times_v", "row_accumulator", "scaled_schur_rest_block", "subtract_crossed_lower"]
+__all__ = ["add_term_effects", "dense_factor", "first_term_blocks", "level_rows_times_v", "row_accumulator", "scaled_schur_rest_block", "subtract_crossed_lower"]
 
 
 @njit(cache=True, nogil=True)
@@ -233,7 +233,8 @@ def dense_factor(D0, B, T0, C, scale, q_r, P, V, F, M):  # pragma: no cover - co
     B = [Bz; Bw] (m, ℓ_0, p_0) holds the rows coupled to term 0: the rest-term columns (dense,
     scalar terms only) and [X y]. Fills P, V, F as :func:`first_term_blocks` (F = B V), then
     M = chol(diag(s)(C − F Fᵀ)diag(s) + diag(I_{q_r}, 0)), lower, s = ``scale`` (Λ_r's diagonal,
-    1 for [X y]). Returns (log|L_θ|², log|R_X|², r²); NaN first when not positive definite.
+    1 for [X y]). Returns (log|L_θ|², log|R_X|², r²); NaN first when not positive definite (r² = 0
+    when only the response's pivot fails: a perfect fit).
     Small models and bootstrap refits spend most of their time here.
     """
     logdet = first_term_blocks(D0, B, T0, P, V, F)
@@ -259,7 +260,9 @@ def dense_factor(D0, B, T0, C, scale, q_r, P, V, F, M):  # pragma: no cover - co
             for c in range(b):
                 s -= M[a, c] * M[b, c]
             if a == b:
-                if s <= 0.0:
+                if s <= 0.0 and a == m - 1:  # only the response's pivot: a perfect fit, r² = 0
+                    s = 0.0
+                elif s <= 0.0:
                     return math.nan, math.nan, math.nan
                 M[a, a] = math.sqrt(s)
                 if a < q_r:
@@ -269,3 +272,15 @@ def dense_factor(D0, B, T0, C, scale, q_r, P, V, F, M):  # pragma: no cover - co
             else:
                 M[a, b] = s / M[b, b]
     return logdet, logdet_rx, M[m - 1, m - 1] ** 2
+
+
+@njit(cache=True, nogil=True)
+def add_term_effects(eta, codes, z, b):  # pragma: no cover - compiled
+    """In place: ηᵢ += Σ_a z[i, a] b[codes[i], a], one term's part of Zb (a gather and a dot per row)."""
+    p = z.shape[1]
+    for i in range(eta.shape[0]):
+        row = b[codes[i]]
+        s = 0.0
+        for a in range(p):
+            s += z[i, a] * row[a]
+        eta[i] += s

@@ -29,7 +29,7 @@ import scipy.sparse as sp
 from ._kernels import row_accumulator
 
 __all__ = ["TermData", "CrossProducts", "CrossProductsAccumulator", "build_cross_products", "level_major_bz",
-           "term_matrix"]
+           "stacked_codes", "stacked_columns", "term_matrix"]
 
 DENSE_BZ_ALWAYS = 20_000_000
 """Doubles (160 MB) up to which Bz is accumulated densely whatever its fill."""
@@ -183,9 +183,12 @@ class CrossProductsAccumulator:
         Rows that will be added in all: Bz is dense when q_r q_0 ≤ :data:`DENSE_BZ_ALWAYS`, or
         ≤ :data:`DENSE_BZ_MAX` and at most twice the non-zeros the rows could create; otherwise
         each block's Bz goes through scipy's coordinate format and the blocks' CSR matrices add.
+    concurrent : bool
+        Whether Bz of many rows may be added on a second thread (PIRLS, adding the same rows again
+        and again, does not pay the hand-over).
     """
 
-    def __init__(self, n_levels, sizes, n_w: int, expected_rows: int):
+    def __init__(self, n_levels, sizes, n_w: int, expected_rows: int, concurrent: bool = True):
         self.n_levels, self.sizes = [int(l) for l in n_levels], [int(p) for p in sizes]
         self.l0, self.p0 = self.n_levels[0], self.sizes[0]
         self.n_w = int(n_w)
@@ -207,7 +210,7 @@ class CrossProductsAccumulator:
         self.ww = np.zeros((self.n_w, self.n_w))
         shape = (self.l0, self.q_r, self.p0) if self.dense_bz else (0, 0, 0)
         # a large Bz is faulted in on the Bz thread while the first blocks are read and added
-        self.concurrent = self.dense_bz and expected_rows >= CONCURRENT_BZ_ROWS
+        self.concurrent = concurrent and self.dense_bz and expected_rows >= CONCURRENT_BZ_ROWS
         self._bz = _bz_thread().submit(_zeros_faulted_in, shape) if self.concurrent else np.zeros(shape)
         self._pending: deque[Future] = deque()
         self._sparse_bz: sp.csr_matrix | None = None  # the blocks' Bz summed, when Bz is not dense
@@ -227,17 +230,21 @@ class CrossProductsAccumulator:
         """
         n = len(y)
         y = y if offset is None else y - offset
-        z0 = terms[0].z
-        rest = terms[1:]
-        # one rest term (the usual case): its codes and columns are passed as they are
-        rest_codes = np.column_stack([t.codes for t in rest]) if rest else np.empty((n, 0), dtype=np.int64)
-        rest_z = rest[0].z if len(rest) == 1 else np.hstack([t.z for t in rest] or [np.empty((n, 0))])
+        codes0, rest_codes = stacked_codes(terms)
+        z0, rest_z = stacked_columns(terms)
         if weights is not None:
             root = np.sqrt(weights)
             X, y, z0 = X * root[:, None], y * root, z0 * root[:, None]
             rest_z = rest_z * root[:, None]
             self.sum_log_weights += float(np.sum(np.log(weights[weights > 0])))
-        codes0 = np.ascontiguousarray(terms[0].codes, dtype=np.int64)
+        return self.add_stacked(codes0, z0, rest_codes, rest_z, X, y)
+
+    def add_stacked(self, codes0: np.ndarray, z0: np.ndarray, rest_codes: np.ndarray, rest_z: np.ndarray,
+                    X: np.ndarray, y: np.ndarray) -> "CrossProductsAccumulator":
+        """:meth:`add` for rows already laid out by :func:`stacked_codes` and :func:`stacked_columns`
+        (weights applied): PIRLS adds the same rows at new weights at every iteration."""
+        n = len(y)
+        codes0 = np.ascontiguousarray(codes0, dtype=np.int64)
         z0 = np.ascontiguousarray(z0, dtype=np.float64)
         rest_args = (np.ascontiguousarray(rest_codes, dtype=np.int64), np.ascontiguousarray(rest_z, dtype=np.float64),
                 *self.entries)
@@ -285,6 +292,23 @@ class CrossProductsAccumulator:
         else:
             Bz = self._sparse_bz if self._sparse_bz is not None else sp.csr_matrix((q_r, l0 * p0))
         return CrossProducts(D0=D0, Bz=Bz, Bw=Bw, C=C, n=self.n, sum_log_weights=self.sum_log_weights)
+
+
+def stacked_codes(terms: list[TermData]) -> tuple[np.ndarray, np.ndarray]:
+    """Level codes of term 0 (n,) and of the other terms side by side (n, K − 1), as the compiled pass reads them."""
+    n = len(terms[0].codes)
+    rest = terms[1:]
+    rest_codes = np.column_stack([t.codes for t in rest]) if rest else np.empty((n, 0), dtype=np.int64)
+    return np.ascontiguousarray(terms[0].codes, dtype=np.int64), np.ascontiguousarray(rest_codes, dtype=np.int64)
+
+
+def stacked_columns(terms: list[TermData]) -> tuple[np.ndarray, np.ndarray]:
+    """Model columns of term 0 (n, p_0) and of the other terms side by side (n, Σ p_k)."""
+    n = len(terms[0].codes)
+    rest = terms[1:]
+    # one rest term (the usual case): its columns are passed as they are
+    rest_z = rest[0].z if len(rest) == 1 else np.hstack([t.z for t in rest] or [np.empty((n, 0))])
+    return terms[0].z, rest_z
 
 
 def build_cross_products(terms: list[TermData], X: np.ndarray, y: np.ndarray,

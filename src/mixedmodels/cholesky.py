@@ -28,6 +28,7 @@ of sleepstudy cost 8 µs.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -163,8 +164,29 @@ class BlockedCholesky:
         m = cross.C.shape[0]
         if m * m * self.l0 * self.p0 <= _MAX_COMPILED_WORK and (not rest.q or (self.dense_Bz is not None
                                                                               and self.scalar_rest)):
-            parts = ([self.dense_Bz.transpose(1, 0, 2)] if rest.q else []) + [cross.Bw]
-            self.coupled = np.ascontiguousarray(np.concatenate(parts, axis=0))
+            self.coupled = self._coupled_rows()
+
+    def _coupled_rows(self) -> np.ndarray:
+        """B = [Bz; Bw] as (m, ℓ_0, p_0), the rows coupled to term 0, for the compiled factorisation."""
+        parts = ([self.dense_Bz.transpose(1, 0, 2)] if self.rest.q else []) + [self.cross.Bw]
+        return np.ascontiguousarray(np.concatenate(parts, axis=0))
+
+    def with_cross(self, cross: CrossProducts) -> "BlockedCholesky":
+        """The same choices (how to form Bz 𝒲 Bzᵀ, compiled or not) for other cross-products of the same
+        model: PIRLS forms A at new weights at every step and keeps the strategy chosen once."""
+        twin = copy.copy(self)
+        twin.cross = cross
+        twin.first = _FirstTerm(cross.D0, cross.Bw)
+        if self.pairs is not None:
+            twin.bz_csr = cross.bz_sparse()
+            Bz_csc = twin.bz_csr.tocsc()
+            Bz_csc.sort_indices()
+            twin.pairs = _PairProduct(Bz_csc, self.p0)
+        elif self.dense_Bz is not None:
+            twin.dense_Bz = cross.Bz if cross.bz_dense else level_major_bz(cross.Bz, self.p0)
+        if self.coupled is not None:
+            twin.coupled = twin._coupled_rows()
+        return twin
 
     def _choose_crossed_product(self, cross: CrossProducts) -> None:
         """Pick the cheapest way to form Bz 𝒲 Bzᵀ (see module docstring)."""
@@ -284,13 +306,15 @@ class BlockedCholesky:
         # S is row-major with its lower triangle filled: Sᵀ is the same matrix, column-major with the
         # upper triangle filled, so LAPACK factors it in place (no 10 MB copy for InstEval's order 1160)
         U, info = dpotrf(S.T, lower=0, clean=1, overwrite_a=1)
-        if info != 0:
+        if info == len(S):  # only the response's pivot failed: a perfect fit (r² = 0 to rounding), L_θ is whole
+            U[-1, -1] = 0.0
+        elif info != 0:
             return None
         M = U.T
         diag = np.diagonal(M)
         if not np.all(diag[:-1] > 0):
             return None
-        log_diag = np.log(diag)
+        log_diag = np.log(diag[:-1])
         return BlockedFactor(
             P=P,
             M=M,

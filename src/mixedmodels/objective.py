@@ -77,6 +77,14 @@ class DevianceProblem:
         self.reml = bool(reml)
         self.cholesky = BlockedCholesky(cross, self.rest, self.p)
 
+    def with_cross(self, cross: CrossProducts) -> "DevianceProblem":
+        """The same model with other cross-products of the same layout (PIRLS: the rows at new weights)."""
+        twin = copy.copy(self)
+        twin.cross = cross
+        twin.n = int(cross.n)
+        twin.cholesky = self.cholesky.with_cross(cross)
+        return twin
+
     def with_reml(self, reml: bool) -> "DevianceProblem":
         """The same data and model with the other criterion (A is shared, not copied)."""
         twin = copy.copy(self)

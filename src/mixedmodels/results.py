@@ -233,10 +233,14 @@ class LmerFit:
             out[name] = pd.concat(frames, axis=1)
         return out
 
+    def _relative_conditional_covariances(self) -> list[np.ndarray]:
+        """Λ(L_θL_θᵀ)⁻¹Λᵀ per term and level (σ = 1), from the fit's penalised least-squares problem."""
+        return self.problem.conditional_covariances(self.theta, self.solution.factor)
+
     @cached_property
     def ranef_condvar(self) -> dict[str, np.ndarray]:
         """Conditional covariance of b per level, shape (ℓ, p, p), block diagonal across terms as lme4."""
-        per_term = [self.sigma**2 * v for v in self.problem.conditional_covariances(self.theta, self.solution.factor)]
+        per_term = [self.sigma**2 * v for v in self._relative_conditional_covariances()]
         out = {}
         for name, items in self._by_factor(per_term).items():
             sizes = [v.shape[1] for _, v in items]

@@ -37,6 +37,7 @@ import numpy as np
 from scipy import special, stats
 
 from ..errors import MixedModelsError
+from ._kernels import log_poisson_rows, logit_binomial_rows
 
 __all__ = ["Family", "Link", "Binomial", "Poisson", "NegativeBinomial", "NBinom1", "Gamma", "InverseGaussian",
            "binomial", "poisson", "get_family", "FAMILIES", "LINKS"]
@@ -56,10 +57,25 @@ def _cloglog_mu_eta(eta):
     return np.maximum(e * np.exp(-e), EPS)
 
 
+def _logit_inverse(eta):
+    """1/(1 + e^{−η}) with η clamped at ±log(1/ε) (R's ``plogis`` in ``make.link("logit")``)."""
+    return 1.0 / (1.0 + np.exp(-np.clip(eta, -_LOGIT_THRESH, _LOGIT_THRESH)))
+
+
+def _logit_mu_eta(eta):
+    """μ(1 − μ) = e^{−|η|}/(1 + e^{−|η|})², at least ε."""
+    e = np.exp(-np.abs(eta))
+    return np.maximum(e / (1.0 + e) ** 2, EPS)
+
+
+def xlogx(y: np.ndarray) -> np.ndarray:
+    """y log y, 0 at y = 0 (the saturated part of y log(y/μ) = y log y − y log μ)."""
+    return y * np.log(np.where(y > 0, y, 1.0))
+
+
 #: name -> (g(μ), g⁻¹(η), dμ/dη), as R's ``make.link`` (with its clamping at machine ε)
 LINKS = {
-    "logit": (special.logit, lambda eta: special.expit(np.clip(eta, -_LOGIT_THRESH, _LOGIT_THRESH)),
-              lambda eta: np.maximum(special.expit(eta) * special.expit(-eta), EPS)),
+    "logit": (special.logit, _logit_inverse, _logit_mu_eta),
     "probit": (stats.norm.ppf, lambda eta: special.ndtr(np.clip(eta, -_PROBIT_THRESH, _PROBIT_THRESH)),
                lambda eta: np.maximum(stats.norm.pdf(eta), EPS)),
     "cloglog": (lambda mu: np.log(-np.log1p(-mu)), _cloglog_inverse, _cloglog_mu_eta),
@@ -182,9 +198,19 @@ class Family:
         """R's ``family$initialize`` mustart."""
         return y
 
-    def deviance_residuals(self, y: np.ndarray, mu: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        """Unsigned deviance contributions dᵢ (R's ``family$dev.resids``)."""
+    def deviance_residuals(self, y: np.ndarray, mu: np.ndarray, weights: np.ndarray,
+                           saturated_part: np.ndarray | float | None = None) -> np.ndarray:
+        """Unsigned deviance contributions dᵢ (R's ``family$dev.resids``).
+
+        ``saturated_part`` is :meth:`saturated_deviance_part` of the same y and weights, when the
+        caller evaluates dᵢ for many μ (PIRLS): the terms of dᵢ in y alone are then not recomputed.
+        """
         raise NotImplementedError
+
+    def saturated_deviance_part(self, y: np.ndarray, weights: np.ndarray) -> np.ndarray | float:
+        """The terms of dᵢ that depend on y alone (see :meth:`deviance_residuals`); 0 when a family
+        does not split them off."""
+        return 0.0
 
     def minus_two_loglik(self, y, mu, weights, trials) -> np.ndarray:
         """−2 log p(yᵢ | μᵢ) per observation (R's ``family$aic`` summands) for a known dispersion."""
@@ -202,6 +228,18 @@ class Family:
         """(W, z̃ − η): IRLS working weights and working residual (Fisher scoring, as lme4)."""
         mu_eta = self.link.mu_eta(eta)
         return weights * mu_eta**2 / self.variance(mu), (y - mu) / mu_eta
+
+    def working_state(self, y, eta, weights, saturated_part):
+        """(μ, dᵢ, W, z̃ − η) at η: everything a PIRLS step needs of the rows, in one call.
+
+        ``saturated_part`` is :meth:`saturated_deviance_part`; W and z̃ − η are :meth:`newton`'s
+        for a Newton family, else :meth:`irls`'s. Families override it with a compiled version of
+        the same formulas where PIRLS spends its time (:mod:`._kernels`).
+        """
+        mu = self.link.inverse(eta)
+        dev = self.deviance_residuals(y, mu, weights, saturated_part)
+        w, resid = (self.newton if self.newton_iteration else self.irls)(y, eta, mu, weights)
+        return mu, dev, w, resid
 
     @property
     def newton_iteration(self) -> bool:
@@ -289,8 +327,19 @@ class Binomial(Family):
     def start_mu(self, y, weights):
         return (weights * y + 0.5) / (weights + 1)
 
-    def deviance_residuals(self, y, mu, weights):
-        return 2 * weights * (special.xlogy(y, y / mu) + special.xlogy(1 - y, (1 - y) / (1 - mu)))
+    def working_state(self, y, eta, weights, saturated_part):
+        if self.link_name == "logit":
+            return logit_binomial_rows(y, eta, weights, saturated_part)
+        return super().working_state(y, eta, weights, saturated_part)
+
+    def saturated_deviance_part(self, y, weights):
+        """2w[y log y + (1 − y) log(1 − y)]."""
+        return 2 * weights * (xlogx(y) + xlogx(1 - y))
+
+    def deviance_residuals(self, y, mu, weights, saturated_part=None):
+        if saturated_part is None:
+            saturated_part = self.saturated_deviance_part(y, weights)
+        return saturated_part - 2 * weights * (y * np.log(mu) + (1 - y) * np.log1p(-mu))
 
     def minus_two_loglik(self, y, mu, weights, trials):
         n = np.round(trials)
@@ -324,8 +373,19 @@ class Poisson(Family):
     def start_mu(self, y, weights):
         return y + 0.1
 
-    def deviance_residuals(self, y, mu, weights):
-        return 2 * weights * (special.xlogy(y, y / mu) - (y - mu))
+    def working_state(self, y, eta, weights, saturated_part):
+        if self.link_name == "log":
+            return log_poisson_rows(y, eta, weights, saturated_part)
+        return super().working_state(y, eta, weights, saturated_part)
+
+    def saturated_deviance_part(self, y, weights):
+        """2w[y log y − y]."""
+        return 2 * weights * (xlogx(y) - y)
+
+    def deviance_residuals(self, y, mu, weights, saturated_part=None):
+        if saturated_part is None:
+            saturated_part = self.saturated_deviance_part(y, weights)
+        return saturated_part + 2 * weights * (mu - y * np.log(mu))
 
     def minus_two_loglik(self, y, mu, weights, trials):
         return -2 * weights * (special.xlogy(y, mu) - mu - special.gammaln(y + 1))
@@ -410,9 +470,16 @@ class NegativeBinomial(_CountDispersion):
         W = weights * th * mu * (y + th) / (mu + th) ** 2
         return W, (y - mu) * (mu + th) / (mu * (y + th))
 
-    def deviance_residuals(self, y, mu, weights):
+    def saturated_deviance_part(self, y, weights):
+        """2w[y log max(y, 1) − (y + θ) log(y + θ)]."""
         th = self._theta()
-        return 2 * weights * (special.xlogy(y, np.maximum(y, 1.0) / mu) - (y + th) * np.log((y + th) / (mu + th)))
+        return 2 * weights * (y * np.log(np.maximum(y, 1.0)) - (y + th) * np.log(y + th))
+
+    def deviance_residuals(self, y, mu, weights, saturated_part=None):
+        if saturated_part is None:
+            saturated_part = self.saturated_deviance_part(y, weights)
+        th = self._theta()
+        return saturated_part + 2 * weights * ((y + th) * np.log(mu + th) - y * np.log(mu))
 
     def minus_two_loglik(self, y, mu, weights, trials):
         th = self._theta()
@@ -437,7 +504,8 @@ class NBinom1(_CountDispersion):
 
     Not an exponential family at fixed φ: the score is ∂log p/∂η = (μ/φ)[ψ(y + k) − ψ(k) − log(1 + φ)],
     the observed information −∂²log p/∂η² = −(μ/φ)²[ψ′(y + k) − ψ′(k)] − ∂log p/∂η; PIRLS takes
-    Newton steps (the IRLS weight μ/(1 + φ) where the information is not positive), and the
+    Newton steps (a Fisher scoring step with the IRLS weight μ/(1 + φ) where the observed
+    information makes the system indefinite), and the
     Laplace log-determinant uses the observed information, as TMB's Laplace approximation. φ is
     estimated jointly with (θ, β).
     """
@@ -472,9 +540,15 @@ class NBinom1(_CountDispersion):
         """Σ −2wᵢ log p(yᵢ | μᵢ = yᵢ), with p(0 | μ → 0) = 1."""
         return float(np.sum(self.minus_two_loglik(y, np.maximum(y, EPS), weights, trials)))
 
-    def deviance_residuals(self, y, mu, weights):
+    def saturated_deviance_part(self, y, weights):
+        """2wᵢ log p(y | μ = y)."""
+        return 2 * weights * self._loglik(y, np.maximum(y, EPS))
+
+    def deviance_residuals(self, y, mu, weights, saturated_part=None):
         """2wᵢ[log p(y | μ = y) − log p(y | μ)] (zero at μ = y; as −2 log p up to a constant)."""
-        return 2 * weights * (self._loglik(y, np.maximum(y, EPS)) - self._loglik(y, mu))
+        if saturated_part is None:
+            saturated_part = self.saturated_deviance_part(y, weights)
+        return saturated_part - 2 * weights * self._loglik(y, mu)
 
     def _score(self, y, mu):
         phi = self._phi()
@@ -493,10 +567,9 @@ class NBinom1(_CountDispersion):
                           - self._score(y, mu))
 
     def _newton(self, y, mu, weights):
-        """The observed information where it is positive, else the IRLS weight μ/(1 + φ)."""
-        fisher, _ = self.irls(y, None, mu, weights)
-        observed = self.laplace_weights(y, None, mu, weights)
-        W = np.where(observed > 0, observed, fisher)
+        """The observed information (negative in some rows away from the mode: PIRLS takes a Fisher
+        scoring step, :meth:`irls`, wherever the whole system is not positive definite)."""
+        W = self.laplace_weights(y, None, mu, weights)
         return W, weights * self._score(y, mu) / W
 
     def simulate(self, mu, trials, rng, sigma=1.0):
@@ -530,8 +603,14 @@ class Gamma(Family):
     def variance(self, mu):
         return mu * mu
 
-    def deviance_residuals(self, y, mu, weights):
-        return -2 * weights * (np.log(y / mu) - (y - mu) / mu)
+    def saturated_deviance_part(self, y, weights):
+        """−2w(log y + 1)."""
+        return -2 * weights * (np.log(y) + 1.0)
+
+    def deviance_residuals(self, y, mu, weights, saturated_part=None):
+        if saturated_part is None:
+            saturated_part = self.saturated_deviance_part(y, weights)
+        return saturated_part + 2 * weights * (np.log(mu) + y / mu)
 
     newton_links = ("log",)
 
@@ -583,7 +662,8 @@ class InverseGaussian(Family):
     def variance(self, mu):
         return mu**3
 
-    def deviance_residuals(self, y, mu, weights):
+    def deviance_residuals(self, y, mu, weights, saturated_part=None):
+        """w(y − μ)²/(yμ²): no part in y alone (``saturated_part`` is 0)."""
         return weights * (y - mu) ** 2 / (y * mu * mu)
 
     def data_term(self, y, mu, weights, dev_resid, saturated):

@@ -17,7 +17,6 @@ import sys
 import warnings
 
 import numpy as np
-from scipy.linalg.lapack import dpotri
 
 from .._threads import blas_threads_for
 from ..control import DEFAULT_CONTROL
@@ -221,7 +220,7 @@ def _make_fit(spec, rows, problem: GlmmProblem, optimum, extra, name: str, n_agq
         pearson = float(np.sum(prior * (y - state.mu) ** 2 / family.variance(state.mu)))
         sigma = float(np.sqrt((pearson + state.ussq) / len(y)))
     if n_agq == 0:
-        vcov = sigma**2 * _rx_vcov(joint.factor, problem.joint)
+        vcov = sigma**2 * joint.problem.unscaled_vcov(joint.factor)  # lme4's unsc(): (R_XᵀR_X)⁻¹
     else:
         vcov = _hessian_vcov(optimum.hessian, k, problem.p)
     u = state.x
@@ -242,15 +241,6 @@ def _make_fit(spec, rows, problem: GlmmProblem, optimum, extra, name: str, n_agq
     if optimum.singular:
         warnings.warn(SINGULAR_MESSAGE, SingularFitWarning, stacklevel=3)
     return fit
-
-
-def _rx_vcov(factor, system) -> np.ndarray:
-    """Var(β̂)/σ² from the joint PIRLS system (lme4's ``unsc()``, nAGQ = 0): the β block of the inverse
-    of [[P, Hᵀ], [H, Q]], i.e. of S⁻¹ = (L_S L_Sᵀ)⁻¹."""
-    m, p = system.m, system.p
-    inv = dpotri(factor.LS, lower=1)[0]
-    inv = np.tril(inv) + np.tril(inv, -1).T
-    return inv[m - p:, m - p:]
 
 
 def _hessian_vcov(hessian: np.ndarray, n_theta: int, p: int) -> np.ndarray:

@@ -21,7 +21,6 @@ import copy
 import math
 
 import numpy as np
-import scipy.linalg as la
 
 from ..covariance import ThetaLayout
 from .agq import agq_deviance
@@ -56,8 +55,8 @@ class GlmmProblem:
         self.y, self.weights, self.trials, self.offset, self.X = y, weights, trials, offset, X
         self.layout = ThetaLayout(tuple(zk.shape[1] for zk in z), structures)
         self.n_agq = int(n_agq)
-        self.joint = PirlsSystem(codes, z, n_levels, X)
-        self.u_only = PirlsSystem(codes, z, n_levels, None)
+        self.joint = PirlsSystem(codes, z, n_levels, X, structures)
+        self.u_only = PirlsSystem(codes, z, n_levels, None, structures)
         self.n, self.p, self.n_theta = len(y), X.shape[1], self.layout.n_theta
         self.reml = False
         self._set_family(family)
@@ -68,6 +67,7 @@ class GlmmProblem:
         self.saturated = math.nan if self.n_extra else family.saturated(self.y, self.weights, self.trials)
         self._x_joint = None
         self._u = None
+        self._saturated_part = (None, None)
 
     def with_family(self, family: Family) -> "GlmmProblem":
         """The same design with another family (shares the PIRLS structures; lme4's ``refit`` with a new
@@ -77,6 +77,14 @@ class GlmmProblem:
         other._set_family(family)
         other._x_joint, other._u = x_joint, u
         return other
+
+    def saturated_part(self, family: Family):
+        """``family.saturated_deviance_part`` of the response, kept for the last family asked."""
+        known, value = self._saturated_part
+        if known != family:
+            value = family.saturated_deviance_part(self.y, self.weights)
+            self._saturated_part = (family, value)
+        return value
 
     def with_response(self, y: np.ndarray) -> "GlmmProblem":
         """The same design and family with response ``y`` (same weights and trials; a parametric
@@ -97,9 +105,10 @@ class GlmmProblem:
 
     # ------------------------------------------------------------------ stage 1
     def _run_joint(self, theta, family: Family) -> PirlsResult | None:
-        templates = self.layout.templates(np.asarray(theta, float))
+        theta = np.asarray(theta, float)
         eta0 = family.link.link(family.start_mu(self.y, self.weights))
-        result = self.joint.run(family, self.y, self.weights, self.offset, templates, self._x_joint, eta0)
+        result = self.joint.run(family, self.y, self.weights, self.offset, theta, self.layout.templates(theta),
+                                self._x_joint, eta0, saturated_part=self.saturated_part(family))
         if result is not None:
             self._x_joint = result.x
         return result
@@ -123,10 +132,11 @@ class GlmmProblem:
     def conditional_modes(self, theta, beta, extra=()) -> PirlsResult | None:
         """PIRLS for u at (θ, β[, extra]), warm-started from the previous modes."""
         family = self.family_at(extra)
-        templates = self.layout.templates(np.asarray(theta, float))
+        theta = np.asarray(theta, float)
         offset = self.offset + self.X @ beta
         eta0 = family.link.link(family.start_mu(self.y, self.weights))
-        result = self.u_only.run(family, self.y, self.weights, offset, templates, self._u, eta0)
+        result = self.u_only.run(family, self.y, self.weights, offset, theta, self.layout.templates(theta), self._u,
+                                 eta0, saturated_part=self.saturated_part(family))
         if result is not None:
             self._u = result.x
         return result
@@ -145,34 +155,7 @@ class GlmmProblem:
             return np.inf
         if self.n_agq <= 1:
             return self._criterion(self.family_at(extra), result)
-        system = self.u_only
+        term = self.u_only.terms[0]
         return self.saturated + agq_deviance(self.family, self.y, self.weights, self.offset + self.X @ beta,
-                                             system.codes[0], system.z[0][:, 0] * theta[0], result.x,
-                                             result.factor.L0[:, 0, 0], self.n_agq)
-
-    # ------------------------------------------------------------------ conditional covariances
-    def conditional_covariances(self, theta, factor) -> list[np.ndarray]:
-        """Diagonal blocks of Λ(L_θL_θᵀ)⁻¹Λᵀ per term and level (lme4's ``condVar``, σ = 1).
-
-        With the blocks of :mod:`.pirls`, the inverse of [[P, Hᵀ], [H, Q]] has the blocks S⁻¹
-        (terms 1..K-1) and L⁻ᵀ(I + KᵀK)L⁻¹ (term 0, per level), K = L_S⁻¹G.
-        """
-        system = self.u_only
-        T = self.layout.templates(np.asarray(theta, float))
-        l0, p0, m = system.l0, system.p0, system.m
-        inner = np.broadcast_to(np.eye(p0), (l0, p0, p0)).copy()
-        out_rest = []
-        if m:
-            Gd = np.zeros((m, system.q0))
-            Gd[system.slot_col[:, None], system.slot_level[:, None] * p0 + np.arange(p0)] = factor.G
-            LS_inv = la.solve_triangular(factor.LS, np.eye(m), lower=True, check_finite=False)
-            K = (LS_inv @ Gd).reshape(m, l0, p0)
-            inner += np.einsum("rja,rjb->jab", K, K)
-            start = 0
-            for size, levels, Tk in zip(system.sizes[1:], system.n_levels[1:], T[1:]):
-                cols = LS_inv[:, start:start + size * levels].reshape(m, levels, size)
-                out_rest.append(Tk[None] @ np.einsum("rja,rjb->jab", cols, cols) @ Tk.T[None])
-                start += size * levels
-        L_inv = np.linalg.inv(factor.L0)
-        first = np.swapaxes(L_inv, 1, 2) @ inner @ L_inv
-        return [T[0][None] @ first @ T[0].T[None]] + out_rest
+                                             term.codes, term.z[:, 0] * theta[0], result.x,
+                                             np.sqrt(result.factor.P[:, 0, 0]), self.n_agq)

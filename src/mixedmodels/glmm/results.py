@@ -45,6 +45,10 @@ class GlmerFit(LmerFit):
     state: PirlsResult = None
 
     # ------------------------------------------------------------------ parameters
+    def _relative_conditional_covariances(self) -> list[np.ndarray]:
+        """From the PIRLS system at the mode (the IRLS weights at û, lme4's ``condVar``)."""
+        return self.state.problem.conditional_covariances(self.theta, self.state.factor)
+
     @property
     def theta(self) -> np.ndarray:
         """θ̂ (the optimiser's parameters are [θ, β, extra], or [θ, extra] for nAGQ = 0)."""

@@ -16,7 +16,7 @@ Standard errors
 
   the matrix of the penalised least-squares system at θ̂. For a row, with v = [Λᵀz; x],
   Var = σ̂² vᵀΩ⁻¹v = σ̂² ‖L⁻¹v‖², L the blocked Cholesky factor of Ω (per level of the first
-  term, then the dense Schur complement, :mod:`mixedmodels.glmm.pirls`). It includes the
+  term, then the dense Schur complement, :mod:`mixedmodels.cholesky`). It includes the
   conditional variance of the random effects, Var(β̂) and their covariance. For a glmer fit W
   holds the IRLS weights at the fitted η̂ and σ = 1: the curvature of the Laplace approximation
   in (u, β) at θ̂. The uncertainty of θ̂ itself is not included (as lme4, merTools, emmeans).
@@ -42,6 +42,7 @@ from scipy import stats
 from scipy.linalg import solve_triangular
 
 from ..design import to_pandas
+from ..covariance import scale_rows
 from ..glmm.pirls import PirlsSystem
 from ..results import _is_population_level
 
@@ -56,12 +57,11 @@ def _is_glmm(fit) -> bool:
 
 
 def _joint_factor(fit):
-    """The PIRLS system of the fit's design, its factor of Ω at θ̂, and the scale σ̂² (1 for glmer)."""
+    """The penalised least-squares problem of the fit's design with X among the unknowns, its blocked
+    factor of Ω at θ̂, the templates T_k and the scale σ̂² (1 for glmer)."""
     design = fit.design
     system = PirlsSystem([t.codes for t in design.terms], [t.z for t in design.terms],
-                         [t.n_levels for t in design.terms], design.X)
-    templates = fit.problem.layout.templates(fit.theta)
-    zt0, E = system.scaled_columns(templates)
+                         [t.n_levels for t in design.terms], design.X, fit.problem.layout.structures)
     if _is_glmm(fit):
         link, mu = fit.family.link, fit.state.mu
         weights = fit.prior_weights * link.mu_eta(fit.state.eta) ** 2 / fit.family.variance(mu)
@@ -69,15 +69,20 @@ def _joint_factor(fit):
     else:
         weights = np.ones(design.nobs) if design.weights is None else design.weights
         scale = fit.sigma**2
-    factor = system.factor(zt0, E, weights)
+    problem = system.problem(weights, np.zeros(design.nobs))
+    factor = problem.factor(fit.theta)
     if factor is None:
         raise ValueError("the penalised system of the fit is not positive definite at theta-hat; "
                          "conditional standard errors are not available")
-    return system, factor, templates, scale
+    return problem, factor, problem.layout.templates(fit.theta), scale
 
 
 def joint_prediction_variance(fit, X: np.ndarray, terms_data) -> np.ndarray:
     """σ̂² vᵢᵀΩ⁻¹vᵢ for each new row i, v = [Λᵀzᵢ; xᵢ] (see the module docstring).
+
+    With the blocked factor of Ω (:mod:`mixedmodels.cholesky`: L_j = chol(P_j) per level of term 0,
+    M_r the dense factor of the rest and X, and L_r0 = Λ̃_rᵀ B Λ_0 L_0⁻ᵀ, B = [Z_rᵀWZ_0; XᵀWZ_0]),
+    ‖L⁻¹v‖² = ‖w_0‖² + ‖M_r⁻¹(v_r − Λ̃_rᵀ B Λ_0 P_j⁻¹ v_0)‖², w_0 = L_j⁻¹ v_0, for the row's level j.
 
     Parameters
     ----------
@@ -88,37 +93,46 @@ def joint_prediction_variance(fit, X: np.ndarray, terms_data) -> np.ndarray:
         Per term (lme4 order): level codes of the new rows (−1: unseen level, contributes 0 here)
         and their model columns.
     """
-    system, factor, T, scale = _joint_factor(fit)
-    n_new, m, p0, l0 = X.shape[0], system.m, system.p0, system.l0
+    problem, factor, T, scale = _joint_factor(fit)
+    cross, rest = problem.cross, problem.rest
+    n_new, p, q_r = X.shape[0], problem.p, rest.q
+    l0, p0 = problem.term_levels[0], problem.layout.sizes[0]
     codes0, z0 = terms_data[0]
     known0 = codes0 >= 0
+    level0 = np.where(known0, codes0, 0)
     v0 = (z0 @ T[0]) * known0[:, None]  # rows (Λ_0ᵀ z)ᵀ
-    L0 = factor.L0[np.where(known0, codes0, 0)]
-    w0 = v0 / L0[:, :, 0] if p0 == 1 else np.linalg.solve(L0, v0[:, :, None])[:, :, 0]  # L_j⁻¹ v per row
+    P = factor.P[level0]
+    L0 = np.linalg.cholesky(P)
+    w0 = np.linalg.solve(L0, v0[:, :, None])[:, :, 0]  # L_j⁻¹ v per row
     out = np.sum(w0**2, axis=1)
-    if m:
-        Gd = sp.csr_matrix((factor.G.ravel(), (np.repeat(system.slot_col, p0),
-                                               (system.slot_level[:, None] * p0 + np.arange(p0)).ravel())),
-                           shape=(m, l0 * p0))
-        step = max(1, _CHUNK_DOUBLES // m)
-        for start in range(0, n_new, step):
-            rows = np.arange(start, min(n_new, start + step))
-            V = np.zeros((m, len(rows)))
+    m = q_r + p
+    if not m:
+        return scale * out
+    g0 = np.linalg.solve(P, v0[:, :, None])[:, :, 0] @ T[0].T  # rows (Λ_0 P_j⁻¹ v_0)ᵀ
+    Mr = factor.M[:m, :m]
+    Bx = cross.Bw[:p].reshape(p, l0 * p0)
+    Bz = cross.bz_sparse() if q_r else None
+    step = max(1, _CHUNK_DOUBLES // m)
+    for start in range(0, n_new, step):
+        rows = np.arange(start, min(n_new, start + step))
+        G = sp.csc_matrix((g0[rows].ravel(), ((level0[rows][:, None] * p0 + np.arange(p0)).ravel(),
+                                               np.repeat(np.arange(len(rows)), p0))), shape=(l0 * p0, len(rows)))
+        V = np.zeros((m, len(rows)))
+        V[q_r:] = X[rows].T - (G.T @ Bx.T).T
+        if q_r:
+            H = np.asarray((Bz @ G).todense())
+            scale_rows(H, rest, T[1:])
             offset = 0
-            for (codes, z), Tk, levels, size in zip(terms_data[1:], T[1:], system.n_levels[1:], system.sizes[1:]):
+            for (codes, z), Tk, levels, size in zip(terms_data[1:], T[1:], rest.n_levels, rest.sizes):
                 c = codes[rows]
                 known = np.flatnonzero(c >= 0)
                 values = z[rows] @ Tk
                 for a in range(size):
                     V[offset + c[known] * size + a, known] = values[known, a]
                 offset += levels * size
-            V[system.q_r:] = X[rows].T
-            W0 = sp.csc_matrix((w0[rows].ravel(), ((np.where(known0[rows], codes0[rows], 0)[:, None] * p0
-                                                     + np.arange(p0)).ravel(), np.repeat(np.arange(len(rows)), p0))),
-                               shape=(l0 * p0, len(rows)))
-            V -= (Gd @ W0).toarray()
-            wr = solve_triangular(factor.LS, V, lower=True, check_finite=False)
-            out[rows] += np.sum(wr**2, axis=0)
+            V[:q_r] -= H
+        wr = solve_triangular(Mr, V, lower=True, check_finite=False)
+        out[rows] += np.sum(wr**2, axis=0)
     return scale * out
 
 

@@ -1,0 +1,103 @@
+"""Compiled per-row work of a PIRLS step for the canonical binomial and Poisson models.
+
+A PIRLS step evaluates, at the linear predictor η, the mean μ, the deviance residuals dᵢ, the
+IRLS weights Wᵢ and the working residual z̃ᵢ − ηᵢ. As separate numpy expressions that is some
+thirty passes over the rows; here the transcendental functions stay whole-array numpy calls
+(vectorised) and one compiled loop does the arithmetic around them. The formulas are those of
+:mod:`.families` (same clamping, same values).
+
+Binomial, logit link, η clamped to ηc = clip(η, ±log(1/ε)), e = exp(−|ηc|):
+
+    μ = 1/(1 + e) (η ≥ 0) or e/(1 + e),   log(1 + e^{ηc}) = max(ηc, 0) + log(1 + e),
+    dᵢ = Sᵢ + 2wᵢ[log(1 + e^{ηc}) − yᵢηc]  (= Sᵢ − 2wᵢ[y log μ + (1 − y) log(1 − μ)]),
+    Wᵢ = wᵢ m²/V,  z̃ᵢ − ηᵢ = (yᵢ − μᵢ)/m,  m = dμ/dη = max(e/(1 + e)², ε) at the unclamped η,
+    V = μ(1 − μ).
+
+Poisson, log link, μ = max(exp(η), ε), log μ = log of that:
+
+    dᵢ = Sᵢ + 2wᵢ[μᵢ − yᵢ log μᵢ],  Wᵢ = wᵢ μᵢ,  z̃ᵢ − ηᵢ = (yᵢ − μᵢ)/μᵢ.
+
+Sᵢ is the family's ``saturated_deviance_part``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+__all__ = ["logit_binomial_rows", "log_poisson_rows", "weighted_rows"]
+
+EPS = np.finfo(float).eps
+LOGIT_THRESH = -np.log(EPS)
+
+
+@njit(cache=True, nogil=True)
+def _logit_binomial(eta, e_abs, log1pe, y, w, sat, mu, dev, W, resid, eps, thresh):  # pragma: no cover
+    for i in range(eta.shape[0]):
+        ec = min(max(eta[i], -thresh), thresh)
+        e = e_abs[i]  # exp(−|ηc|)
+        r = 1.0 / (1.0 + e)
+        m = r if ec >= 0 else e * r
+        mu[i] = m
+        dev[i] = sat[i] + 2.0 * w[i] * (max(ec, 0.0) + log1pe[i] - y[i] * ec)
+        if abs(eta[i]) == abs(ec):
+            d = e * r * r
+        else:  # dμ/dη at the unclamped η (|η| > log(1/ε): below ε anyway)
+            d = 0.0
+        d = max(d, eps)
+        W[i] = w[i] * d * d / (m * (1.0 - m))
+        resid[i] = (y[i] - m) / d
+
+
+def logit_binomial_rows(y, eta, weights, saturated_part):
+    """(μ, dᵢ, Wᵢ, z̃ᵢ − ηᵢ) of the binomial family with logit link at η (module docstring)."""
+    n = len(eta)
+    e = np.exp(-np.abs(np.clip(eta, -LOGIT_THRESH, LOGIT_THRESH)))
+    log1pe = np.log1p(e)
+    sat = np.broadcast_to(np.asarray(saturated_part, dtype=float), (n,))
+    mu, dev, W, resid = (np.empty(n) for _ in range(4))
+    _logit_binomial(eta, e, log1pe, y, weights, np.ascontiguousarray(sat), mu, dev, W, resid, EPS, LOGIT_THRESH)
+    return mu, dev, W, resid
+
+
+@njit(cache=True, nogil=True)
+def _log_poisson(mu, log_mu, y, w, sat, dev, W, resid):  # pragma: no cover
+    for i in range(mu.shape[0]):
+        m = mu[i]
+        dev[i] = sat[i] + 2.0 * w[i] * (m - y[i] * log_mu[i])
+        W[i] = w[i] * m
+        resid[i] = (y[i] - m) / m
+
+
+def log_poisson_rows(y, eta, weights, saturated_part):
+    """(μ, dᵢ, Wᵢ, z̃ᵢ − ηᵢ) of the Poisson family with log link at η (module docstring)."""
+    n = len(eta)
+    mu = np.maximum(np.exp(eta), EPS)
+    log_mu = np.log(mu)
+    sat = np.broadcast_to(np.asarray(saturated_part, dtype=float), (n,))
+    dev, W, resid = (np.empty(n) for _ in range(3))
+    _log_poisson(mu, log_mu, y, weights, np.ascontiguousarray(sat), dev, W, resid)
+    return mu, dev, W, resid
+
+
+@njit(cache=True, nogil=True)
+def _weighted_rows(w, working, z0, rest_z, X, z0_out, rest_out, X_out, y_out):  # pragma: no cover
+    for i in range(w.shape[0]):
+        r = np.sqrt(w[i])
+        for a in range(z0.shape[1]):
+            z0_out[i, a] = z0[i, a] * r
+        for a in range(rest_z.shape[1]):
+            rest_out[i, a] = rest_z[i, a] * r
+        for a in range(X.shape[1]):
+            X_out[i, a] = X[i, a] * r
+        y_out[i] = working[i] * r
+
+
+def weighted_rows(w, working, z0, rest_z, X):
+    """√W z0, √W Z_r columns, √W X and √W z̃ in one pass: the rows of A(W) = [Z X z̃]ᵀW[Z X z̃]
+    for the compiled accumulator (w ≥ 0)."""
+    n = len(w)
+    out = (np.empty((n, z0.shape[1])), np.empty((n, rest_z.shape[1])), np.empty((n, X.shape[1]), order="F"),
+           np.empty(n))  # X column-major, as the accumulator reads it
+    _weighted_rows(w, working, z0, rest_z, X, *out)
+    return out
