@@ -23,7 +23,7 @@ Sᵢ is the family's ``saturated_deviance_part``.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from .._jit import njit
 
 __all__ = ["logit_binomial_rows", "log_poisson_rows", "weighted_rows"]
 

@@ -34,8 +34,9 @@ import math
 import warnings
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
+from .._distributions import norm_quantile
 from ..errors import MixedModelsError
 from ._kernels import log_poisson_rows, logit_binomial_rows
 
@@ -43,7 +44,8 @@ __all__ = ["Family", "Link", "Binomial", "Poisson", "NegativeBinomial", "NBinom1
            "binomial", "poisson", "get_family", "FAMILIES", "LINKS"]
 
 EPS = np.finfo(float).eps
-_PROBIT_THRESH = -stats.norm.ppf(EPS)
+_PROBIT_THRESH = -norm_quantile(EPS)
+_SQRT_2PI = np.sqrt(2 * np.pi)  # the standard normal density φ(η) = exp(−η²/2)/√(2π), as scipy.stats'
 _LOGIT_THRESH = -np.log(EPS)
 
 
@@ -76,8 +78,8 @@ def xlogx(y: np.ndarray) -> np.ndarray:
 #: name -> (g(μ), g⁻¹(η), dμ/dη), as R's ``make.link`` (with its clamping at machine ε)
 LINKS = {
     "logit": (special.logit, _logit_inverse, _logit_mu_eta),
-    "probit": (stats.norm.ppf, lambda eta: special.ndtr(np.clip(eta, -_PROBIT_THRESH, _PROBIT_THRESH)),
-               lambda eta: np.maximum(stats.norm.pdf(eta), EPS)),
+    "probit": (norm_quantile, lambda eta: special.ndtr(np.clip(eta, -_PROBIT_THRESH, _PROBIT_THRESH)),
+               lambda eta: np.maximum(np.exp(-eta**2 / 2.0) / _SQRT_2PI, EPS)),
     "cloglog": (lambda mu: np.log(-np.log1p(-mu)), _cloglog_inverse, _cloglog_mu_eta),
     "log": (np.log, lambda eta: np.maximum(np.exp(eta), EPS), lambda eta: np.maximum(np.exp(eta), EPS)),
     "identity": (lambda mu: np.asarray(mu, float), lambda eta: np.asarray(eta, float),

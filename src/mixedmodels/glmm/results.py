@@ -16,7 +16,7 @@ from functools import cached_property
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from ..inference.varpar import require_linear_fit
 from ..results import LmerFit, _is_population_level
@@ -139,7 +139,7 @@ class GlmerFit(LmerFit):
         se = np.sqrt(np.diag(self.solution.vcov_beta))
         z = beta / se
         return pd.DataFrame({"Estimate": beta, "Std. Error": se, "z value": z,
-                             "Pr(>|z|)": 2 * stats.norm.sf(np.abs(z))}, index=self.design.fixed.column_names)
+                             "Pr(>|z|)": 2 * special.ndtr(-np.abs(z))}, index=self.design.fixed.column_names)
 
     # ------------------------------------------------------------------ simulation
     def refit(self, y) -> "GlmerFit":
