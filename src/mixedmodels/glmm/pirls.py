@@ -33,6 +33,7 @@ import numpy as np
 from .._kernels import add_term_effects
 from ..blocks import CrossProducts, CrossProductsAccumulator, TermData, stacked_codes, stacked_columns
 from ..cholesky import BlockedFactor
+from ..covariance import relative_effects
 from ..objective import DevianceProblem, PlsSolution
 from ._kernels import weighted_rows
 from .families import Family
@@ -125,11 +126,12 @@ class PirlsSystem:
     def linear_predictor(self, x: np.ndarray, templates: list[np.ndarray]) -> np.ndarray:
         """ZΛu (+ Xβ) for unknowns x."""
         eta = self.X @ x[self.q:] if self.p else np.zeros(self.n)
-        start = 0
-        for term, size, T in zip(self.terms, self.sizes, templates):
-            stop = start + term.n_levels * size
-            add_term_effects(eta, term.codes, term.z, x[start:stop].reshape(term.n_levels, size) @ T.T)
-            start = stop
+        u, start = [], 0
+        for term, size in zip(self.terms, self.sizes):
+            u.append(x[start:start + term.n_levels * size].reshape(term.n_levels, size))
+            start += term.n_levels * size
+        for term, b in zip(self.terms, relative_effects(u, templates)):
+            add_term_effects(eta, term.codes, term.z, b)
         return eta
 
     # ------------------------------------------------------------------ the iteration

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
+from ..covariance import relative_effects
 from ..inference.varpar import require_linear_fit
 from ..results import LmerFit, _is_population_level
 from ..summary import _wrapped_title, data_lines, fit_body_lines, ml_criterion_lines
@@ -161,7 +162,7 @@ class GlmerFit(LmerFit):
         eta = np.repeat(eta[:, None], nsim, axis=1)
         for term, T, b_hat in zip(design.terms, self.problem.layout.templates(self.theta), self.solution.b):
             if use_re:
-                b = rng.standard_normal((nsim, term.n_levels, T.shape[0])) @ T.T
+                b = relative_effects([rng.standard_normal((nsim, term.n_levels, T.shape[0]))], [T])[0]
                 eta += np.einsum("ij,sij->is", term.z, b[:, term.codes, :])
             else:
                 eta += np.einsum("ij,ij->i", term.z, b_hat[term.codes])[:, None]
