@@ -14,7 +14,8 @@ import math
 import numpy as np
 from numba import njit
 
-__all__ = ["dense_factor", "first_term_blocks", "level_rows_times_v", "row_accumulator", "scaled_schur_rest_block", "subtract_crossed_lower"]
+__all__ = ["dense_factor", "first_term_blocks", "level_quadratic_forms", "level_rows_times_v", "row_accumulator",
+           "scaled_schur_rest_block", "subtract_crossed_lower", "term_trace_products"]
 
 
 @njit(cache=True, nogil=True)
@@ -268,3 +269,46 @@ def dense_factor(D0, B, T0, C, scale, q_r, P, V, F, M):  # pragma: no cover - co
             else:
                 M[a, b] = s / M[b, b]
     return logdet, logdet_rx, M[m - 1, m - 1] ** 2
+
+
+@njit(cache=True, nogil=True)
+def level_quadratic_forms(indptr, indices, data, scale, n_rows, Sinv, out):  # pragma: no cover - compiled
+    """out[j] = g_jᵀ S⁻¹ g_j for every column j of a CSC matrix G, g_j = diag(scale) G[:n_rows, j].
+
+    Row indices must be sorted within each column; ``Sinv`` is read in its lower triangle only
+    (row-major). The cost is Σ_j (non-zeros of column j)², the pairs of the Schur complement.
+    """
+    for j in range(out.shape[0]):
+        total = 0.0
+        for e1 in range(indptr[j], indptr[j + 1]):
+            r1 = indices[e1]
+            if r1 >= n_rows:
+                break
+            v1 = data[e1] * scale[r1]
+            acc = 0.0
+            for e2 in range(indptr[j], e1):
+                r2 = indices[e2]
+                acc += data[e2] * scale[r2] * Sinv[r1, r2]
+            total += v1 * (2.0 * acc + v1 * Sinv[r1, r1])
+        out[j] = total
+
+
+@njit(cache=True, nogil=True)
+def term_trace_products(S, Sinv, dim, term_of, out):  # pragma: no cover - compiled
+    """out[t] += Σ_{c in term t} Σ_{r < dim} (S − I)[c, r] S⁻¹[r, c] for symmetric S and S⁻¹.
+
+    Both are read in their lower triangles (row-major); ``term_of[c]`` is the term of row c, or
+    −1 for a row outside every term (no identity is subtracted there). One pass over the lower
+    triangle of order ``dim``.
+    """
+    for a in range(dim):
+        ta = term_of[a]
+        for b in range(a):
+            prod = S[a, b] * Sinv[a, b]
+            if ta >= 0:
+                out[ta] += prod
+            tb = term_of[b]
+            if tb >= 0:
+                out[tb] += prod
+        if ta >= 0:
+            out[ta] += (S[a, a] - 1.0) * Sinv[a, a]

@@ -156,6 +156,7 @@ class BlockedCholesky:
         self.diag_rest = np.arange(self.q_r)
         self.scalar_rest = all(size == 1 for size in rest.sizes)
         self.pairs = self.dense_Bz = self.upper_rest = self.bz_csr = None
+        self.seconds_per_evaluation = 0.0  # estimated, for crossed terms (the Schur complement's work)
         if rest.q:
             self._choose_crossed_product(cross)
         # small enough for the compiled all-in-one factorisation (its C − FFᵀ loop is not BLAS)
@@ -176,6 +177,9 @@ class BlockedCholesky:
         n_pairs = int(np.sum(group_counts.astype(np.int64) ** 2) // 2 + group_counts.sum())
         dense_flops = 1.0 * q_r * q_r * q0  # a symmetric rank-k update
         dense_ok = cross.bz_dense or q_r * q0 <= _MAX_DENSE_BZ
+        m = cross.C.shape[0]
+        self.seconds_per_evaluation = (min(n_pairs * _SECONDS_PER_PAIR, dense_flops * _SECONDS_PER_FLOP)
+                                       + m**3 / 3.0 * _SECONDS_PER_FLOP)
         if not dense_ok or n_pairs * _SECONDS_PER_PAIR <= dense_flops * _SECONDS_PER_FLOP:
             self.bz_csr = cross.bz_sparse()
             Bz_csc = self.bz_csr.tocsc()
@@ -271,9 +275,19 @@ class BlockedCholesky:
         """Blocked factor for the templates T_k of the current θ; None if not positive definite."""
         if self.coupled is not None:
             return self._compiled_factor(T0, rest_templates)
+        factor, _ = self.factor_and_schur(T0, rest_templates, keep_schur=False)
+        return factor
+
+    def factor_and_schur(self, T0: np.ndarray, rest_templates: list[np.ndarray], keep_schur: bool = True):
+        """The blocked factor and, when ``keep_schur``, a copy of the Schur complement it factors.
+
+        The copy (lower triangle valid) is what the analytic gradient of :mod:`mixedmodels.gradient`
+        needs besides the factor; (None, None) when the system is not positive definite. Not for
+        models on the compiled all-in-one path (:attr:`coupled`).
+        """
         P, logdet0, V, F = self.first.compute(T0)
         if V is None:
-            return None
+            return None, None
         q_r = self.rest.q
         if not q_r:
             S = self.cross.C - F @ F.T
@@ -283,13 +297,14 @@ class BlockedCholesky:
             S = self._schur(V, F, rest_templates)
         # S is row-major with its lower triangle filled: Sᵀ is the same matrix, column-major with the
         # upper triangle filled, so LAPACK factors it in place (no 10 MB copy for InstEval's order 1160)
+        schur = S.copy() if keep_schur else None
         U, info = dpotrf(S.T, lower=0, clean=1, overwrite_a=1)
         if info != 0:
-            return None
+            return None, None
         M = U.T
         diag = np.diagonal(M)
         if not np.all(diag[:-1] > 0):
-            return None
+            return None, None
         log_diag = np.log(diag)
         return BlockedFactor(
             P=P,
@@ -297,4 +312,4 @@ class BlockedCholesky:
             logdet_L=logdet0 + 2.0 * float(log_diag[:q_r].sum()),
             logdet_RX=2.0 * float(log_diag[q_r:q_r + self.p].sum()),
             pwrss=float(diag[-1] ** 2),
-        )
+        ), schur
