@@ -28,6 +28,7 @@ of sleepstudy cost 8 µs.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -161,6 +162,7 @@ class BlockedCholesky:
             self._choose_crossed_product(cross)
         # small enough for the compiled all-in-one factorisation (its C − FFᵀ loop is not BLAS)
         self.coupled = None
+        self._free_buffers: list[tuple[np.ndarray, ...]] = []  # work arrays of criterion_parts
         m = cross.C.shape[0]
         if m * m * self.l0 * self.p0 <= _MAX_COMPILED_WORK and (not rest.q or (self.dense_Bz is not None
                                                                               and self.scalar_rest)):
@@ -257,19 +259,46 @@ class BlockedCholesky:
         S[self.diag_rest, self.diag_rest] += 1.0
         return S
 
-    def _compiled_factor(self, T0: np.ndarray, rest_templates: list[np.ndarray]) -> BlockedFactor | None:
-        """Small models (one term, or scalar crossed terms with a small dense Bz): one compiled call."""
-        D0, B = self.first.D0, self.coupled
-        P, V, F = np.empty_like(D0), np.empty_like(D0), np.empty_like(B)
-        M = np.empty_like(self.cross.C)
-        scale = np.ones(len(M))
+    def _compiled_buffers(self) -> tuple[np.ndarray, ...]:
+        """New (P, V, F, M, scale) for :func:`._kernels.dense_factor`."""
+        D0 = self.first.D0
+        return (np.empty_like(D0), np.empty_like(D0), np.empty_like(self.coupled), np.empty_like(self.cross.C),
+                np.ones(self.cross.C.shape[0]))
+
+    def _compiled_call(self, T0: np.ndarray, rest_templates: list[np.ndarray], buffers) -> tuple[float, float, float]:
+        P, V, F, M, scale = buffers
         if self.q_r:
             scale[:self.q_r] = np.repeat([T[0, 0] for T in rest_templates], self.rest.n_levels)
-        logdet, logdet_rx, pwrss = dense_factor(D0, B, np.ascontiguousarray(T0, dtype=np.float64), self.cross.C,
-                                                scale, self.q_r, P, V, F, M)
+        return dense_factor(self.first.D0, self.coupled, np.ascontiguousarray(T0, dtype=np.float64), self.cross.C,
+                            scale, self.q_r, P, V, F, M)
+
+    def _compiled_factor(self, T0: np.ndarray, rest_templates: list[np.ndarray]) -> BlockedFactor | None:
+        """Small models (one term, or scalar crossed terms with a small dense Bz): one compiled call."""
+        buffers = self._compiled_buffers()
+        logdet, logdet_rx, pwrss = self._compiled_call(T0, rest_templates, buffers)
         if not np.isfinite(logdet):
             return None
-        return BlockedFactor(P=P, M=M, logdet_L=logdet, logdet_RX=logdet_rx, pwrss=pwrss)
+        return BlockedFactor(P=buffers[0], M=buffers[3], logdet_L=logdet, logdet_RX=logdet_rx, pwrss=pwrss)
+
+    def criterion_parts(self, T0: np.ndarray, rest_templates: list[np.ndarray]) -> tuple[float, float, float] | None:
+        """(log|L_θ|², log|R_X|², r²_θ) without keeping the factor; None if not positive definite.
+
+        On the compiled path the work arrays are reused from call to call (a pool, so that
+        threads sharing the problem each get their own): their allocation was a third of an
+        evaluation of sleepstudy.
+        """
+        if self.coupled is None:
+            factor = self.factor(T0, rest_templates)
+            return None if factor is None else (factor.logdet_L, factor.logdet_RX, factor.pwrss)
+        try:
+            buffers = self._free_buffers.pop()
+        except IndexError:
+            buffers = self._compiled_buffers()
+        try:
+            parts = self._compiled_call(T0, rest_templates, buffers)
+        finally:
+            self._free_buffers.append(buffers)
+        return parts if math.isfinite(parts[0]) else None
 
     def factor(self, T0: np.ndarray, rest_templates: list[np.ndarray]) -> BlockedFactor | None:
         """Blocked factor for the templates T_k of the current θ; None if not positive definite."""

@@ -13,6 +13,7 @@ r²_θ / (n − p) (REML), Var(β̂) = σ̂² (R_XᵀR_X)⁻¹, b̂ = Λ_θ û.
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -94,13 +95,17 @@ class DevianceProblem:
 
     def criterion(self, factor: BlockedFactor | None, reml: bool | None = None) -> float:
         """−2 log-likelihood (ML) or REML criterion from a factor; +inf if not positive definite."""
-        if factor is None or not factor.pwrss > 0:
+        if factor is None:
             return np.inf
-        reml = self.reml if reml is None else reml
+        return self._criterion_of(factor.logdet_L, factor.logdet_RX, factor.pwrss, self.reml if reml is None else reml)
+
+    def _criterion_of(self, logdet_L: float, logdet_RX: float, pwrss: float, reml: bool) -> float:
+        if not pwrss > 0:
+            return np.inf
         n = self.n - self.p if reml else self.n
-        value = factor.logdet_L + n * (1.0 + np.log(2.0 * np.pi * factor.pwrss / n))
+        value = logdet_L + n * (1.0 + math.log(2.0 * math.pi * pwrss / n))
         if reml:
-            value += factor.logdet_RX
+            value += logdet_RX
         return float(value - self.cross.sum_log_weights)
 
     def gradient_function(self):
@@ -118,7 +123,9 @@ class DevianceProblem:
 
     def deviance(self, theta: np.ndarray) -> float:
         """The objective at θ: REML criterion when ``reml`` else ML deviance."""
-        return self.criterion(self.factor(theta))
+        T = self.layout.templates(theta)
+        parts = self.cholesky.criterion_parts(T[0], T[1:])
+        return np.inf if parts is None else self._criterion_of(*parts, self.reml)
 
     def sigma(self, factor: BlockedFactor) -> float:
         return float(np.sqrt(factor.pwrss / (self.n - self.p if self.reml else self.n)))
