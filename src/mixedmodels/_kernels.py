@@ -14,8 +14,8 @@ import math
 import numpy as np
 from numba import njit
 
-__all__ = ["dense_factor", "first_term_blocks", "level_quadratic_forms", "level_rows_times_v", "row_accumulator",
-           "scaled_schur_rest_block", "subtract_crossed_lower", "term_trace_products"]
+__all__ = ["dense_factor", "first_term_blocks", "level_quadratic_forms", "level_rows_times_v", "mirror_lower",
+           "row_accumulator", "scaled_schur_rest_block", "subtract_crossed_lower", "term_trace_products"]
 
 
 @njit(cache=True, nogil=True)
@@ -312,3 +312,11 @@ def term_trace_products(S, Sinv, dim, term_of, out):  # pragma: no cover - compi
                 out[tb] += prod
         if ta >= 0:
             out[ta] += (S[a, a] - 1.0) * Sinv[a, a]
+
+
+@njit(cache=True, nogil=True)
+def mirror_lower(C):  # pragma: no cover - compiled
+    """In place: the upper triangle of the square C ← its lower triangle (C[j, i] = C[i, j], j < i)."""
+    for i in range(C.shape[0]):
+        for j in range(i):
+            C[j, i] = C[i, j]

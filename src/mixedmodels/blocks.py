@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from ._kernels import row_accumulator
+from ._kernels import mirror_lower, row_accumulator
 from ._threads import free_cores
 
 __all__ = ["TermData", "CrossProducts", "CrossProductsAccumulator", "build_cross_products", "level_major_bz",
@@ -280,7 +280,7 @@ class CrossProductsAccumulator:
         C[:q_r, :q_r] = self.rest_rest
         C[q_r:, :q_r] = self.rest_w.T
         C[q_r:, q_r:] = self.ww
-        C = np.tril(C) + np.tril(C, -1).T
+        mirror_lower(C)  # in place: np.tril(C) + np.tril(C, -1).T made three copies of InstEval's 10 MB
         if not q_r:
             Bz = None
         elif self.dense_bz:
