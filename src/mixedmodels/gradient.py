@@ -80,7 +80,7 @@ class ScalarCrossedGradient:
                                        np.full(p, -1)]).astype(np.int64)
         self.n_levels = np.array(rest.n_levels)
 
-    def G_csc_rest_t(self, sl: slice) -> sp.csr_matrix:
+    def _rest_rows_transposed(self, sl: slice) -> sp.csr_matrix:
         """Bz[sl, :]ᵀ, the term-0 rows of Z_0ᵀZ_k for the rest term k in rows ``sl`` (cached)."""
         key = (sl.start, sl.stop)
         if key not in self._rest_t:
@@ -169,7 +169,7 @@ class ScalarCrossedGradient:
         products.append((self.D0 * u0, G @ u0))
         for sl, uk in zip(rest.slices, u[1:]):
             uk = uk[:, 0]
-            products.append((self.G_csc_rest_t(sl) @ uk, cross.C[:q_r + p, sl] @ uk))
+            products.append((self._rest_rows_transposed(sl) @ uk, cross.C[:q_r + p, sl] @ uk))
         U = factor.M.T
         y_solves = np.empty((k, q_r + p))
         v0 = np.empty((k, len(u0)))
