@@ -80,6 +80,18 @@ def test_gradient_on_penicillin(penicillin, reml):
         np.testing.assert_allclose(grad, _central(problem.deviance, theta), rtol=1e-5, atol=1e-4)
 
 
+@pytest.mark.parametrize("formula", ["y ~ x + (1 | g) + (0 + x | h) + (1 | k)", "y ~ x + (1 | g) + (0 + x | g) + (1 | h)",
+                                     "y ~ 0 + (1 | g) + (1 | h)"])
+def test_gradient_of_slopes_and_shared_groupings(formula):
+    """Scalar terms need not be intercepts nor have their own grouping factor; no fixed effects."""
+    fit = mm.lmer(formula, _crossed(), control=mm.LmerControl(use_gradient=False))
+    derivatives = ScalarCrossedGradient(fit.problem)
+    for theta in (fit.theta, 1.3 * fit.theta + 0.05):
+        value, grad, _ = derivatives(theta)
+        assert value == pytest.approx(fit.problem.deviance(theta), rel=1e-13)
+        np.testing.assert_allclose(grad, _central(fit.problem.deviance, theta), rtol=1e-5, atol=1e-4)
+
+
 def test_information_approximates_the_hessian_at_the_optimum(crossed_fit):
     """The average information is positive definite everywhere and close to the Hessian at θ̂."""
     derivatives = ScalarCrossedGradient(crossed_fit.problem)
