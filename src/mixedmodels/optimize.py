@@ -364,7 +364,6 @@ def optimize_theta(deviance: Callable[[np.ndarray], float], theta0: np.ndarray, 
     control : LmerControl, optional
         Tolerances and stopping rules (:class:`~mixedmodels.control.LmerControl`; lme4's defaults).
     value_and_gradient : callable, optional
-        θ ↦ (criterion, analytic gradient) (:class:`~mixedmodels.gradient.ScalarCrossedGradient`).
         θ ↦ (criterion, analytic gradient, average information)
         (:class:`~mixedmodels.gradient.ScalarCrossedGradient`). Given, and ``control.use_gradient``,
         scoring iterations (:func:`_scoring`) replace BOBYQA (InstEval: 7 evaluations instead of
