@@ -1,6 +1,10 @@
 """Run lmer benchmarks side by side and print time ratios against peers.
 
     .venv/bin/python benchmarks/run.py --problems sleepstudy penicillin --peers ours lme4 --repeat 5
+    .venv/bin/python benchmarks/run.py --problems insteval --peers ours mixedlm --busy-core
+
+``--busy-core`` keeps one core busy with a spinning process while every peer is timed (as on a
+laptop where something else runs), and writes ``results/<date>-<host>-busy.csv``.
 
 Every peer fits the same model from the same data (a pandas DataFrame for the Python peers; the
 identical CSV, factors in the schema's level order, for lme4).  Each timing is one fit including
@@ -17,6 +21,7 @@ objective is -2 logLik (REML criterion for REML fits), for every peer that repor
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import datetime as _dt
 import importlib
@@ -25,6 +30,7 @@ import math
 import os
 import platform
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -149,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout-all", action="store_true", help="apply --timeout to every peer, not only statsmodels")
     ap.add_argument("--out", type=Path, default=None, help="results CSV (default results/<date>-<host>.csv)")
     ap.add_argument("--table", type=Path, default=None, help="only print the table of an existing results CSV")
+    ap.add_argument("--busy-core", action="store_true",
+                    help="keep one core busy with a spinning process while timing (results to <date>-<host>-busy.csv)")
     args = ap.parse_args(argv)
 
     if args.table is not None:
@@ -166,10 +174,44 @@ def main(argv: list[str] | None = None) -> int:
 
     host = socket.gethostname()
     date = _dt.date.today().isoformat()
-    out = args.out or HERE / "results" / f"{date}-{host}.csv"
+    out = args.out or HERE / "results" / f"{date}-{host}{'-busy' if args.busy_core else ''}.csv"
     nproc = os.cpu_count()
     print(f"# host {host}, {nproc} CPUs, {platform.python_implementation()} {platform.python_version()}", flush=True)
+    with busy_core(args.busy_core):
+        new_rows = time_peers(problems, peer_names, args, date, host, nproc)
 
+    keys = {(r["problem"], r["peer"]) for r in new_rows}
+    old = [r for r in read_results(out) if (r["problem"], r["peer"]) not in keys]
+    order = list(P.PROBLEMS)
+    merged = sorted(old + new_rows, key=lambda r: (order.index(r["problem"]) if r["problem"] in order else 99,
+                                                   PEERS.index(r["peer"]) if r["peer"] in PEERS else 99))
+    recompute(merged)
+    write_results(out, merged)
+    print()
+    if args.busy_core:
+        print("(one core kept busy by a spinning process during every timing)")
+    print(table([r for r in merged if r["problem"] in problem_names]))
+    print(f"\n# wrote {out}")
+    return 0
+
+
+@contextlib.contextmanager
+def busy_core(on: bool):
+    """While the block runs, one core is kept busy by a spinning Python process (if ``on``)."""
+    if not on:
+        yield
+        return
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    print(f"# busy core: spinning process {spinner.pid} runs during every timing", flush=True)
+    try:
+        yield
+    finally:
+        spinner.terminate()
+        spinner.wait()
+
+
+def time_peers(problems, peer_names, args, date, host, nproc) -> list[dict]:
+    """Time every peer on every problem; the result rows (FIELDS)."""
     modules, versions = {}, {}
     for name in peer_names:
         mod = importlib.import_module(f"peers.bench_{name}")
@@ -212,20 +254,10 @@ def main(argv: list[str] | None = None) -> int:
                 "objective": "" if res.objective is None else repr(res.objective),
                 "abs_delta_obj_vs_lme4": "" if delta is None else f"{delta:.3g}",
                 "ratio_vs_ours": "" if ratio is None else f"{ratio:.4g}",
-                "note": res.note,
+                "note": res.note + ("; one core busy (spinning process)" if args.busy_core else ""),
             })
 
-    keys = {(r["problem"], r["peer"]) for r in new_rows}
-    old = [r for r in read_results(out) if (r["problem"], r["peer"]) not in keys]
-    order = list(P.PROBLEMS)
-    merged = sorted(old + new_rows, key=lambda r: (order.index(r["problem"]) if r["problem"] in order else 99,
-                                                   PEERS.index(r["peer"]) if r["peer"] in PEERS else 99))
-    recompute(merged)
-    write_results(out, merged)
-    print()
-    print(table([r for r in merged if r["problem"] in problem_names]))
-    print(f"\n# wrote {out}")
-    return 0
+    return new_rows
 
 
 if __name__ == "__main__":

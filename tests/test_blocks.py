@@ -49,10 +49,19 @@ def test_blocks_match_brute_force(monkeypatch, dense_limit):
     assert cross.sum_log_weights == pytest.approx(np.log(w).sum())
 
 
+def test_no_bz_thread_without_a_free_core(monkeypatch):
+    """One core held by another process: the Bz thread would only take turns with it."""
+    monkeypatch.setattr(blocks, "CONCURRENT_BZ_ROWS", 0)
+    monkeypatch.setattr(blocks, "free_cores", lambda: 1)
+    terms = [TermData(np.arange(10) % 5, np.ones((10, 1)), 5), TermData(np.arange(10) % 2, np.ones((10, 1)), 2)]
+    assert not blocks.CrossProductsAccumulator.for_terms(terms, 1, 10).concurrent
+
+
 @pytest.mark.parametrize("concurrent_rows", [0, 10**9])
 def test_accumulator_blocks_in_order_equal_one_pass(monkeypatch, concurrent_rows):
     """Rows added in blocks, in order (Bz on its own thread or not), give one pass's sums to the last bit."""
     monkeypatch.setattr(blocks, "CONCURRENT_BZ_ROWS", concurrent_rows)
+    monkeypatch.setattr(blocks, "free_cores", lambda: 2)  # a second core is free
     rng = np.random.default_rng(11)
     n = 5000
     g, h = rng.integers(0, 300, n), rng.integers(0, 20, n)

@@ -15,7 +15,9 @@ import numpy as np
 
 from ._jit import njit
 
-__all__ = ["add_term_effects", "dense_factor", "first_term_blocks", "level_rows_times_v", "row_accumulator", "scaled_schur_rest_block", "subtract_crossed_lower"]
+__all__ = ["add_term_effects", "dense_factor", "first_term_blocks", "level_quadratic_forms", "level_rows_times_v",
+           "mirror_lower", "row_accumulator", "scaled_schur_rest_block", "subtract_crossed_lower",
+           "term_trace_products"]
 
 
 @njit(cache=True, nogil=True)
@@ -284,3 +286,54 @@ def add_term_effects(eta, codes, z, b):  # pragma: no cover - compiled
         for a in range(p):
             s += z[i, a] * row[a]
         eta[i] += s
+
+
+@njit(cache=True, nogil=True)
+def level_quadratic_forms(indptr, indices, data, scale, n_rows, Sinv, out):  # pragma: no cover - compiled
+    """out[j] = g_jᵀ S⁻¹ g_j for every column j of a CSC matrix G, g_j = diag(scale) G[:n_rows, j].
+
+    Row indices must be sorted within each column; ``Sinv`` is read in its lower triangle only
+    (row-major). The cost is Σ_j (non-zeros of column j)², the pairs of the Schur complement.
+    """
+    for j in range(out.shape[0]):
+        total = 0.0
+        for e1 in range(indptr[j], indptr[j + 1]):
+            r1 = indices[e1]
+            if r1 >= n_rows:
+                break
+            v1 = data[e1] * scale[r1]
+            acc = 0.0
+            for e2 in range(indptr[j], e1):
+                r2 = indices[e2]
+                acc += data[e2] * scale[r2] * Sinv[r1, r2]
+            total += v1 * (2.0 * acc + v1 * Sinv[r1, r1])
+        out[j] = total
+
+
+@njit(cache=True, nogil=True)
+def term_trace_products(S, Sinv, dim, term_of, out):  # pragma: no cover - compiled
+    """out[t] += Σ_{c in term t} Σ_{r < dim} (S − I)[c, r] S⁻¹[r, c] for symmetric S and S⁻¹.
+
+    Both are read in their lower triangles (row-major); ``term_of[c]`` is the term of row c, or
+    −1 for a row outside every term (no identity is subtracted there). One pass over the lower
+    triangle of order ``dim``.
+    """
+    for a in range(dim):
+        ta = term_of[a]
+        for b in range(a):
+            prod = S[a, b] * Sinv[a, b]
+            if ta >= 0:
+                out[ta] += prod
+            tb = term_of[b]
+            if tb >= 0:
+                out[tb] += prod
+        if ta >= 0:
+            out[ta] += (S[a, a] - 1.0) * Sinv[a, a]
+
+
+@njit(cache=True, nogil=True)
+def mirror_lower(C):  # pragma: no cover - compiled
+    """In place: the upper triangle of the square C ← its lower triangle (C[j, i] = C[i, j], j < i)."""
+    for i in range(C.shape[0]):
+        for j in range(i):
+            C[j, i] = C[i, j]

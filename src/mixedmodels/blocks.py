@@ -26,7 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from ._kernels import row_accumulator
+from ._kernels import mirror_lower, row_accumulator
+from ._threads import free_cores
 
 __all__ = ["TermData", "CrossProducts", "CrossProductsAccumulator", "build_cross_products", "level_major_bz",
            "stacked_codes", "stacked_columns", "term_matrix"]
@@ -38,7 +39,8 @@ DENSE_BZ_MAX = 2**28
 """Doubles (2 GiB) above which Bz is never dense."""
 
 CONCURRENT_BZ_ROWS = 65_536
-"""From this many expected rows on, dense Bz is allocated and added on a second thread."""
+"""From this many expected rows on, dense Bz is allocated and added on a second thread (when a
+second core is free, :func:`mixedmodels._threads.free_cores`)."""
 
 MAX_PENDING_BZ = 3
 """Blocks whose Bz may still be being added when :meth:`CrossProductsAccumulator.add` returns."""
@@ -209,8 +211,9 @@ class CrossProductsAccumulator:
         self.rest_w = np.zeros((self.q_r, self.n_w))
         self.ww = np.zeros((self.n_w, self.n_w))
         shape = (self.l0, self.q_r, self.p0) if self.dense_bz else (0, 0, 0)
-        # a large Bz is faulted in on the Bz thread while the first blocks are read and added
-        self.concurrent = concurrent and self.dense_bz and expected_rows >= CONCURRENT_BZ_ROWS
+        # a large Bz is faulted in on the Bz thread while the first blocks are read and added —
+        # when a second core is free (another process holding it would only take turns with both)
+        self.concurrent = concurrent and self.dense_bz and expected_rows >= CONCURRENT_BZ_ROWS and free_cores() >= 2
         self._bz = _bz_thread().submit(_zeros_faulted_in, shape) if self.concurrent else np.zeros(shape)
         self._pending: deque[Future] = deque()
         self._sparse_bz: sp.csr_matrix | None = None  # the blocks' Bz summed, when Bz is not dense
@@ -284,7 +287,7 @@ class CrossProductsAccumulator:
         C[:q_r, :q_r] = self.rest_rest
         C[q_r:, :q_r] = self.rest_w.T
         C[q_r:, q_r:] = self.ww
-        C = np.tril(C) + np.tril(C, -1).T
+        mirror_lower(C)  # in place: np.tril(C) + np.tril(C, -1).T made three copies of InstEval's 10 MB
         if not q_r:
             Bz = None
         elif self.dense_bz:

@@ -29,6 +29,7 @@ of sleepstudy cost 8 µs.
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -157,10 +158,12 @@ class BlockedCholesky:
         self.diag_rest = np.arange(self.q_r)
         self.scalar_rest = all(size == 1 for size in rest.sizes)
         self.pairs = self.dense_Bz = self.upper_rest = self.bz_csr = None
+        self.seconds_per_evaluation = 0.0  # estimated, for crossed terms (the Schur complement's work)
         if rest.q:
             self._choose_crossed_product(cross)
         # small enough for the compiled all-in-one factorisation (its C − FFᵀ loop is not BLAS)
         self.coupled = None
+        self._free_buffers: list[tuple[np.ndarray, ...]] = []  # work arrays of criterion_parts
         m = cross.C.shape[0]
         if m * m * self.l0 * self.p0 <= _MAX_COMPILED_WORK and (not rest.q or (self.dense_Bz is not None
                                                                               and self.scalar_rest)):
@@ -198,6 +201,9 @@ class BlockedCholesky:
         n_pairs = int(np.sum(group_counts.astype(np.int64) ** 2) // 2 + group_counts.sum())
         dense_flops = 1.0 * q_r * q_r * q0  # a symmetric rank-k update
         dense_ok = cross.bz_dense or q_r * q0 <= _MAX_DENSE_BZ
+        m = cross.C.shape[0]
+        self.seconds_per_evaluation = (min(n_pairs * _SECONDS_PER_PAIR, dense_flops * _SECONDS_PER_FLOP)
+                                       + m**3 / 3.0 * _SECONDS_PER_FLOP)
         if not dense_ok or n_pairs * _SECONDS_PER_PAIR <= dense_flops * _SECONDS_PER_FLOP:
             self.bz_csr = cross.bz_sparse()
             Bz_csc = self.bz_csr.tocsc()
@@ -275,27 +281,64 @@ class BlockedCholesky:
         S[self.diag_rest, self.diag_rest] += 1.0
         return S
 
-    def _compiled_factor(self, T0: np.ndarray, rest_templates: list[np.ndarray]) -> BlockedFactor | None:
-        """Small models (one term, or scalar crossed terms with a small dense Bz): one compiled call."""
-        D0, B = self.first.D0, self.coupled
-        P, V, F = np.empty_like(D0), np.empty_like(D0), np.empty_like(B)
-        M = np.empty_like(self.cross.C)
-        scale = np.ones(len(M))
+    def _compiled_buffers(self) -> tuple[np.ndarray, ...]:
+        """New (P, V, F, M, scale) for :func:`._kernels.dense_factor`."""
+        D0 = self.first.D0
+        return (np.empty_like(D0), np.empty_like(D0), np.empty_like(self.coupled), np.empty_like(self.cross.C),
+                np.ones(self.cross.C.shape[0]))
+
+    def _compiled_call(self, T0: np.ndarray, rest_templates: list[np.ndarray], buffers) -> tuple[float, float, float]:
+        P, V, F, M, scale = buffers
         if self.q_r:
             scale[:self.q_r] = np.repeat([T[0, 0] for T in rest_templates], self.rest.n_levels)
-        logdet, logdet_rx, pwrss = dense_factor(D0, B, np.ascontiguousarray(T0, dtype=np.float64), self.cross.C,
-                                                scale, self.q_r, P, V, F, M)
+        return dense_factor(self.first.D0, self.coupled, np.ascontiguousarray(T0, dtype=np.float64), self.cross.C,
+                            scale, self.q_r, P, V, F, M)
+
+    def _compiled_factor(self, T0: np.ndarray, rest_templates: list[np.ndarray]) -> BlockedFactor | None:
+        """Small models (one term, or scalar crossed terms with a small dense Bz): one compiled call."""
+        buffers = self._compiled_buffers()
+        logdet, logdet_rx, pwrss = self._compiled_call(T0, rest_templates, buffers)
         if not np.isfinite(logdet):
             return None
-        return BlockedFactor(P=P, M=M, logdet_L=logdet, logdet_RX=logdet_rx, pwrss=pwrss)
+        return BlockedFactor(P=buffers[0], M=buffers[3], logdet_L=logdet, logdet_RX=logdet_rx, pwrss=pwrss)
+
+    def criterion_parts(self, T0: np.ndarray, rest_templates: list[np.ndarray]) -> tuple[float, float, float] | None:
+        """(log|L_θ|², log|R_X|², r²_θ) without keeping the factor; None if not positive definite.
+
+        On the compiled path the work arrays are reused from call to call (a pool, so that
+        threads sharing the problem each get their own): their allocation was a third of an
+        evaluation of sleepstudy.
+        """
+        if self.coupled is None:
+            factor = self.factor(T0, rest_templates)
+            return None if factor is None else (factor.logdet_L, factor.logdet_RX, factor.pwrss)
+        try:
+            buffers = self._free_buffers.pop()
+        except IndexError:
+            buffers = self._compiled_buffers()
+        try:
+            parts = self._compiled_call(T0, rest_templates, buffers)
+        finally:
+            self._free_buffers.append(buffers)
+        return parts if math.isfinite(parts[0]) else None
 
     def factor(self, T0: np.ndarray, rest_templates: list[np.ndarray]) -> BlockedFactor | None:
         """Blocked factor for the templates T_k of the current θ; None if not positive definite."""
         if self.coupled is not None:
             return self._compiled_factor(T0, rest_templates)
+        factor, _ = self.factor_and_schur(T0, rest_templates, keep_schur=False)
+        return factor
+
+    def factor_and_schur(self, T0: np.ndarray, rest_templates: list[np.ndarray], keep_schur: bool = True):
+        """The blocked factor and, when ``keep_schur``, a copy of the Schur complement it factors.
+
+        The copy (lower triangle valid) is what the analytic gradient of :mod:`mixedmodels.gradient`
+        needs besides the factor; (None, None) when the system is not positive definite. Not for
+        models on the compiled all-in-one path (:attr:`coupled`).
+        """
         P, logdet0, V, F = self.first.compute(T0)
         if V is None:
-            return None
+            return None, None
         q_r = self.rest.q
         if not q_r:
             S = self.cross.C - F @ F.T
@@ -305,15 +348,16 @@ class BlockedCholesky:
             S = self._schur(V, F, rest_templates)
         # S is row-major with its lower triangle filled: Sᵀ is the same matrix, column-major with the
         # upper triangle filled, so LAPACK factors it in place (no 10 MB copy for InstEval's order 1160)
+        schur = S.copy() if keep_schur else None
         U, info = dpotrf(S.T, lower=0, clean=1, overwrite_a=1)
         if info == len(S):  # only the response's pivot failed: a perfect fit (r² = 0 to rounding), L_θ is whole
             U[-1, -1] = 0.0
         elif info != 0:
-            return None
+            return None, None
         M = U.T
         diag = np.diagonal(M)
         if not np.all(diag[:-1] > 0):
-            return None
+            return None, None
         log_diag = np.log(diag[:-1])
         return BlockedFactor(
             P=P,
@@ -321,4 +365,4 @@ class BlockedCholesky:
             logdet_L=logdet0 + 2.0 * float(log_diag[:q_r].sum()),
             logdet_RX=2.0 * float(log_diag[q_r:q_r + self.p].sum()),
             pwrss=float(diag[-1] ** 2),
-        )
+        ), schur

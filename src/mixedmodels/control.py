@@ -45,6 +45,15 @@ class LmerControl:
         R's ``qr(X, tol)`` for aliased columns of X (lme4 ``chkRank.X``).
     refit_initial_step : float
         BOBYQA's first step for refits that start at a nearby θ̂ (bootstrap, power, profiles).
+    use_gradient : bool
+        Minimise by scoring with the analytic gradient where the model has one (crossed scalar
+        terms, :mod:`mixedmodels.gradient`), BOBYQA as the fallback near a bound; False: BOBYQA always.
+    scoring_ftol : float
+        The scoring iterations stop when the criterion falls by at most this share of its value.
+    scoring_halvings : int
+        Step halvings tried before the scoring path hands over to BOBYQA.
+    gradient_hessian_delta : float
+        Step of the forward differences of the analytic gradient that give the Hessian.
     """
 
     ftol_abs: float = 1e-8
@@ -63,14 +72,22 @@ class LmerControl:
     refine_delta: float = 1e-3
     rank_tol: float = 1e-7
     refit_initial_step: float = 0.05
+    use_gradient: bool = True
+    scoring_ftol: float = 1e-10
+    scoring_halvings: int = 30
+    gradient_hessian_delta: float = 1e-4
 
     def __post_init__(self):
         for name in ("ftol_abs", "xtol_abs", "ftol_rel", "polish_ftol_abs", "polish_xtol_abs", "polish_step",
                      "zero_tol", "zero_ftol", "singular_tol", "gradient_tol", "hessian_tol", "refine_delta",
-                     "rank_tol", "refit_initial_step"):
+                     "rank_tol", "refit_initial_step", "scoring_ftol", "gradient_hessian_delta"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and value >= 0):
                 raise ValueError(f"LmerControl.{name} must be a non-negative number, not {value!r}")
+        if not isinstance(self.use_gradient, bool):
+            raise ValueError(f"LmerControl.use_gradient must be True or False, not {self.use_gradient!r}")
+        if not (isinstance(self.scoring_halvings, int) and self.scoring_halvings > 0):
+            raise ValueError(f"LmerControl.scoring_halvings must be a positive integer, not {self.scoring_halvings!r}")
         if not (isinstance(self.maxeval, int) and self.maxeval > 0):
             raise ValueError(f"LmerControl.maxeval must be a positive integer, not {self.maxeval!r}")
 

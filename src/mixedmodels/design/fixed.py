@@ -260,7 +260,14 @@ def _first_line(exc: Exception) -> str:
 
 
 def _not_numbers(series: pd.Series) -> pd.Series:
-    """The values of a text column that do not read as numbers (missing values aside)."""
+    """The values of a text column that do not read as numbers (missing values aside).
+
+    A categorical column is read level by level (InstEval: 0.1 s for 73,421 rows otherwise).
+    """
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        levels = pd.Series(np.asarray(series.cat.categories, dtype=object)).astype(str).str.strip()
+        bad_codes = np.flatnonzero(pd.to_numeric(levels, errors="coerce").isna().to_numpy())
+        return series[np.isin(series.cat.codes.to_numpy(), bad_codes)].astype(object)
     values = series.astype(object)
     present = values.notna()
     numbers = pd.to_numeric(values[present].astype(str).str.strip(), errors="coerce")
