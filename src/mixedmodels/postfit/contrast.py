@@ -32,7 +32,7 @@ import pandas as pd
 from scipy import stats
 
 from .adjust import adjust_p, critical_values, normalize_adjust
-from .emmeans import EMMeans, consec_matrix, estimate_rows, link_of, vcov_for
+from .emmeans import EMMeans, consec_matrix, estimate_rows, is_mmrm, link_of, vcov_for
 from .emmtable import EmmTable
 
 __all__ = ["Contrasts", "contrast", "contrast_coefficients", "METHODS"]
@@ -209,7 +209,7 @@ class Contrasts(EmmTable):
         if em.averaged:
             out.append(f"Results are averaged over the levels of: {', '.join(em.averaged)}")
         link = link_of(em.fit)
-        if link is None or em.ddf != "asymptotic":
+        if (link is None or em.ddf != "asymptotic") and not is_mmrm(em.fit):  # emmeans names no mmrm df method
             out.append(f"Degrees-of-freedom method: {em.ddf}")
         if link is not None and self._ratio is None:
             scale = {"logit": "log odds ratio", "log": "log"}.get(link.name, link.name)

@@ -4,7 +4,9 @@ Reference grid: every combination of the levels of the model's factors and of th
 covariates — a covariate at its mean over the rows used, unless ``at=`` gives values, or at its
 unique values when it has at most two (emmeans' ``cov.keep = 2``). Each grid row g gets the row
 x_g of the fixed-effects design (built by the fit's own design, as ``predict(newdata)`` does),
-and ``n_g``, the number of observations in its cell.
+and ``n_g``, the number of observations in its cell. An mmrm fit's grid also holds its visit and
+group factors when the fixed effects do not use them (as mmrm's ``recover_data`` puts them there):
+x_g does not depend on them, they only join the averaged-over factors.
 
 A marginal mean of the factors in ``specs`` (and ``by``) averages the grid rows over the other
 variables: l = Σ_g w_g x_g / Σ_g w_g with equal weights w_g = 1 by default, or
@@ -16,7 +18,10 @@ mean; ``"outer"``: products of the averaged factors' marginal proportions. Then
 
 with V and the df of the chosen method: ``"kenward-roger"`` (V = Φ_A, pbkrtest's adjusted
 covariance, df by ``Lb_ddf``; emmeans' default for lmer fits), ``"satterthwaite"``
-(V = Var(β̂), lmerTest's df) or ``"asymptotic"`` (V = Var(β̂), df = ∞; always for GLMMs).
+(V = Var(β̂), lmerTest's df) or ``"asymptotic"`` (V = Var(β̂), df = ∞; always for GLMMs). For an
+:class:`~mixedmodels.MmrmFit` V is the fit's own ``vcov`` (asymptotic, Kenward–Roger adjusted or
+empirical, as fitted) and the df its own method (Satterthwaite, Kenward–Roger, residual or
+between-within: mmrm's ``df_md``), as R's emmeans does through mmrm's ``emm_basis.mmrm``.
 Intervals lᵀβ̂ ± t_{df,(1+level)/2} SE. For a GLMM and ``type="response"`` the mean is g⁻¹(lᵀβ̂)
 with SE |dμ/dη| SE (the delta method) and the interval the back-transformed link interval.
 """
@@ -122,6 +127,41 @@ def _factor_columns(fit) -> dict[str, object]:
     return factors
 
 
+def is_mmrm(fit) -> bool:
+    """True for a fit of :func:`mixedmodels.mmrm` (its tests carry their own df method and vcov)."""
+    from ..mmrm.results import MmrmFit
+
+    return isinstance(fit, MmrmFit)
+
+
+def coefficients(fit) -> np.ndarray:
+    """β̂ as an array, in the order of the fixed-effects design's columns."""
+    return fit.fixef.to_numpy()
+
+
+def _covariance_factors(fit, names: list[str]) -> dict[str, tuple[list, list]]:
+    """An mmrm fit's visit (≥ 2 levels, not spatial) and group factors that the fixed effects do not use.
+
+    R's emmeans puts them in an mmrm fit's reference grid all the same (mmrm's ``recover_data``): they
+    leave X unchanged and only join the averaged-over factors. Name → (levels, labels).
+    """
+    if not is_mmrm(fit):
+        return {}
+    parsed, frame = fit.design.formula, fit.design.frame
+    out = {}
+    for name in ([] if parsed.spatial else [parsed.visit]) + ([parsed.group] if parsed.group else []):
+        if name in names:
+            continue
+        column = frame[name]
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            levels = [c for c in column.cat.categories if (column == c).any()]
+        else:
+            levels = sorted(pd.unique(column).tolist())
+        if name != parsed.visit or len(levels) > 1:
+            out[name] = (levels, [str(v) for v in levels])
+    return out
+
+
 def _check_fit(fit) -> None:
     if not getattr(fit, "in_memory", True) or getattr(fit.design, "frame", None) is None:
         raise ValueError("marginal means need the fit's rows in memory (cell counts, covariate values); "
@@ -129,7 +169,7 @@ def _check_fit(fit) -> None:
     if fit.design.fixed.dropped:
         raise ValueError("marginal means of a rank-deficient fit (dropped columns: "
                          f"{', '.join(fit.design.fixed.dropped)}) are not supported: drop the aliased terms")
-    if fit.design.offset is not None:
+    if not is_mmrm(fit) and fit.design.offset is not None:  # mmrm has no offsets
         raise ValueError("marginal means of a fit with an offset are not supported")
 
 
@@ -138,7 +178,7 @@ def reference_grid(fit, at: dict | None = None, cov_reduce: str = "mean") -> Ref
 
     Parameters
     ----------
-    fit : LmerFit or GlmerFit
+    fit : LmerFit, GlmerFit or MmrmFit
     at : dict, optional
         Variable name → value or values: covariate values, or a subset of a factor's levels.
     cov_reduce : {"mean", "meanint"}
@@ -154,7 +194,10 @@ def reference_grid(fit, at: dict | None = None, cov_reduce: str = "mean") -> Ref
     frame = fit.design.frame
     at = {} if at is None else dict(at)
     names = _predictor_names(fit)
-    factors = _factor_columns(fit)
+    factors = {name: (v.levels, v.labels) for name, v in _factor_columns(fit).items()}
+    extra = _covariance_factors(fit, names)
+    factors |= extra
+    names += list(extra)
     unknown = [k for k in at if k not in names]
     if unknown:
         raise ValueError(f"at= names {unknown} are not variables of the fixed effects ({', '.join(names)})")
@@ -162,8 +205,7 @@ def reference_grid(fit, at: dict | None = None, cov_reduce: str = "mean") -> Ref
     for name in names:
         column = frame[name]
         if name in factors:
-            design_var = factors[name]
-            levels, labels = list(design_var.levels), list(design_var.labels)
+            levels, labels = (list(v) for v in factors[name])
             if name in at:
                 wanted = [at[name]] if np.isscalar(at[name]) else list(at[name])
                 lookup = {str(lab): i for i, lab in enumerate(labels)} | {lev: i for i, lev in enumerate(levels)
@@ -250,7 +292,7 @@ def _check_nesting(grid: ReferenceGrid, fit) -> None:
             if (table.sum(axis=1) <= 1).all():
                 raise ValueError(f"factor {v.name!r} is nested in {w.name!r} in the data; marginal means of "
                                  "nested factors are not supported")
-    main = {t.label for t in fit.design.fixed._terms}
+    main = {t.label for t in fit.design.fixed._terms} | set(_covariance_factors(fit, []))
     for v in multi:
         if v.factor and v.name not in main:
             raise ValueError(f"factor {v.name!r} has no main effect in the model (it is nested); marginal means "
@@ -261,6 +303,12 @@ def _check_nesting(grid: ReferenceGrid, fit) -> None:
 def _resolve_ddf(fit, ddf) -> str:
     from ..inference.parameters import is_linear
 
+    if is_mmrm(fit):
+        wanted = None if ddf is None else str(ddf).lower().replace("_", "-").replace(" ", "-")
+        if wanted is not None and {"kr": "kenward-roger"}.get(wanted, wanted) != fit.method:
+            raise ValueError(f"an mmrm fit's marginal means use the df method it was fitted with ({fit.method!r}), "
+                             f"as emmeans does; for ddf={ddf!r} refit with mm.mmrm(..., method=...)")
+        return fit.method
     if not is_linear(fit):
         if ddf not in (None, "asymptotic"):
             raise ValueError(f"a GLMM's marginal means are asymptotic (z); ddf={ddf!r} is for lmer fits")
@@ -275,7 +323,9 @@ def _resolve_ddf(fit, ddf) -> str:
 
 
 def vcov_for(fit, ddf: str) -> np.ndarray:
-    """V of the df method: Kenward–Roger's adjusted Φ_A, otherwise Var(β̂)."""
+    """V of the df method: Kenward–Roger's adjusted Φ_A, otherwise Var(β̂); an mmrm fit's own ``vcov``."""
+    if is_mmrm(fit):
+        return fit.vcov.to_numpy()
     if ddf == "kenward-roger":
         from ..inference.kenward_roger import kenward_roger
 
@@ -285,9 +335,12 @@ def vcov_for(fit, ddf: str) -> np.ndarray:
 
 def estimate_rows(fit, L: np.ndarray, ddf: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """lᵀβ̂, SE and df of each row l of L under the df method (see the module docstring)."""
-    beta = fit.solution.beta
+    beta = coefficients(fit)
     L = np.atleast_2d(np.asarray(L, dtype=float))
     est = L @ beta
+    if is_mmrm(fit):  # the fit's vcov and df method (mmrm's df_1d)
+        rows = [fit.t_test(l) for l in L]
+        return est, np.array([r["Std. Error"] for r in rows]), np.array([r["df"] for r in rows])
     if ddf == "asymptotic":
         V = fit.solution.vcov_beta
         return est, np.sqrt(np.einsum("ij,jk,ik->i", L, V, L)), np.full(len(L), np.inf)
@@ -424,7 +477,7 @@ class EMMeans(EmmTable):
         name, messages = "emmean", []
         if averaged:
             messages.append(f"Results are averaged over the levels of: {', '.join(averaged)}")
-        if ddf != "asymptotic" or link_of(fit) is None:
+        if (ddf != "asymptotic" or link_of(fit) is None) and not is_mmrm(fit):  # emmeans names no mmrm df method
             messages.append(f"Degrees-of-freedom method: {ddf}")
         link = link_of(fit)
         if link is not None and type == "link":
@@ -475,7 +528,7 @@ def emmeans(fit, specs, by=None, at: dict | None = None, weights="equal", ddf: s
 
     Parameters
     ----------
-    fit : LmerFit or GlmerFit
+    fit : LmerFit, GlmerFit or MmrmFit
     specs : str or list of str
         Factors (or covariates given several values in ``at``) to estimate means for:
         ``"group"``, ``["recipe", "temperature"]``, ``"recipe * temperature"``, ``"recipe | temperature"``.
@@ -487,11 +540,13 @@ def emmeans(fit, specs, by=None, at: dict | None = None, weights="equal", ddf: s
         How grid rows are averaged (module docstring); emmeans' default ``"equal"``.
     ddf : {None, "kenward-roger", "satterthwaite", "asymptotic"}
         None: Kenward–Roger for REML lmer fits of at most :data:`KR_LIMIT` observations without
-        prior weights (emmeans' default), else Satterthwaite; GLMMs are always asymptotic (z).
+        prior weights (emmeans' default), else Satterthwaite; GLMMs are always asymptotic (z); an
+        mmrm fit always uses the df method and vcov it was fitted with (None or that method's name).
     level : float
         Confidence level of the intervals.
     type : {"link", "response"}
-        GLMMs: means on the link scale, or back-transformed (delta-method SE).
+        GLMMs: means on the link scale, or back-transformed (delta-method SE); for a linear model
+        (lmer, mmrm) with an untransformed response both are the same table, as in emmeans.
 
     Returns
     -------
@@ -501,7 +556,8 @@ def emmeans(fit, specs, by=None, at: dict | None = None, weights="equal", ddf: s
     Raises
     ------
     ValueError
-        Unknown variable, bad option, nested factors, rank-deficient fit, a grid that is too large.
+        Unknown variable, bad option, nested factors, rank-deficient fit, a grid that is too large,
+        a ``ddf`` other than an mmrm fit's own method.
     """
     _check_fit(fit)
     if not 0 < level < 1:
@@ -510,7 +566,7 @@ def emmeans(fit, specs, by=None, at: dict | None = None, weights="equal", ddf: s
         raise ValueError(f"type must be 'link' or 'response', not {type!r}")
     method = _resolve_ddf(fit, ddf)
     if type == "response" and link_of(fit) is None and fit.design.formula.response.strip() not in fit.design.frame:
-        raise ValueError("type='response' back-transforms GLMM means; a transformed lmer response "
+        raise ValueError("type='response' back-transforms GLMM means; a transformed response of a linear model "
                          f"({fit.design.formula.response!r}) is not supported")
     specs, by = parse_specs(specs, by)
     grid = reference_grid(fit, at=at)
@@ -540,7 +596,7 @@ def joint_test(fit, L: np.ndarray, ddf: str) -> dict:
     if rank == 0:
         return {"df1": 0, "df2": np.nan, "F.ratio": np.nan, "p.value": np.nan, "note": "d"}
     Qt = Q[:, :rank].T
-    z = Qt @ fit.solution.beta
+    z = Qt @ coefficients(fit)
     V = vcov_for(fit, ddf)
     F = float(z @ np.linalg.solve(Qt @ V @ Qt.T, z)) / rank
     _, _, dfs = estimate_rows(fit, Qt, ddf)
@@ -590,7 +646,7 @@ def joint_tests(fit, by=None, ddf: str | None = None) -> EmmTable:
 
     Parameters
     ----------
-    fit : LmerFit or GlmerFit
+    fit : LmerFit, GlmerFit or MmrmFit
     by : str or list of str, optional
         Test within each level of these variables.
     ddf : as for :func:`emmeans`
