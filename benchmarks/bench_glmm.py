@@ -4,8 +4,8 @@ Usage: python benchmarks/bench_glmm.py [--repeat N] [--no-r] [--no-mixedlm] [--t
                                        [--only families|classic|speed] [--large]
 
 Median wall and CPU time of N fits after one warm-up: ours (``mixedmodels.glmer`` / ``glmer_nb``),
-R's (Rscript, the fitting call alone: lme4's glmer/glmer.nb, benchmarks/peers/bench_lme4_glmm.R, or
-glmmTMB for nbinom1, benchmarks/peers/bench_glmmtmb.R) and, for the families of issue 14 and the
+R's (Rscript, the fitting call alone, benchmarks/peers/bench_lme4_glmm.R: lme4's glmer/glmer.nb, or
+glmmTMB for nbinom1) and, for the families of issue 14 and the
 speed problems, mixedlm's (``mixedlm.glmer`` / ``glmer_nb``, in a child process with a per-fit
 timeout); the ratios ours / peer (< 1: faster) and the −2 log-likelihoods (lme4's nAGQ > 1 value is
 relative to the saturated model; mixedlm's Gamma/inverse Gaussian criterion is not lme4's).
@@ -40,7 +40,6 @@ sys.path.insert(0, str(ROOT))
 DATA = Path(datasets.__file__).resolve().parent / "data"
 FAMILY_DATA = ROOT.parent / "tests" / "reference" / "glmm_families"
 R_SCRIPT = ROOT / "peers" / "bench_lme4_glmm.R"
-TMB_SCRIPT = ROOT / "peers" / "bench_glmmtmb.R"
 CACHE = ROOT / ".cache"
 SEED = 20240601
 GROUSE = "TICKS ~ YEAR + cHEIGHT + (1 | BROOD) + (1 | LOCATION)"
@@ -156,12 +155,8 @@ def time_ours(csv, formula, family, n_agq, repeat):
 def time_lme4(csv, formula, family, n_agq, repeat):
     """The R peer: lme4's glmer/glmer.nb, or glmmTMB for a family spelled "glmmTMB:<family>"."""
     schema = csv.with_name(csv.name.removesuffix(".csv") + ".schema.json")
-    if family.startswith("glmmTMB:"):
-        command = ["Rscript", str(TMB_SCRIPT), str(csv), str(schema), formula, family.split(":", 1)[1], "1",
-                   str(repeat)]
-    else:
-        command = ["Rscript", str(R_SCRIPT), str(csv), str(schema), formula, family, str(n_agq), "1", str(repeat)]
-    out = subprocess.run(command, capture_output=True, text=True, check=True)
+    out = subprocess.run(["Rscript", str(R_SCRIPT), str(csv), str(schema), formula, family, str(n_agq), "1",
+                          str(repeat)], capture_output=True, text=True, check=True)
     result = json.loads(out.stdout.strip().splitlines()[-1])
     times, cpu = (value if isinstance(value, list) else [value] for value in (result["times"], result["cpu"]))
     return statistics.median(times), statistics.median(cpu), result["objective"]

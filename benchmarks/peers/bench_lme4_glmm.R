@@ -1,5 +1,6 @@
 # Time ONLY the glmer() call. Usage: Rscript bench_lme4_glmm.R <csv> <schema.json> <formula> <family> <nAGQ> <warmup> <repeat>
-# <family>: an R family name ("binomial", "poisson"), "<family>:<link>" (e.g. "Gamma:log"), or "negbin" (glmer.nb).
+# <family>: an R family name ("binomial", "poisson"), "<family>:<link>" (e.g. "Gamma:log"), "negbin" (glmer.nb),
+# or "glmmTMB:<family>" (glmmTMB with that family, e.g. "glmmTMB:nbinom1"; maximum likelihood, nAGQ ignored).
 # Prints one JSON object on the last stdout line: times (elapsed seconds, after warm-up), cpu (user +
 # system seconds) and the objective (-2 logLik).
 suppressPackageStartupMessages({ library(lme4); library(jsonlite) })
@@ -15,6 +16,10 @@ spec <- strsplit(args[4], ":", fixed = TRUE)[[1]]
 nagq <- as.integer(args[5])
 call_fit <- if (spec[1] == "negbin") {
   function() glmer.nb(as.formula(args[3]), data = dat, nAGQ = nagq)
+} else if (spec[1] == "glmmTMB") {
+  suppressPackageStartupMessages(library(glmmTMB))
+  tmb_family <- get(spec[2])()
+  function() glmmTMB(as.formula(args[3]), data = dat, family = tmb_family)
 } else {
   fam <- if (length(spec) == 2) get(spec[1])(link = spec[2]) else get(spec[1])
   function() glmer(as.formula(args[3]), data = dat, family = fam, nAGQ = nagq)
