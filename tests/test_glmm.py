@@ -249,3 +249,16 @@ def test_bad_link_and_agq_terms():
                  nAGQ=5)
     with pytest.raises(MixedModelsError, match="negative counts"):
         mm.glmer("cbind(s, f) ~ 1 + (1 | g)", pd.DataFrame({"s": [1, -1] * 5, "f": [1, 1] * 5, "g": list("ab") * 5}))
+
+
+@pytest.mark.parametrize("model_id", ["cbpp_binomial", "grouseticks_poisson"])
+def test_pirls_system_solves_a_perfect_fit(model_id):
+    """A working response fitted exactly (r² = 0: the factor's response pivot is 0, on the compiled
+    path for one term and through LAPACK for three) still solves: u = 0 and β = 0, not NaN."""
+    fit = glmm_fit(model_id)
+    system = fit.problem.joint
+    solution = system.problem(np.ones(system.n), np.zeros(system.n)).solve(fit.theta)
+    assert solution.factor.pwrss == 0.0
+    np.testing.assert_array_equal(solution.beta, 0.0)
+    for u in solution.u:
+        np.testing.assert_array_equal(u, 0.0)

@@ -156,7 +156,11 @@ class DevianceProblem:
         M, q_r, p = factor.M, self.rest.q, self.p
         # M_{-1}ᵀ x = M[-1, :-1] through the whole upper factor Mᵀ (Fortran order, as LAPACK returned
         # it: no copy of the order-m block), the right-hand side padded with a 0 for the y row
+        pivot = M[-1, -1]
+        if pivot == 0.0:  # a perfect fit's zero response pivot (cholesky.py): x's last entry is 0/1, not 0/0
+            M[-1, -1] = 1.0
         x_r = dtrsv(M.T, np.append(M[-1, :-1], 0.0), lower=0)[:-1]
+        M[-1, -1] = pivot
         u_rest, beta = x_r[:q_r].copy(), x_r[q_r:].copy()
         b_rest = u_rest.copy()
         scale_rows(b_rest, self.rest, T[1:])
