@@ -290,7 +290,7 @@ def estimate_rows(fit, L: np.ndarray, ddf: str) -> tuple[np.ndarray, np.ndarray,
     est = L @ beta
     if ddf == "asymptotic":
         V = fit.solution.vcov_beta
-        return est, np.sqrt(np.einsum("ij,jk,ik->i", L, V, L)), np.full(len(L), np.inf)
+        return est, np.sqrt(np.einsum("ij,ij->i", L @ V, L)), np.full(len(L), np.inf)
     from ..inference.ddf import se_and_df
 
     se, df = se_and_df(fit, L, ddf)
