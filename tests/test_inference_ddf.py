@@ -73,3 +73,28 @@ def test_ddf_name_is_checked():
     with pytest.raises(ValueError, match="satterthwaite"):
         coef_table_ddf(fitted("dyestuff_reml"), "containment")
 
+
+
+@pytest.mark.parametrize("model_id", ["cake_anova", "machines", "sleepstudy_slope_reml"])
+def test_se_and_df_of_many_rows_equal_the_one_row_formulas(model_id):
+    """se_and_df takes all rows at once; each row must equal the single-contrast formulas:
+    Satterthwaite ν = 2v²/(gᵀAg) with g_k = lᵀJ_k l, and Kenward–Roger's df through the general
+    Θ = Lᵀ(LΦLᵀ)⁻¹L path (pbkrtest's, for any rank) with the adjusted se √(lᵀΦ_A l)."""
+    from mixedmodels.inference.ddf import se_and_df
+    from mixedmodels.inference.kenward_roger import _ddf_and_scale, kenward_roger
+
+    fit = fitted(model_id)
+    p = len(fit.solution.beta)
+    L = np.vstack([np.eye(p), np.random.default_rng(7).normal(size=(6, p))])
+    se, df = se_and_df(fit, L, "satterthwaite")
+    vc = varpar_covariance(fit)
+    for l, se_row, df_row in zip(L, se, df):
+        var = l @ fit.solution.vcov_beta @ l
+        grad = np.einsum("i,kij,j->k", l, vc.jacobian, l)
+        assert se_row == pytest.approx(np.sqrt(var), rel=1e-12)
+        assert df_row == pytest.approx(2 * var**2 / (grad @ vc.vcov @ grad), rel=1e-10)
+    se, df = se_and_df(fit, L, "kenward-roger")
+    kr = kenward_roger(fit)
+    for l, se_row, df_row in zip(L, se, df):
+        assert se_row == pytest.approx(np.sqrt(l @ kr.vcov_adjusted @ l), rel=1e-12)
+        assert df_row == pytest.approx(_ddf_and_scale(kr, l[None, :], 1)[0], rel=1e-8)

@@ -9,15 +9,9 @@ args <- commandArgs(trailingOnly = TRUE)
 csv <- args[1]; schema_path <- args[2]; formula <- as.formula(args[3])
 reml <- as.logical(args[4]); warmup <- as.integer(args[5]); nrep <- as.integer(args[6])
 
-schema <- fromJSON(schema_path, simplifyVector = FALSE)$columns
-col_classes <- vapply(schema, function(s) if (s$type %in% c("factor", "ordered")) "character" else "numeric", "")
-dat <- read.csv(csv, colClasses = col_classes, na.strings = "")
-for (nm in names(schema)) {
-  s <- schema[[nm]]
-  if (s$type %in% c("factor", "ordered")) {
-    dat[[nm]] <- factor(dat[[nm]], levels = unlist(s$levels), ordered = s$type == "ordered")
-  }
-}
+here <- dirname(sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE)))
+source(file.path(here, "read_schema.R"))
+dat <- read_with_schema(csv, schema_path)
 
 fit_once <- function() {
   t0 <- proc.time()[["elapsed"]]

@@ -86,3 +86,17 @@ def test_glmm_group_deletion_against_lme4():
     assert np.max(np.abs(with_lme4_vcov - cooks)) < 2e-3 * cooks.max()
     np.testing.assert_allclose(result.cooks_distance.to_numpy(), cooks, rtol=0, atol=0.03 * cooks.max())
     assert result.converged.all()
+
+
+def test_worker_refits_run_with_one_blas_thread(monkeypatch):
+    """A worker process's refits must not take BLAS threads of their own (n_jobs processes are the parallelism)."""
+    from threadpoolctl import threadpool_info
+
+    from mixedmodels.postfit.influence import _Refitter
+
+    fit = mm.lmer("Reaction ~ Days + (Days | Subject)", mm.datasets.load("sleepstudy"))
+    seen = []
+    monkeypatch.setattr(_Refitter, "refit", lambda self, keep: seen.append(
+        [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]))
+    _Refitter(fit).run([np.ones(180, dtype=bool)] * 2)
+    assert len(seen) == 2 and all(threads and set(threads) == {1} for threads in seen)

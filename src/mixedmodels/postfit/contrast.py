@@ -292,7 +292,8 @@ def contrast(em: EMMeans, method="eff", adjust: str | None = None, ref=None, by=
     if not inner:
         raise ValueError("nothing left to contrast: every variable of the means is a by variable")
     labels = em.labels
-    keys = [tuple(str(labels[b].iloc[i]) for b in by) for i in range(len(labels))]
+    columns_by = [labels[b].astype(str).to_numpy() for b in by]
+    keys = list(zip(*columns_by)) if by else [()] * len(labels)
     group_rows: dict[tuple, list[int]] = {}
     for i, key in enumerate(keys):
         group_rows.setdefault(key, []).append(i)
@@ -303,14 +304,12 @@ def contrast(em: EMMeans, method="eff", adjust: str | None = None, ref=None, by=
     C, names, pairs = contrast_coefficients(method, level_names, ref)
     adjust = _DEFAULT_ADJUST.get(method_name, "none") if adjust is None else adjust
     normalize_adjust(adjust)
-    rows, L, groups = [], [], []
-    for block in blocks:
-        start = len(rows)
-        L.append(C @ em.L[block])
-        for name in names:
-            rows.append({"contrast": name} | {b: labels[b].iloc[block[0]] for b in by})
-        groups.append(np.arange(start, len(rows)))
-    frame = pd.DataFrame(rows)
+    m = len(names)
+    L = [C @ em.L[block] for block in blocks]
+    groups = [np.arange(i * m, (i + 1) * m) for i in range(len(blocks))]
+    firsts = np.repeat([block[0] for block in blocks], m)
+    frame = pd.DataFrame({"contrast": np.tile(np.asarray(names, dtype=object), len(blocks))}
+                         | {b: labels[b].iloc[firsts].reset_index(drop=True) for b in by})
     frame["contrast"] = pd.Categorical(frame["contrast"], categories=list(dict.fromkeys(names)))
     for b in by:
         if isinstance(labels[b].dtype, pd.CategoricalDtype):
