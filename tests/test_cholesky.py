@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mixedmodels.blocks import level_major_bz
+from mixedmodels.datasets import load
 from mixedmodels.cholesky import BlockedCholesky, _PairProduct
 from mixedmodels.design import build_design
 from mixedmodels.fitting import problem_of
@@ -96,3 +97,20 @@ def test_with_cross_is_a_fresh_factorisation(formula, data):
         assert got.pwrss == pytest.approx(want.pwrss, rel=1e-10)
         np.testing.assert_allclose(got.M, want.M, rtol=1e-9, atol=1e-12)
     assert problem.cholesky.factor(T[0], T[1:]).pwrss == before.pwrss
+
+
+def test_with_cross_reads_a_dense_bz_at_the_pair_positions():
+    """grouseticks (1 | BROOD) + (1 | LOCATION): the pair product from a dense Bz. Renewed for new
+    weights it is read at the stored positions (no sparse conversion) and factors as anew."""
+    frame = load("grouseticks")
+    formula = "TICKS ~ YEAR + cHEIGHT + (1 | BROOD) + (1 | LOCATION)"
+    problem = problem_of(*FrameSource(frame).model(formula)[:2], reml=True)
+    assert problem.cholesky._pair_positions is not None and problem.cholesky.coupled is None
+    weights = np.random.default_rng(11).uniform(0.2, 3.0, len(frame))
+    spec_w, A_w, _ = FrameSource(frame.assign(w=weights)).model(formula, weights="w")
+    fresh = problem_of(spec_w, A_w, reml=True)
+    T = problem.layout.templates(problem.layout.initial() * 0.8)
+    got = problem.cholesky.with_cross(A_w).factor(T[0], T[1:])
+    want = fresh.cholesky.factor(T[0], T[1:])
+    assert got.logdet_L == pytest.approx(want.logdet_L, rel=1e-10)
+    np.testing.assert_allclose(got.M, want.M, rtol=1e-9, atol=1e-12)

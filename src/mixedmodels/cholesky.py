@@ -115,6 +115,11 @@ class _FirstTerm:
         return P, logdet, V, F.reshape(self.Bw.shape[0], self.l0 * self.p0)
 
 
+def _level_major_positions(columns: np.ndarray, rows: np.ndarray, q_r: int, p0: int) -> np.ndarray:
+    """Flat index, in the level-major (ℓ_0, q_r, p_0) Bz, of Bz's entry (row r, column c = j p_0 + a)."""
+    return (columns // p0) * (q_r * p0) + rows * p0 + columns % p0
+
+
 class _PairProduct:
     """Bz 𝒲 Bzᵀ (lower triangle) from the pairs of Bz's non-zeros that share a level of term 0.
 
@@ -157,7 +162,7 @@ class BlockedCholesky:
         self.q_r = rest.q
         self.diag_rest = np.arange(self.q_r)
         self.scalar_rest = all(size == 1 for size in rest.sizes)
-        self.pairs = self.dense_Bz = self.upper_rest = self.bz_csr = None
+        self.pairs = self.dense_Bz = self.upper_rest = self.bz_csr = self._pair_positions = None
         self.seconds_per_evaluation = 0.0  # estimated, for crossed terms (the Schur complement's work)
         if rest.q:
             self._choose_crossed_product(cross)
@@ -181,15 +186,30 @@ class BlockedCholesky:
         twin.cross = cross
         twin.first = _FirstTerm(cross.D0, cross.Bw)
         if self.pairs is not None:
-            twin.bz_csr = cross.bz_sparse()
-            Bz_csc = twin.bz_csr.tocsc()
-            Bz_csc.sort_indices()
-            twin.pairs = _PairProduct(Bz_csc, self.p0)
+            twin.pairs, twin.bz_csr = self._renewed_pairs(cross)
         elif self.dense_Bz is not None:
             twin.dense_Bz = cross.Bz if cross.bz_dense else level_major_bz(cross.Bz, self.p0)
         if self.coupled is not None:
             twin.coupled = twin._coupled_rows()
         return twin
+
+    def _renewed_pairs(self, cross: CrossProducts) -> tuple["_PairProduct", sp.csr_matrix]:
+        """The pair product and CSR Bz of other cross-products of the same model. A dense Bz whose
+        non-zeros all sit where this one's do (PIRLS: the same rows at new weights) is read at
+        those positions; anything else is converted anew."""
+        if cross.bz_dense and self._pair_positions is not None:
+            flat = cross.Bz.reshape(-1)
+            csc_positions, csr_positions = self._pair_positions
+            data = flat[csc_positions]
+            if np.count_nonzero(data) == np.count_nonzero(flat):
+                pairs = copy.copy(self.pairs)
+                pairs.data = data
+                csr = self.bz_csr
+                return pairs, sp.csr_matrix((flat[csr_positions], csr.indices, csr.indptr), shape=csr.shape)
+        bz_csr = cross.bz_sparse()
+        Bz_csc = bz_csr.tocsc()
+        Bz_csc.sort_indices()
+        return _PairProduct(Bz_csc, self.p0), bz_csr
 
     def _choose_crossed_product(self, cross: CrossProducts) -> None:
         """Pick the cheapest way to form Bz 𝒲 Bzᵀ (see module docstring)."""
@@ -209,6 +229,12 @@ class BlockedCholesky:
             Bz_csc = self.bz_csr.tocsc()
             Bz_csc.sort_indices()
             self.pairs = _PairProduct(Bz_csc, self.p0)
+            if cross.bz_dense:  # where each stored value sits in the level-major (ℓ_0, q_r, p_0) Bz
+                csr = self.bz_csr
+                self._pair_positions = (
+                    _level_major_positions(np.repeat(np.arange(q0), np.diff(Bz_csc.indptr)), Bz_csc.indices, q_r,
+                                           self.p0),
+                    _level_major_positions(csr.indices, np.repeat(np.arange(q_r), np.diff(csr.indptr)), q_r, self.p0))
         else:
             self.dense_Bz = cross.Bz if cross.bz_dense else level_major_bz(cross.Bz, self.p0)
         if (self.pairs is not None or self.dense_Bz is not None) and max(self.rest.sizes) > 1:
