@@ -16,7 +16,7 @@ import numpy as np
 from ._jit import njit
 
 __all__ = ["add_term_effects", "dense_factor", "first_term_blocks", "level_quadratic_forms", "level_rows_times_v",
-           "mirror_lower", "row_accumulator", "scaled_schur_rest_block", "subtract_crossed_lower",
+           "mirror_lower", "row_accumulator", "scale_rows_by_root", "scaled_schur_rest_block", "subtract_crossed_lower",
            "term_trace_products"]
 
 
@@ -274,6 +274,20 @@ def dense_factor(D0, B, T0, C, scale, q_r, P, V, F, M):  # pragma: no cover - co
             else:
                 M[a, b] = s / M[b, b]
     return logdet, logdet_rx, M[m - 1, m - 1] ** 2
+
+
+@njit(cache=True, nogil=True)
+def scale_rows_by_root(w, y, z0, rest_z, X, z0_out, rest_out, X_out, y_out):  # pragma: no cover - compiled
+    """Row i of z0, rest_z, X and y times √w[i], into the ``_out`` arrays (one pass)."""
+    for i in range(w.shape[0]):
+        r = np.sqrt(w[i])
+        for a in range(z0.shape[1]):
+            z0_out[i, a] = z0[i, a] * r
+        for a in range(rest_z.shape[1]):
+            rest_out[i, a] = rest_z[i, a] * r
+        for a in range(X.shape[1]):
+            X_out[i, a] = X[i, a] * r
+        y_out[i] = y[i] * r
 
 
 @njit(cache=True, nogil=True)

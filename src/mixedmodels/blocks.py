@@ -26,11 +26,11 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from ._kernels import mirror_lower, row_accumulator
+from ._kernels import mirror_lower, row_accumulator, scale_rows_by_root
 from ._threads import free_cores
 
 __all__ = ["TermData", "CrossProducts", "CrossProductsAccumulator", "build_cross_products", "level_major_bz",
-           "stacked_codes", "stacked_columns", "term_matrix"]
+           "stacked_codes", "stacked_columns", "term_matrix", "weighted_rows"]
 
 DENSE_BZ_ALWAYS = 20_000_000
 """Doubles (160 MB) up to which Bz is accumulated densely whatever its fill."""
@@ -231,14 +231,11 @@ class CrossProductsAccumulator:
 
         Level counts of ``terms`` must be those the accumulator was made for.
         """
-        n = len(y)
         y = y if offset is None else y - offset
         codes0, rest_codes = stacked_codes(terms)
         z0, rest_z = stacked_columns(terms)
         if weights is not None:
-            root = np.sqrt(weights)
-            X, y, z0 = X * root[:, None], y * root, z0 * root[:, None]
-            rest_z = rest_z * root[:, None]
+            z0, rest_z, X, y = weighted_rows(weights, y, z0, rest_z, X)
             self.sum_log_weights += float(np.sum(np.log(weights[weights > 0])))
         return self.add_stacked(codes0, z0, rest_codes, rest_z, X, y)
 
@@ -295,6 +292,19 @@ class CrossProductsAccumulator:
         else:
             Bz = self._sparse_bz if self._sparse_bz is not None else sp.csr_matrix((q_r, l0 * p0))
         return CrossProducts(D0=D0, Bz=Bz, Bw=Bw, C=C, n=self.n, sum_log_weights=self.sum_log_weights)
+
+
+def weighted_rows(w: np.ndarray, y: np.ndarray, z0: np.ndarray, rest_z: np.ndarray, X: np.ndarray):
+    """(√w z0, √w Z_r columns, √w X, √w y), one compiled pass: the rows whose cross-products are
+    A = [Z X y]ᵀ W [Z X y] (prior weights; PIRLS's working weights with y = z̃), w ≥ 0. X comes
+    back column-major, as the accumulator reads it."""
+    n = len(w)
+    out = (np.empty((n, z0.shape[1])), np.empty((n, rest_z.shape[1])), np.empty((n, X.shape[1]), order="F"),
+           np.empty(n))
+    scale_rows_by_root(np.asarray(w, dtype=np.float64), np.asarray(y, dtype=np.float64),
+                       np.asarray(z0, dtype=np.float64), np.asarray(rest_z, dtype=np.float64),
+                       np.asarray(X, dtype=np.float64), *out)
+    return out
 
 
 def stacked_codes(terms: list[TermData]) -> tuple[np.ndarray, np.ndarray]:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 from .._jit import njit
 
-__all__ = ["logit_binomial_rows", "log_poisson_rows", "weighted_rows"]
+__all__ = ["logit_binomial_rows", "log_poisson_rows"]
 
 EPS = np.finfo(float).eps
 LOGIT_THRESH = -np.log(EPS)
@@ -78,26 +78,3 @@ def log_poisson_rows(y, eta, weights, saturated_part):
     dev, W, resid = (np.empty(n) for _ in range(3))
     _log_poisson(mu, log_mu, y, weights, np.ascontiguousarray(sat), dev, W, resid)
     return mu, dev, W, resid
-
-
-@njit(cache=True, nogil=True)
-def _weighted_rows(w, working, z0, rest_z, X, z0_out, rest_out, X_out, y_out):  # pragma: no cover
-    for i in range(w.shape[0]):
-        r = np.sqrt(w[i])
-        for a in range(z0.shape[1]):
-            z0_out[i, a] = z0[i, a] * r
-        for a in range(rest_z.shape[1]):
-            rest_out[i, a] = rest_z[i, a] * r
-        for a in range(X.shape[1]):
-            X_out[i, a] = X[i, a] * r
-        y_out[i] = working[i] * r
-
-
-def weighted_rows(w, working, z0, rest_z, X):
-    """√W z0, √W Z_r columns, √W X and √W z̃ in one pass: the rows of A(W) = [Z X z̃]ᵀW[Z X z̃]
-    for the compiled accumulator (w ≥ 0)."""
-    n = len(w)
-    out = (np.empty((n, z0.shape[1])), np.empty((n, rest_z.shape[1])), np.empty((n, X.shape[1]), order="F"),
-           np.empty(n))  # X column-major, as the accumulator reads it
-    _weighted_rows(w, working, z0, rest_z, X, *out)
-    return out

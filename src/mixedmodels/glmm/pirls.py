@@ -31,11 +31,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._kernels import add_term_effects
-from ..blocks import CrossProducts, CrossProductsAccumulator, TermData, stacked_codes, stacked_columns
+from ..blocks import (CrossProducts, CrossProductsAccumulator, TermData, stacked_codes, stacked_columns,
+                      weighted_rows)
 from ..cholesky import BlockedFactor
 from ..covariance import relative_effects
 from ..objective import DevianceProblem, PlsSolution
-from ._kernels import weighted_rows
 from .families import Family
 
 __all__ = ["PirlsSystem", "PirlsResult"]
