@@ -352,19 +352,17 @@ class BlockedCholesky:
         """Blocked factor for the templates T_k of the current θ; None if not positive definite."""
         if self.coupled is not None:
             return self._compiled_factor(T0, rest_templates)
-        factor, _ = self.factor_and_schur(T0, rest_templates, keep_schur=False)
-        return factor
+        return self.blocked_factor(T0, rest_templates)
 
-    def factor_and_schur(self, T0: np.ndarray, rest_templates: list[np.ndarray], keep_schur: bool = True):
-        """The blocked factor and, when ``keep_schur``, a copy of the Schur complement it factors.
-
-        The copy (lower triangle valid) is what the analytic gradient of :mod:`mixedmodels.gradient`
-        needs besides the factor; (None, None) when the system is not positive definite. Not for
-        models on the compiled all-in-one path (:attr:`coupled`).
+    def blocked_factor(self, T0: np.ndarray, rest_templates: list[np.ndarray]) -> BlockedFactor | None:
+        """The factor by the two steps of the module docstring, also for models on the compiled
+        all-in-one path (:attr:`coupled`): its M is LAPACK's, in place (Mᵀ the Fortran-ordered upper
+        factor), which the analytic gradient of :mod:`mixedmodels.gradient` inverts in place.
+        None when the system is not positive definite.
         """
         P, logdet0, V, F = self.first.compute(T0)
         if V is None:
-            return None, None
+            return None
         q_r = self.rest.q
         if not q_r:
             S = self.cross.C - F @ F.T
@@ -374,16 +372,15 @@ class BlockedCholesky:
             S = self._schur(V, F, rest_templates)
         # S is row-major with its lower triangle filled: Sᵀ is the same matrix, column-major with the
         # upper triangle filled, so LAPACK factors it in place (no 10 MB copy for InstEval's order 1160)
-        schur = S.copy() if keep_schur else None
         U, info = dpotrf(S.T, lower=0, clean=1, overwrite_a=1)
         if info == len(S):  # only the response's pivot failed: a perfect fit (r² = 0 to rounding), L_θ is whole
             U[-1, -1] = 0.0
         elif info != 0:
-            return None, None
+            return None
         M = U.T
         diag = np.diagonal(M)
         if not np.all(diag[:-1] > 0):
-            return None, None
+            return None
         log_diag = np.log(diag[:-1])
         return BlockedFactor(
             P=P,
@@ -391,4 +388,4 @@ class BlockedCholesky:
             logdet_L=logdet0 + 2.0 * float(log_diag[:q_r].sum()),
             logdet_RX=2.0 * float(log_diag[q_r:q_r + self.p].sum()),
             pwrss=float(diag[-1] ** 2),
-        ), schur
+        )
