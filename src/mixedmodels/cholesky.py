@@ -120,6 +120,23 @@ def _level_major_positions(columns: np.ndarray, rows: np.ndarray, q_r: int, p0: 
     return (columns // p0) * (q_r * p0) + rows * p0 + columns % p0
 
 
+def _dense_bz_csc(Bz: np.ndarray) -> tuple[sp.csc_matrix, np.ndarray]:
+    """The level-major (ℓ_0, q_r, p_0) Bz as a q_r × q_0 CSC matrix (row indices sorted), and the flat
+    position in Bz of each stored value. One pass over Bz's non-zeros in column order: for p_0 = 1
+    the level-major array is already that order (InstEval: 15 ms instead of 70 ms through a dense
+    q_r × q_0 transpose)."""
+    l0, q_r, p0 = Bz.shape
+    by_column = Bz.reshape(l0, q_r) if p0 == 1 else np.ascontiguousarray(Bz.transpose(0, 2, 1)).reshape(-1, q_r)
+    flat = by_column.reshape(-1)
+    stored = np.flatnonzero(flat != 0)  # on a bool array: 3× faster than on the values
+    columns, rows = np.divmod(stored, q_r)
+    indptr = np.zeros(l0 * p0 + 1, dtype=np.int64)
+    np.cumsum(np.bincount(columns, minlength=l0 * p0), out=indptr[1:])
+    csc = sp.csc_matrix((flat[stored], rows, indptr), shape=(q_r, l0 * p0))
+    csc.has_sorted_indices = True
+    return csc, _level_major_positions(columns, rows, q_r, p0)
+
+
 class _PairProduct:
     """Bz 𝒲 Bzᵀ (lower triangle) from the pairs of Bz's non-zeros that share a level of term 0.
 
@@ -225,16 +242,17 @@ class BlockedCholesky:
         self.seconds_per_evaluation = (min(n_pairs * _SECONDS_PER_PAIR, dense_flops * _SECONDS_PER_FLOP)
                                        + m**3 / 3.0 * _SECONDS_PER_FLOP)
         if not dense_ok or n_pairs * _SECONDS_PER_PAIR <= dense_flops * _SECONDS_PER_FLOP:
-            self.bz_csr = cross.bz_sparse()
-            Bz_csc = self.bz_csr.tocsc()
-            Bz_csc.sort_indices()
-            self.pairs = _PairProduct(Bz_csc, self.p0)
             if cross.bz_dense:  # where each stored value sits in the level-major (ℓ_0, q_r, p_0) Bz
-                csr = self.bz_csr
+                Bz_csc, csc_positions = _dense_bz_csc(cross.Bz)
+                self.bz_csr = csr = Bz_csc.tocsr()
                 self._pair_positions = (
-                    _level_major_positions(np.repeat(np.arange(q0), np.diff(Bz_csc.indptr)), Bz_csc.indices, q_r,
-                                           self.p0),
+                    csc_positions,
                     _level_major_positions(csr.indices, np.repeat(np.arange(q_r), np.diff(csr.indptr)), q_r, self.p0))
+            else:
+                self.bz_csr = cross.bz_sparse()
+                Bz_csc = self.bz_csr.tocsc()
+                Bz_csc.sort_indices()
+            self.pairs = _PairProduct(Bz_csc, self.p0)
         else:
             self.dense_Bz = cross.Bz if cross.bz_dense else level_major_bz(cross.Bz, self.p0)
         if (self.pairs is not None or self.dense_Bz is not None) and max(self.rest.sizes) > 1:
