@@ -16,10 +16,12 @@ tolerances, started at T_k = I, with lower bound 0 on the diagonal of every T_k.
   ~1e-11, so that A summed in another order (a Dask reduction) gives θ̂ equal to 1e-10.
 
 Where the criterion has an analytic gradient and an average-information matrix (crossed scalar
-terms, :mod:`mixedmodels.gradient`), scoring iterations take BOBYQA's place: a handful of
-evaluations instead of a hundred; the gradient is then lme4's checked gradient, the Hessian its
-forward differences, and Newton steps with the exact gradient replace both refinements. BOBYQA
-remains the fallback: an optimum near a bound, failing checks, or a non-finite criterion.
+terms, :mod:`mixedmodels.gradient`), scoring iterations take BOBYQA's place, started at moment
+estimates of the variances: a handful of evaluations instead of a hundred; the gradient is then
+lme4's checked gradient, the Hessian its forward differences, and Newton steps with the exact
+gradient replace both refinements (InstEval: 3 + 3 + 2 evaluations of criterion and gradient).
+BOBYQA remains the fallback, from T_k = I: an optimum near a bound, failing checks, or a
+non-finite criterion.
 """
 
 from __future__ import annotations
