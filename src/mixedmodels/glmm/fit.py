@@ -165,13 +165,13 @@ def _optimise(problem: GlmmProblem, n_agq: int, start: np.ndarray | None = None,
     with blas_threads_for(problem.joint.m):
         if start is None:
             stage1 = optimize_theta(problem.deviance_theta, np.r_[layout.initial(), np.zeros(n_extra)],
-                                    np.r_[lower, np.full(n_extra, -np.inf)], check=check and n_agq == 0)
+                                    np.r_[lower, np.full(n_extra, -np.inf)], check=check and n_agq == 0, refine=False)
             if n_agq == 0:
                 return stage1, stage1.theta[k:]
             beta1 = problem.joint_modes(stage1.theta).x[problem.joint.q:]
             start = np.r_[stage1.theta[:k], beta1, stage1.theta[k:]]
         bounds = np.r_[lower, np.full(problem.p + n_extra, -np.inf)]
-        optimum = optimize_theta(problem.deviance, start, bounds, check=check,
+        optimum = optimize_theta(problem.deviance, start, bounds, check=check, refine=False,
                                  **{"initial_step": STAGE2_STEP, **(options or {})})
     return optimum, optimum.theta[k + problem.p:]
 
