@@ -8,7 +8,7 @@ for the IRLS working weights W and working response z̃ (``family.irls``, :mod:`
 is the linear mixed model's penalised least-squares problem with prior weights W and response z̃,
 so a step is the LMM's machinery, unchanged (MixedModels.jl's ``reweight!`` + ``updateL!``):
 
-    A(W)  = [Z X z̃]ᵀ W [Z X z̃]           one compiled pass over the rows (:mod:`mixedmodels.blocks`)
+    A(W)  = [Z X z̃]ᵀ W [Z X z̃]           one weighted compiled pass over the rows (:mod:`mixedmodels.blocks`)
     L_θ   = blocked Cholesky of A(W) at θ  (:mod:`mixedmodels.cholesky`, :mod:`mixedmodels.objective`)
     [u β] = back-substitution               (``DevianceProblem.solve``)
 
@@ -31,8 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._kernels import add_term_effects
-from ..blocks import (CrossProducts, CrossProductsAccumulator, TermData, stacked_codes, stacked_columns,
-                      weighted_rows)
+from ..blocks import CrossProductsAccumulator, TermData, stacked_codes, stacked_columns
 from ..cholesky import BlockedFactor
 from ..covariance import relative_effects
 from ..objective import DevianceProblem, PlsSolution
@@ -80,12 +79,13 @@ class PirlsSystem:
         self.n_levels = [t.n_levels for t in self.terms]
         self.sizes = [t.z.shape[1] for t in self.terms]
         self.n = len(self.terms[0].codes)
-        self.X = np.zeros((self.n, 0)) if X is None else np.ascontiguousarray(X, dtype=float)
+        self.X = np.zeros((self.n, 0), order="F") if X is None else np.asfortranarray(X, dtype=float)  # as A's pass reads it
         self.p = self.X.shape[1]
         self.q = sum(l * s for l, s in zip(self.n_levels, self.sizes))
         self.structures = structures
         self.codes0, self.rest_codes = stacked_codes(self.terms)
         self._problem: DevianceProblem | None = None  # the first one: its factorisation strategy is kept
+        self._accumulator: CrossProductsAccumulator | None = None  # the layout of A, for renewed sums
         self.z0, self.rest_z = (np.ascontiguousarray(a, dtype=float) for a in stacked_columns(self.terms))
 
     @property
@@ -94,30 +94,20 @@ class PirlsSystem:
         return self.q - self.n_levels[0] * self.sizes[0] + self.p
 
     def problem(self, w: np.ndarray, working: np.ndarray) -> DevianceProblem:
-        """The penalised least-squares problem with weights W and response z̃ (A(W) formed here).
-
-        A Newton step's weights (the observed information) may be negative for some rows away
-        from the mode: A(W) = A(W⁺) − A(W⁻) then, the second sum over those rows alone.
-        """
-        negative = w < 0
-        cross = self._cross_products(np.where(negative, 0.0, w), working)
-        if negative.any():
-            rows = np.flatnonzero(negative)
-            minus = self._cross_products(-w[rows], working[rows], rows)
-            cross = cross + CrossProducts(-minus.D0, None if minus.Bz is None else -minus.Bz, -minus.Bw, -minus.C,
-                                          0, 0.0)
+        """The penalised least-squares problem with weights W and response z̃: A(W) is formed in
+        one weighted pass over the rows (a Newton step's weights, the observed information, may
+        be negative in some rows away from the mode)."""
+        if self._accumulator is None:
+            self._accumulator = CrossProductsAccumulator(self.n_levels, self.sizes, self.p + 1, self.n,
+                                                         concurrent=False)
+        accumulator = self._accumulator.renewed()
+        cross = accumulator.add_stacked(self.codes0, self.z0, self.rest_codes, self.rest_z, self.X, working,
+                                        w).result()
         if self._problem is None:
             self._problem = DevianceProblem(cross, self.sizes, self.n_levels, self.p, reml=False,
                                             structures=self.structures)
             return self._problem
         return self._problem.with_cross(cross)
-
-    def _cross_products(self, w: np.ndarray, working: np.ndarray, rows: np.ndarray | None = None) -> CrossProducts:
-        """[Z X z̃]ᵀ W [Z X z̃] over ``rows`` (all by default) for non-negative weights w."""
-        pick = (lambda a: a) if rows is None else (lambda a: a[rows])
-        z0, rest_z, X, y = weighted_rows(w, working, pick(self.z0), pick(self.rest_z), pick(self.X))
-        accumulator = CrossProductsAccumulator(self.n_levels, self.sizes, self.p + 1, len(w), concurrent=False)
-        return accumulator.add_stacked(pick(self.codes0), z0, pick(self.rest_codes), rest_z, X, y).result()
 
     def unknowns(self, solution: PlsSolution) -> np.ndarray:
         """x = [u (term by term, level-major), β]."""
