@@ -68,7 +68,8 @@ def main() -> None:
     halves = [bz, _zeros_faulted_in((n_g, n_h, 2))]  # two threads, alternate row groups, one array each
     start = time.perf_counter()
     with ThreadPoolExecutor(2) as pool:
-        list(pool.map(lambda k: [bz_kernel(*blocks[i][:4], *entries, no_weights, halves[k]) for i in range(k, len(blocks), 2)],
+        list(pool.map(lambda k: [bz_kernel(*blocks[i][:4], *entries, no_weights, halves[k])
+                                 for i in range(k, len(blocks), 2)],
                       [0, 1]))
     t_bz2 = time.perf_counter() - start
     per_row = 1e9 / rows

@@ -15,9 +15,9 @@ import numpy as np
 
 from ._jit import njit
 
-__all__ = ["add_term_effects", "csc_times_rows", "csc_transpose_times", "dense_factor", "first_term_blocks", "level_quadratic_forms", "level_rows_times_v",
-           "mirror_lower", "row_accumulator", "scaled_schur_rest_block", "subtract_crossed_lower",
-           "term_trace_products"]
+__all__ = ["add_term_effects", "csc_times_rows", "csc_transpose_times", "dense_factor", "first_term_blocks",
+           "level_quadratic_forms", "level_rows_times_v", "mirror_lower", "row_accumulator", "scaled_schur_rest_block",
+           "solve_levels", "subtract_crossed_lower", "term_trace_products"]
 
 
 @njit(cache=True, nogil=True)
@@ -136,6 +136,30 @@ def scaled_schur_rest_block(S, C, q_r, indptr, indices, data, p0, W, scale):  # 
         for j in range(i + 1):
             S[i, j] *= si * scale[j]
         S[i, i] += 1.0
+
+
+@njit(cache=True, nogil=True)
+def solve_levels(P, rhs, out):  # pragma: no cover - compiled
+    """out[j] = P_j⁻¹ rhs[j] for symmetric positive definite P_j (ℓ, p, p), by P_j's Cholesky factor."""
+    p = P.shape[1]
+    L = np.empty((p, p))
+    for j in range(P.shape[0]):
+        for a in range(p):
+            for b in range(a + 1):
+                s = P[j, a, b]
+                for c in range(b):
+                    s -= L[a, c] * L[b, c]
+                L[a, b] = math.sqrt(s) if a == b else s / L[b, b]
+        for a in range(p):  # L x = rhs
+            s = rhs[j, a]
+            for c in range(a):
+                s -= L[a, c] * out[j, c]
+            out[j, a] = s / L[a, a]
+        for a in range(p - 1, -1, -1):  # Lᵀ u = x
+            s = out[j, a]
+            for c in range(a + 1, p):
+                s -= L[c, a] * out[j, c]
+            out[j, a] = s / L[a, a]
 
 
 @njit(cache=True, nogil=True)

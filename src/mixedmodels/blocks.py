@@ -272,7 +272,8 @@ class CrossProductsAccumulator:
         elif self.dense_bz:
             bz_kernel(codes0, z0, *rest_args, omega, self.bz)
         rows_kernel(codes0, z0, *rest_args, np.asfortranarray(X, dtype=np.float64),
-                    np.ascontiguousarray(y, dtype=np.float64), omega, self.records, self.rest_rest, self.rest_w, self.ww)
+                    np.ascontiguousarray(y, dtype=np.float64), omega, self.records, self.rest_rest, self.rest_w,
+                    self.ww)
         while len(self._pending) > MAX_PENDING_BZ:  # bounds the blocks held for the Bz thread
             self._pending.popleft().result()
         if self.q_r and not self.dense_bz:

@@ -21,6 +21,7 @@ import scipy.linalg as la
 from scipy.linalg.blas import dtrsv
 from scipy.linalg.lapack import dtrtri
 
+from ._kernels import solve_levels
 from ._threads import blas_threads_for
 from .blocks import CrossProducts
 from .cholesky import BlockedCholesky, BlockedFactor, RestLayout
@@ -171,7 +172,11 @@ class DevianceProblem:
             pairs = self.cholesky.pairs
             v = v - (pairs.transpose_times(b_rest) if pairs is not None else self.cross.bz_transpose_times(b_rest))
         rhs = (v.reshape(l0, p0) @ T[0])  # T_0ᵀ v_j as rows
-        u0 = np.linalg.solve(factor.P, rhs[..., None])[..., 0] if p0 > 1 else rhs / factor.P[:, :, 0]
+        if p0 > 1:
+            u0 = np.empty_like(rhs)
+            solve_levels(factor.P, np.ascontiguousarray(rhs), u0)
+        else:
+            u0 = rhs / factor.P[:, :, 0]
         return [u0] + [u_rest[sl].reshape(-1, s) for sl, s in zip(self.rest.slices, self.rest.sizes)], beta
 
     def unscaled_vcov(self, factor: BlockedFactor) -> np.ndarray:

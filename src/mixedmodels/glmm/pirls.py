@@ -79,7 +79,8 @@ class PirlsSystem:
         self.n_levels = [t.n_levels for t in self.terms]
         self.sizes = [t.z.shape[1] for t in self.terms]
         self.n = len(self.terms[0].codes)
-        self.X = np.zeros((self.n, 0), order="F") if X is None else np.asfortranarray(X, dtype=float)  # as A's pass reads it
+        # column-major, as A's pass reads it
+        self.X = np.zeros((self.n, 0), order="F") if X is None else np.asfortranarray(X, dtype=float)
         self.p = self.X.shape[1]
         self.q = sum(l * s for l, s in zip(self.n_levels, self.sizes))
         self.structures = structures
