@@ -10,8 +10,8 @@ Binomial, logit link, η clamped to ηc = clip(η, ±log(1/ε)), e = exp(−|ηc
 
     μ = 1/(1 + e) (η ≥ 0) or e/(1 + e),   log(1 + e^{ηc}) = max(ηc, 0) + log(1 + e),
     dᵢ = Sᵢ + 2wᵢ[log(1 + e^{ηc}) − yᵢηc]  (= Sᵢ − 2wᵢ[y log μ + (1 − y) log(1 − μ)]),
-    Wᵢ = wᵢ m²/V,  z̃ᵢ − ηᵢ = (yᵢ − μᵢ)/m,  m = dμ/dη = max(e/(1 + e)², ε) at the unclamped η,
-    V = μ(1 − μ).
+    Wᵢ = wᵢ m²/V = wᵢ m,  z̃ᵢ − ηᵢ = (yᵢ − μᵢ)/m,  m = dμ/dη = max(e/(1 + e)², ε) at the unclamped η,
+    V = μ(1 − μ) = e/(1 + e)² (the canonical link: m = V, formed without the cancellation in 1 − μ).
 
 Poisson, log link, μ = max(exp(η), ε), log μ = log of that:
 
@@ -33,26 +33,28 @@ LOGIT_THRESH = -np.log(EPS)
 
 @njit(cache=True, nogil=True)
 def _logit_binomial(eta, e_abs, log1pe, y, w, sat, mu, dev, W, resid, eps, thresh):  # pragma: no cover
-    for i in range(eta.shape[0]):
-        ec = min(max(eta[i], -thresh), thresh)
+    for i in range(eta.shape[0]):  # branch-free (selects), so that the loop vectorises
+        x = eta[i]
+        ec = min(max(x, -thresh), thresh)
         e = e_abs[i]  # exp(−|ηc|)
         r = 1.0 / (1.0 + e)
-        m = r if ec >= 0 else e * r
+        er = e * r
+        m = r if ec >= 0 else er
         mu[i] = m
         dev[i] = sat[i] + 2.0 * w[i] * (max(ec, 0.0) + log1pe[i] - y[i] * ec)
-        if abs(eta[i]) == abs(ec):
-            d = e * r * r
-        else:  # dμ/dη at the unclamped η (|η| > log(1/ε): below ε anyway)
-            d = 0.0
+        d = er * r if x == ec else 0.0  # dμ/dη at the unclamped η (|η| > log(1/ε): below ε anyway)
         d = max(d, eps)
-        W[i] = w[i] * d * d / (m * (1.0 - m))
+        W[i] = w[i] * d
         resid[i] = (y[i] - m) / d
 
 
 def logit_binomial_rows(y, eta, weights, saturated_part):
     """(μ, dᵢ, Wᵢ, z̃ᵢ − ηᵢ) of the binomial family with logit link at η (module docstring)."""
     n = len(eta)
-    e = np.exp(-np.abs(np.clip(eta, -LOGIT_THRESH, LOGIT_THRESH)))
+    e = np.abs(eta)
+    np.minimum(e, LOGIT_THRESH, out=e)
+    np.negative(e, out=e)
+    np.exp(e, out=e)  # exp(−|ηc|), in place
     log1pe = np.log1p(e)
     sat = np.broadcast_to(np.asarray(saturated_part, dtype=float), (n,))
     mu, dev, W, resid = (np.empty(n) for _ in range(4))
