@@ -26,12 +26,15 @@ solves for u only (β fixed, Xβ in the offset): a system without X.
 
 from __future__ import annotations
 
+import functools
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
 from .._kernels import add_term_effects
 from ..blocks import CrossProductsAccumulator, TermData, stacked_codes, stacked_columns
+from .._threads import free_cores
 from ..cholesky import BlockedFactor
 from ..covariance import relative_effects
 from ..objective import DevianceProblem, PlsSolution
@@ -59,6 +62,32 @@ class PirlsResult:
     iterations: int
 
 
+PARTED_ROWS = 20_000
+"""From this many rows on, the rows are handled in two fixed halves, on two threads when a second
+core is free (:func:`mixedmodels._threads.free_cores`). The halves are the same whatever the
+threads, so the sums — and the fit — do not depend on the machine's load."""
+
+
+@functools.lru_cache(maxsize=1)
+def _rows_thread() -> ThreadPoolExecutor:
+    """The thread that handles the second half of the rows (the caller does the first)."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="mixedmodels-pirls")
+
+
+@dataclass(frozen=True)
+class _Part:
+    """A contiguous run of rows and its copies of the design, laid out as the compiled passes read them."""
+
+    rows: slice
+    codes: list[np.ndarray]  # per term
+    z: list[np.ndarray]
+    codes0: np.ndarray
+    rest_codes: np.ndarray
+    z0: np.ndarray
+    rest_z: np.ndarray
+    X: np.ndarray  # column-major
+
+
 class PirlsSystem:
     """The fixed structure of the PIRLS system for one design.
 
@@ -71,6 +100,11 @@ class PirlsSystem:
         Fixed-effects matrix when β is among the unknowns (stage 1), else None.
     structures : sequence, optional
         Each term's covariance structure (:mod:`mixedmodels.covariance`).
+
+    Notes
+    -----
+    Everything a step does to the rows — η, the family's working state, A(W) — is done part by
+    part (:data:`PARTED_ROWS`): A(W) = A₁(W) + A₂(W) and Σᵢ dᵢ = Σ₁ + Σ₂ in that order.
     """
 
     def __init__(self, codes, z, n_levels, X: np.ndarray | None, structures=None):
@@ -79,20 +113,35 @@ class PirlsSystem:
         self.n_levels = [t.n_levels for t in self.terms]
         self.sizes = [t.z.shape[1] for t in self.terms]
         self.n = len(self.terms[0].codes)
-        # column-major, as A's pass reads it
-        self.X = np.zeros((self.n, 0), order="F") if X is None else np.asfortranarray(X, dtype=float)
-        self.p = self.X.shape[1]
+        X = np.zeros((self.n, 0)) if X is None else np.asarray(X, dtype=float)
+        self.p = X.shape[1]
         self.q = sum(l * s for l, s in zip(self.n_levels, self.sizes))
         self.structures = structures
-        self.codes0, self.rest_codes = stacked_codes(self.terms)
         self._problem: DevianceProblem | None = None  # the first one: its factorisation strategy is kept
         self._accumulator: CrossProductsAccumulator | None = None  # the layout of A, for renewed sums
-        self.z0, self.rest_z = (np.ascontiguousarray(a, dtype=float) for a in stacked_columns(self.terms))
+        half = self.n // 2
+        bounds = [slice(0, self.n)] if self.n < PARTED_ROWS else [slice(0, half), slice(half, self.n)]
+        self.parts = [self._part(rows, X) for rows in bounds]
+        self._threads = False  # whether the second part runs on its own thread (decided per PIRLS run)
+
+    def _part(self, rows: slice, X: np.ndarray) -> _Part:
+        terms = [TermData(t.codes[rows], t.z[rows], t.n_levels) for t in self.terms]
+        codes0, rest_codes = stacked_codes(terms)
+        z0, rest_z = (np.ascontiguousarray(a, dtype=float) for a in stacked_columns(terms))
+        return _Part(rows, [np.ascontiguousarray(t.codes) for t in terms], [np.ascontiguousarray(t.z) for t in terms],
+                     codes0, rest_codes, z0, rest_z, np.asfortranarray(X[rows]))
 
     @property
     def m(self) -> int:
         """Order of the dense part of the factor (rest terms and X): the size BLAS threads are chosen by."""
         return self.q - self.n_levels[0] * self.sizes[0] + self.p
+
+    def _each_part(self, work) -> list:
+        """[work(part) for each part], the second on the rows thread when :attr:`_threads`."""
+        if len(self.parts) == 1 or not self._threads:
+            return [work(part) for part in self.parts]
+        second = _rows_thread().submit(work, self.parts[1])
+        return [work(self.parts[0]), second.result()]
 
     def problem(self, w: np.ndarray, working: np.ndarray) -> DevianceProblem:
         """The penalised least-squares problem with weights W and response z̃: A(W) is formed in
@@ -101,9 +150,14 @@ class PirlsSystem:
         if self._accumulator is None:
             self._accumulator = CrossProductsAccumulator(self.n_levels, self.sizes, self.p + 1, self.n,
                                                          concurrent=False)
-        accumulator = self._accumulator.renewed()
-        cross = accumulator.add_stacked(self.codes0, self.z0, self.rest_codes, self.rest_z, self.X, working,
-                                        w).result()
+
+        def add(part: _Part):
+            rows = part.rows
+            return self._accumulator.renewed().add_stacked(part.codes0, part.z0, part.rest_codes, part.rest_z, part.X,
+                                                           working[rows], w[rows]).result()
+
+        sums = self._each_part(add)
+        cross = sums[0] if len(sums) == 1 else sums[0] + sums[1]
         if self._problem is None:
             self._problem = DevianceProblem(cross, self.sizes, self.n_levels, self.p, reml=False,
                                             structures=self.structures)
@@ -114,16 +168,25 @@ class PirlsSystem:
         """x = [u (term by term, level-major), β]."""
         return np.concatenate([u.ravel() for u in solution.u] + [solution.beta])
 
-    def linear_predictor(self, x: np.ndarray, templates: list[np.ndarray]) -> np.ndarray:
-        """ZΛu (+ Xβ) for unknowns x."""
-        eta = self.X @ x[self.q:] if self.p else np.zeros(self.n)
+    def effects(self, x: np.ndarray, templates: list[np.ndarray]) -> list[np.ndarray]:
+        """b = Λu per term, (ℓ_k, p_k) each, for unknowns x."""
         u, start = [], 0
         for term, size in zip(self.terms, self.sizes):
             u.append(x[start:start + term.n_levels * size].reshape(term.n_levels, size))
             start += term.n_levels * size
-        for term, b in zip(self.terms, relative_effects(u, templates)):
-            add_term_effects(eta, term.codes, term.z, b)
-        return eta
+        return relative_effects(u, templates)
+
+    def linear_predictor(self, part: _Part, x: np.ndarray, b: list[np.ndarray], offset: np.ndarray,
+                         out: np.ndarray) -> np.ndarray:
+        """out ← offset + ZΛu (+ Xβ) over a part's rows, for unknowns x with relative effects b."""
+        if self.p:
+            np.matmul(part.X, x[self.q:], out=out)
+            out += offset
+        else:
+            out[:] = offset
+        for codes, z, bk in zip(part.codes, part.z, b):
+            add_term_effects(out, codes, z, bk)
+        return out
 
     # ------------------------------------------------------------------ the iteration
     def run(self, family: Family, y: np.ndarray, weights: np.ndarray, offset: np.ndarray,
@@ -139,11 +202,23 @@ class PirlsSystem:
         """
         if saturated_part is None:
             saturated_part = family.saturated_deviance_part(y, weights)
+        n = self.n
+        offset = np.broadcast_to(offset, (n,))
+        saturated_part = np.broadcast_to(saturated_part, (n,))
+        self._threads = len(self.parts) > 1 and free_cores() >= 2
 
         def state(x):
-            eta = offset + self.linear_predictor(x, templates)
-            mu, dev, w, resid = family.working_state(y, eta, weights, saturated_part)
-            return eta, mu, dev, float(dev.sum() + x[:self.q] @ x[:self.q]), w, resid
+            b = self.effects(x, templates)
+            eta, mu, dev, w, resid = (np.empty(n) for _ in range(5))
+
+            def rows(part: _Part) -> float:
+                r = part.rows
+                self.linear_predictor(part, x, b, offset[r], eta[r])
+                mu[r], dev[r], w[r], resid[r] = family.working_state(y[r], eta[r], weights[r], saturated_part[r])
+                return float(dev[r].sum())
+
+            data = sum(self._each_part(rows))
+            return eta, mu, dev, data + float(x[:self.q] @ x[:self.q]), w, resid
 
         if x0 is not None:
             x = x0
