@@ -299,7 +299,7 @@ class CrossProductsAccumulator:
             self._pending.popleft().result()
         l0, p0, q_r, n_w = self.l0, self.p0, self.q_r, self.n_w
         D0 = self.records[:, :p0 * p0].reshape(l0, p0, p0)
-        D0 = D0 + np.triu(np.swapaxes(D0, 1, 2), 1)
+        D0 = D0.copy() if p0 == 1 else D0 + np.triu(np.swapaxes(D0, 1, 2), 1)
         Bw = np.ascontiguousarray(self.records[:, p0 * p0:].reshape(l0, n_w, p0).transpose(1, 0, 2))
         C = np.zeros((q_r + n_w,) * 2)
         C[:q_r, :q_r] = self.rest_rest

@@ -139,15 +139,26 @@ class DevianceProblem:
     def sigma(self, factor: BlockedFactor) -> float:
         return float(np.sqrt(factor.pwrss / (self.n - self.p if self.reml else self.n)))
 
+    def modes(self, theta: np.ndarray) -> tuple[BlockedFactor, list[np.ndarray], np.ndarray]:
+        """(factor at θ, û per term, β̂): what a PIRLS step needs of :meth:`solve`.
+
+        Raises
+        ------
+        numpy.linalg.LinAlgError
+            The penalised system is not positive definite at θ.
+        """
+        T = self.layout.templates(theta)
+        factor = self.cholesky.factor(T[0], T[1:])
+        if factor is None:
+            raise np.linalg.LinAlgError("the penalised system is not positive definite at this theta")
+        u, beta = self.spherical_modes(factor, T)
+        return factor, u, beta
+
     def solve(self, theta: np.ndarray) -> PlsSolution:
         """β̂, û, b̂, σ̂ and Var(β̂) at θ (back-substitution through both blocks)."""
         theta = np.asarray(theta, dtype=float)
-        factor = self.factor(theta)
-        if factor is None:
-            raise np.linalg.LinAlgError("the penalised system is not positive definite at this theta")
-        T = self.layout.templates(theta)
-        u, beta = self.spherical_modes(factor, T)
-        b = relative_effects(u, T)
+        factor, u, beta = self.modes(theta)
+        b = relative_effects(u, self.layout.templates(theta))
         sigma = self.sigma(factor)
         vcov = sigma**2 * self.unscaled_vcov(factor)
         return PlsSolution(beta=beta, u=u, b=b, sigma=sigma, vcov_beta=vcov, factor=factor)

@@ -37,7 +37,7 @@ from ..blocks import CrossProductsAccumulator, TermData, stacked_codes, stacked_
 from .._threads import free_cores
 from ..cholesky import BlockedFactor
 from ..covariance import relative_effects
-from ..objective import DevianceProblem, PlsSolution
+from ..objective import DevianceProblem
 from .families import Family
 
 __all__ = ["PirlsSystem", "PirlsResult"]
@@ -164,10 +164,6 @@ class PirlsSystem:
             return self._problem
         return self._problem.with_cross(cross)
 
-    def unknowns(self, solution: PlsSolution) -> np.ndarray:
-        """x = [u (term by term, level-major), β]."""
-        return np.concatenate([u.ravel() for u in solution.u] + [solution.beta])
-
     def effects(self, x: np.ndarray, templates: list[np.ndarray]) -> list[np.ndarray]:
         """b = Λu per term, (ℓ_k, p_k) each, for unknowns x."""
         u, start = [], 0
@@ -231,7 +227,7 @@ class PirlsSystem:
         for iteration in range(1, max_iter + 1):
             problem = self.problem(w, eta - offset + resid)
             try:
-                solution = problem.solve(theta)
+                factor, u, beta = problem.modes(theta)
             except np.linalg.LinAlgError:
                 if not family.newton_iteration:
                     return None
@@ -239,10 +235,10 @@ class PirlsSystem:
                 w_fisher, resid_fisher = family.irls(y, eta, mu, weights)
                 problem = self.problem(w_fisher, eta - offset + resid_fisher)
                 try:
-                    solution = problem.solve(theta)
+                    factor, u, beta = problem.modes(theta)
                 except np.linalg.LinAlgError:
                     return None
-            x_new = self.unknowns(solution)
+            x_new = np.concatenate([uk.ravel() for uk in u] + [beta])  # [u (term by term, level-major), β]
             if x is None:
                 x = x_new
                 eta, mu, dev, pdev, w, resid = state(x)
@@ -261,7 +257,6 @@ class PirlsSystem:
             eta, mu, dev, pdev, w, resid = trial
             if np.max(np.abs(step), initial=0.0) < tol:
                 break
-        factor = solution.factor
         if family.newton_iteration:  # the Laplace matrix at the mode with the family's Laplace weights
             problem = self.problem(family.laplace_weights(y, eta, mu, weights), np.zeros(self.n))
             factor = problem.factor(theta)
