@@ -74,7 +74,7 @@ def _rows_thread() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="mixedmodels-pirls")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # parts compare by identity
 class _Part:
     """A contiguous run of rows and its copies of the design, laid out as the compiled passes read them."""
 
@@ -147,14 +147,18 @@ class PirlsSystem:
         """The penalised least-squares problem with weights W and response z̃: A(W) is formed in
         one weighted pass over the rows (a Newton step's weights, the observed information, may
         be negative in some rows away from the mode)."""
+        return self._problem_of(lambda part: (w[part.rows], working[part.rows]))
+
+    def _problem_of(self, rows_state) -> DevianceProblem:
+        """:meth:`problem` with ``rows_state(part)`` giving each part's (W, z̃), on the part's thread."""
         if self._accumulator is None:
             self._accumulator = CrossProductsAccumulator(self.n_levels, self.sizes, self.p + 1, self.n,
                                                          concurrent=False)
 
         def add(part: _Part):
-            rows = part.rows
+            w, working = rows_state(part)
             return self._accumulator.renewed().add_stacked(part.codes0, part.z0, part.rest_codes, part.rest_z, part.X,
-                                                           working[rows], w[rows]).result()
+                                                           working, w).result()
 
         sums = self._each_part(add)
         cross = sums[0] if len(sums) == 1 else sums[0] + sums[1]
@@ -172,17 +176,12 @@ class PirlsSystem:
             start += term.n_levels * size
         return relative_effects(u, templates)
 
-    def linear_predictor(self, part: _Part, x: np.ndarray, b: list[np.ndarray], offset: np.ndarray,
-                         out: np.ndarray) -> np.ndarray:
-        """out ← offset + ZΛu (+ Xβ) over a part's rows, for unknowns x with relative effects b."""
-        if self.p:
-            np.matmul(part.X, x[self.q:], out=out)
-            out += offset
-        else:
-            out[:] = offset
+    def linear_predictor(self, part: _Part, x: np.ndarray, b: list[np.ndarray], offset: np.ndarray) -> np.ndarray:
+        """offset + ZΛu (+ Xβ) over a part's rows, for unknowns x with relative effects b."""
+        eta = part.X @ x[self.q:] + offset if self.p else np.array(offset)
         for codes, z, bk in zip(part.codes, part.z, b):
-            add_term_effects(out, codes, z, bk)
-        return out
+            add_term_effects(eta, codes, z, bk)
+        return eta
 
     # ------------------------------------------------------------------ the iteration
     def run(self, family: Family, y: np.ndarray, weights: np.ndarray, offset: np.ndarray,
@@ -198,42 +197,48 @@ class PirlsSystem:
         """
         if saturated_part is None:
             saturated_part = family.saturated_deviance_part(y, weights)
-        n = self.n
+        n, parts = self.n, self.parts
         offset = np.broadcast_to(offset, (n,))
         saturated_part = np.broadcast_to(saturated_part, (n,))
-        self._threads = len(self.parts) > 1 and free_cores() >= 2
+        self._threads = len(parts) > 1 and free_cores() >= 2
 
+        # a state: per part (η, μ, dᵢ, W, z̃ − η), and the penalised deviance Σ dᵢ + ‖u‖²
         def state(x):
             b = self.effects(x, templates)
-            eta, mu, dev, w, resid = (np.empty(n) for _ in range(5))
 
-            def rows(part: _Part) -> float:
+            def rows(part: _Part):
                 r = part.rows
-                self.linear_predictor(part, x, b, offset[r], eta[r])
-                mu[r], dev[r], w[r], resid[r] = family.working_state(y[r], eta[r], weights[r], saturated_part[r])
-                return float(dev[r].sum())
+                eta = self.linear_predictor(part, x, b, offset[r])
+                return (eta, *family.working_state(y[r], eta, weights[r], saturated_part[r]))
 
-            data = sum(self._each_part(rows))
-            return eta, mu, dev, data + float(x[:self.q] @ x[:self.q]), w, resid
+            at = self._each_part(rows)
+            return at, sum(float(a[2].sum()) for a in at) + float(x[:self.q] @ x[:self.q])
+
+        def working(at, weights_of=None):  # (W, z̃) of each part, for A(W)
+            def of(part: _Part):
+                eta, mu, _, w, resid = at[parts.index(part)]
+                if weights_of is not None:
+                    w, resid = weights_of(y[part.rows], eta, mu, weights[part.rows])
+                return w, eta - offset[part.rows] + resid
+            return of
 
         if x0 is not None:
             x = x0
-            eta, mu, dev, pdev, w, resid = state(x)
+            at, pdev = state(x)
         if x0 is None or not np.isfinite(pdev):  # no (valid) warm start: the first step from η₀
             x = None
-            eta = eta0
-            mu, _, w, resid = family.working_state(y, eta, weights, saturated_part)
+            at = [(eta0[p.rows], *family.working_state(y[p.rows], eta0[p.rows], weights[p.rows],
+                                                       saturated_part[p.rows])) for p in parts]
             pdev = np.inf
         for iteration in range(1, max_iter + 1):
-            problem = self.problem(w, eta - offset + resid)
+            problem = self._problem_of(working(at))
             try:
                 factor, u, beta = problem.modes(theta)
             except np.linalg.LinAlgError:
                 if not family.newton_iteration:
                     return None
                 # the observed information is not positive definite here: a Fisher scoring step
-                w_fisher, resid_fisher = family.irls(y, eta, mu, weights)
-                problem = self.problem(w_fisher, eta - offset + resid_fisher)
+                problem = self._problem_of(working(at, family.irls))
                 try:
                     factor, u, beta = problem.modes(theta)
                 except np.linalg.LinAlgError:
@@ -241,24 +246,25 @@ class PirlsSystem:
             x_new = np.concatenate([uk.ravel() for uk in u] + [beta])  # [u (term by term, level-major), β]
             if x is None:
                 x = x_new
-                eta, mu, dev, pdev, w, resid = state(x)
+                at, pdev = state(x)
                 if not np.isfinite(pdev):
                     return None
                 continue
             step = x_new - x
             for _ in range(12):  # step halving while the penalised deviance rises (or leaves the valid μ)
                 trial = state(x + step)
-                if trial[3] <= pdev + 1e-10 * (1 + abs(pdev)):
+                if trial[1] <= pdev + 1e-10 * (1 + abs(pdev)):
                     break
                 step *= 0.5
-            if not np.isfinite(trial[3]):  # no valid step left: x is as far as PIRLS gets
+            if not np.isfinite(trial[1]):  # no valid step left: x is as far as PIRLS gets
                 break
             x = x + step
-            eta, mu, dev, pdev, w, resid = trial
+            at, pdev = trial
             if np.max(np.abs(step), initial=0.0) < tol:
                 break
+        eta, mu, dev = (at[0][k] if len(at) == 1 else np.concatenate([a[k] for a in at]) for k in range(3))
         if family.newton_iteration:  # the Laplace matrix at the mode with the family's Laplace weights
-            problem = self.problem(family.laplace_weights(y, eta, mu, weights), np.zeros(self.n))
+            problem = self.problem(family.laplace_weights(y, eta, mu, weights), np.zeros(n))
             factor = problem.factor(theta)
             if factor is None:
                 return None
