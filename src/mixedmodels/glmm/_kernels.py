@@ -13,7 +13,7 @@ Binomial, logit link, η clamped to ηc = clip(η, ±log(1/ε)), e = exp(−|ηc
     Wᵢ = wᵢ m²/V = wᵢ m,  z̃ᵢ − ηᵢ = (yᵢ − μᵢ)/m,  m = dμ/dη = max(e/(1 + e)², ε) at the unclamped η,
     V = μ(1 − μ) = e/(1 + e)² (the canonical link: m = V, formed without the cancellation in 1 − μ).
 
-Poisson, log link, μ = max(exp(η), ε), log μ = log of that:
+Poisson, log link, μ = max(exp(η), ε), log μ = max(η, log ε) (the log of that, without a pass of log):
 
     dᵢ = Sᵢ + 2wᵢ[μᵢ − yᵢ log μᵢ],  Wᵢ = wᵢ μᵢ,  z̃ᵢ − ηᵢ = (yᵢ − μᵢ)/μᵢ.
 
@@ -32,6 +32,7 @@ __all__ = ["logit_binomial_rows", "log_poisson_rows", "trigamma"]
 
 EPS = np.finfo(float).eps
 LOGIT_THRESH = -np.log(EPS)
+LOG_EPS = float(np.log(EPS))
 
 
 @njit(cache=True, nogil=True)
@@ -66,10 +67,10 @@ def logit_binomial_rows(y, eta, weights, saturated_part):
 
 
 @njit(cache=True, nogil=True)
-def _log_poisson(mu, log_mu, y, w, sat, dev, W, resid):  # pragma: no cover
+def _log_poisson(eta, mu, y, w, sat, dev, W, resid, log_eps):  # pragma: no cover
     for i in range(mu.shape[0]):
         m = mu[i]
-        dev[i] = sat[i] + 2.0 * w[i] * (m - y[i] * log_mu[i])
+        dev[i] = sat[i] + 2.0 * w[i] * (m - y[i] * max(eta[i], log_eps))
         W[i] = w[i] * m
         resid[i] = (y[i] - m) / m
 
@@ -77,11 +78,11 @@ def _log_poisson(mu, log_mu, y, w, sat, dev, W, resid):  # pragma: no cover
 def log_poisson_rows(y, eta, weights, saturated_part):
     """(μ, dᵢ, Wᵢ, z̃ᵢ − ηᵢ) of the Poisson family with log link at η (module docstring)."""
     n = len(eta)
-    mu = np.maximum(np.exp(eta), EPS)
-    log_mu = np.log(mu)
+    mu = np.exp(eta)
+    np.maximum(mu, EPS, out=mu)
     sat = np.broadcast_to(np.asarray(saturated_part, dtype=float), (n,))
     dev, W, resid = (np.empty(n) for _ in range(3))
-    _log_poisson(mu, log_mu, y, weights, np.ascontiguousarray(sat), dev, W, resid)
+    _log_poisson(eta, mu, y, weights, np.ascontiguousarray(sat), dev, W, resid, LOG_EPS)
     return mu, dev, W, resid
 
 
