@@ -10,7 +10,10 @@ so a step is the LMM's machinery, unchanged (MixedModels.jl's ``reweight!`` + ``
 
     A(W)  = [Z X z̃]ᵀ W [Z X z̃]           one weighted compiled pass over the rows (:mod:`mixedmodels.blocks`)
     L_θ   = blocked Cholesky of A(W) at θ  (:mod:`mixedmodels.cholesky`, :mod:`mixedmodels.objective`)
-    [u β] = back-substitution               (``DevianceProblem.solve``)
+    [u β] = back-substitution               (``DevianceProblem.modes``)
+
+Large data (:data:`PARTED_ROWS`) are handled in two fixed halves of the rows — η, the family's
+working state and A(W) = A₁(W) + A₂(W) — the second on a thread of its own when a core is free.
 
 log|L_θ|² of the Laplace criterion is the factor's ``logdet_L``; Var(β̂) of nAGQ = 0 its
 (R_XᵀR_X)⁻¹; the conditional covariances of the random effects the LMM's. Nothing of size n × q
