@@ -17,7 +17,6 @@ reduction). Prior weights w enter as √w times every row; an offset is subtract
 
 from __future__ import annotations
 
-import copy
 import functools
 import os
 from collections import deque
@@ -31,7 +30,7 @@ from ._kernels import mirror_lower, row_accumulator
 from ._threads import free_cores
 
 __all__ = ["TermData", "CrossProducts", "CrossProductsAccumulator", "build_cross_products", "level_major_bz",
-           "stacked_codes", "stacked_columns", "term_matrix"]
+           "shallow_copy", "stacked_codes", "stacked_columns", "term_matrix"]
 
 DENSE_BZ_ALWAYS = 20_000_000
 """Doubles (160 MB) up to which Bz is accumulated densely whatever its fill."""
@@ -47,6 +46,15 @@ MAX_PENDING_BZ = 3
 """Blocks whose Bz may still be being added when :meth:`CrossProductsAccumulator.add` returns."""
 
 _NO_WEIGHTS = np.empty(0)  # what the unweighted kernels get (and do not read) as weights
+
+
+def shallow_copy(obj):
+    """``copy.copy`` of an object whose state is its ``__dict__``, without the copy module's reduce
+    protocol (four times faster: a PIRLS step renews the accumulator, the problem and its factor
+    layout this way, thousands of times in a small GLMM's fit)."""
+    twin = object.__new__(type(obj))
+    twin.__dict__.update(obj.__dict__)
+    return twin
 
 
 @functools.lru_cache(maxsize=1)
@@ -234,7 +242,7 @@ class CrossProductsAccumulator:
     def renewed(self) -> "CrossProductsAccumulator":
         """An empty accumulator of the same layout (PIRLS adds the same rows at new weights at every
         step): the layout, Bz's storage choice and the kernels are kept, the sums are new."""
-        twin = copy.copy(self)
+        twin = shallow_copy(self)
         twin._new_sums(self.n)
         return twin
 

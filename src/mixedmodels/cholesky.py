@@ -28,7 +28,6 @@ of sleepstudy cost 8 µs.
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass
 
@@ -39,7 +38,7 @@ from scipy.linalg.lapack import dpotrf
 
 from ._kernels import (csc_times_rows, csc_transpose_times, dense_factor, first_term_blocks, level_rows_times_v,
                        scaled_schur_rest_block, subtract_crossed_lower)
-from .blocks import CrossProducts, level_major_bz
+from .blocks import CrossProducts, level_major_bz, shallow_copy
 from .covariance import scale_columns, scale_rows
 
 __all__ = ["BlockedFactor", "BlockedCholesky", "RestLayout"]
@@ -194,7 +193,7 @@ class BlockedCholesky:
     def with_cross(self, cross: CrossProducts) -> "BlockedCholesky":
         """The same choices (how to form Bz 𝒲 Bzᵀ, compiled or not) for other cross-products of the same
         model: PIRLS forms A at new weights at every step and keeps the strategy chosen once."""
-        twin = copy.copy(self)
+        twin = shallow_copy(self)
         twin.cross = cross
         twin.first = _FirstTerm(cross.D0, cross.Bw)
         if self.pairs is not None:
@@ -213,7 +212,7 @@ class BlockedCholesky:
             flat = cross.Bz.reshape(-1)
             data = flat[self._pair_positions]
             if np.count_nonzero(data) == np.count_nonzero(flat):
-                pairs = copy.copy(self.pairs)
+                pairs = shallow_copy(self.pairs)
                 pairs.data = data
                 return pairs
         Bz_csc = cross.bz_sparse().tocsc()

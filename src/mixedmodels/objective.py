@@ -12,7 +12,6 @@ r²_θ / (n − p) (REML), Var(β̂) = σ̂² (R_XᵀR_X)⁻¹, b̂ = Λ_θ û.
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass
 
@@ -23,7 +22,7 @@ from scipy.linalg.lapack import dtrtri
 
 from ._kernels import solve_levels
 from ._threads import blas_threads_for
-from .blocks import CrossProducts
+from .blocks import CrossProducts, shallow_copy
 from .cholesky import BlockedCholesky, BlockedFactor, RestLayout
 from .covariance import ThetaLayout, relative_effects, scale_rows
 from .gradient import ScalarCrossedGradient
@@ -86,7 +85,7 @@ class DevianceProblem:
 
     def with_cross(self, cross: CrossProducts) -> "DevianceProblem":
         """The same model with other cross-products of the same layout (PIRLS: the rows at new weights)."""
-        twin = copy.copy(self)
+        twin = shallow_copy(self)
         twin.cross = cross
         twin.n = int(cross.n)
         twin.cholesky = self.cholesky.with_cross(cross)
@@ -94,7 +93,7 @@ class DevianceProblem:
 
     def with_reml(self, reml: bool) -> "DevianceProblem":
         """The same data and model with the other criterion (A is shared, not copied)."""
-        twin = copy.copy(self)
+        twin = shallow_copy(self)
         twin.reml = bool(reml)
         return twin
 
