@@ -23,7 +23,8 @@ The iteration (lme4): from the current η compute W and z̃ (Fisher scoring, or 
 family with ``newton_iteration`` — a Fisher scoring step wherever its observed information leaves
 the system indefinite — whose Laplace matrix is then factored once more at the mode with the
 family's Laplace weights), solve for x = [u, β], and halve the step while the penalised
-deviance Σ dᵢ + ‖u‖² does not decrease; stop when the step is below ``tol``. Stage 2 of the fit
+deviance Σ dᵢ + ‖u‖² does not decrease; stop when the next step would be below ``tol`` (x, its
+rows and the factor at its weights are then the result: all at the same point). Stage 2 of the fit
 solves for u only (β fixed, Xβ in the offset): a system without X.
 """
 
@@ -254,6 +255,8 @@ class PirlsSystem:
                     return None
                 continue
             step = x_new - x
+            if np.max(np.abs(step), initial=0.0) < tol:  # x is the mode: its state and this factor stand
+                break
             for _ in range(12):  # step halving while the penalised deviance rises (or leaves the valid μ)
                 trial = state(x + step)
                 if trial[1] <= pdev + 1e-10 * (1 + abs(pdev)):
@@ -263,8 +266,6 @@ class PirlsSystem:
                 break
             x = x + step
             at, pdev = trial
-            if np.max(np.abs(step), initial=0.0) < tol:
-                break
         eta, mu, dev = (at[0][k] if len(at) == 1 else np.concatenate([a[k] for a in at]) for k in range(3))
         if family.newton_iteration:  # the Laplace matrix at the mode with the family's Laplace weights
             problem = self.problem(family.laplace_weights(y, eta, mu, weights), np.zeros(n))
