@@ -91,37 +91,29 @@ TRIGAMMA_SHIFT = 20.0
 
 
 @njit(cache=True, nogil=True)
-def _trigamma(x, out):  # pragma: no cover - compiled
-    for i in range(x.shape[0]):
-        v = x[i]
-        if not v > 0.0:
-            out[i] = v if v != v else (math.inf if v == math.floor(v) else _trigamma_reflected(v))
-            continue
-        total = 0.0
-        while v < TRIGAMMA_SHIFT:  # ψ′(v) = 1/v² + ψ′(v + 1)
-            total += 1.0 / (v * v)
-            v += 1.0
-        r = 1.0 / v
-        r2 = r * r
-        total += r + 0.5 * r2 + r * r2 * (1.0 / 6.0 + r2 * (-1.0 / 30.0 + r2 * (1.0 / 42.0 + r2 * (-1.0 / 30.0
-                                                                                          + r2 * 5.0 / 66.0))))
-        out[i] = total
+def _trigamma_positive(v):  # pragma: no cover - compiled
+    """ψ′(v), v > 0: the recurrence up to :data:`TRIGAMMA_SHIFT`, then the asymptotic series."""
+    total = 0.0
+    while v < TRIGAMMA_SHIFT:  # ψ′(v) = 1/v² + ψ′(v + 1)
+        total += 1.0 / (v * v)
+        v += 1.0
+    r = 1.0 / v
+    r2 = r * r
+    return total + r + 0.5 * r2 + r * r2 * (1.0 / 6.0 + r2 * (-1.0 / 30.0 + r2 * (1.0 / 42.0 + r2 * (
+        -1.0 / 30.0 + r2 * 5.0 / 66.0))))
 
 
 @njit(cache=True, nogil=True)
-def _trigamma_reflected(v):  # pragma: no cover - compiled
-    """ψ′(v) for v < 0 not an integer: ψ′(1 − v) + ψ′(v) = π² / sin²(πv)."""
-    w = 1.0 - v
-    total = 0.0
-    while w < TRIGAMMA_SHIFT:
-        total += 1.0 / (w * w)
-        w += 1.0
-    r = 1.0 / w
-    r2 = r * r
-    total += r + 0.5 * r2 + r * r2 * (1.0 / 6.0 + r2 * (-1.0 / 30.0 + r2 * (1.0 / 42.0 + r2 * (-1.0 / 30.0
-                                                                                      + r2 * 5.0 / 66.0))))
-    s = math.sin(math.pi * v)
-    return math.pi * math.pi / (s * s) - total
+def _trigamma(x, out):  # pragma: no cover - compiled
+    for i in range(x.shape[0]):
+        v = x[i]
+        if v > 0.0:
+            out[i] = _trigamma_positive(v)
+        elif v != v or v == math.floor(v):  # NaN, or a pole
+            out[i] = v if v != v else math.inf
+        else:  # reflection: ψ′(1 − v) + ψ′(v) = π² / sin²(πv)
+            s = math.sin(math.pi * v)
+            out[i] = math.pi * math.pi / (s * s) - _trigamma_positive(1.0 - v)
 
 
 def trigamma(x) -> np.ndarray:
