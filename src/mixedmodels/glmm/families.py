@@ -38,7 +38,7 @@ from scipy import special
 
 from .._distributions import norm_quantile
 from ..errors import MixedModelsError
-from ._kernels import log_poisson_rows, logit_binomial_rows
+from ._kernels import log_poisson_rows, logit_binomial_rows, trigamma
 
 __all__ = ["Family", "Link", "Binomial", "Poisson", "NegativeBinomial", "NBinom1", "Gamma", "InverseGaussian",
            "binomial", "poisson", "get_family", "FAMILIES", "LINKS"]
@@ -565,7 +565,7 @@ class NBinom1(_CountDispersion):
         """The observed information −∂²log p/∂η² (TMB's Laplace approximation)."""
         phi = self._phi()
         k = mu / phi
-        return weights * (-(mu / phi) ** 2 * (special.polygamma(1, y + k) - special.polygamma(1, k))
+        return weights * (-(mu / phi) ** 2 * (trigamma(y + k) - trigamma(k))
                           - self._score(y, mu))
 
     def _newton(self, y, mu, weights):

@@ -135,6 +135,13 @@ def glmer_nb(formula: str, data, nAGQ: int = 1, weights=None, offset=None, *, li
 REFIT = {"initial_step": 0.05, "control": dataclasses.replace(DEFAULT_CONTROL, ftol_abs=1e-11, xtol_abs=1e-10)}
 
 
+#: BOBYQA's first step in stage 2, which starts from stage 1's (θ, β) near its optimum: from the
+#: default (0.75 on θ's diagonal, 1 elsewhere) the first evaluations leave that neighbourhood and
+#: come back (the 10⁵-row problems of benchmarks/bench_glmm.py: 74, 57, 73 evaluations → 41, 28,
+#: 40, the same optimum to 1e-10).
+STAGE2_STEP = 0.05
+
+
 def refit(fit: GlmerFit, y: np.ndarray) -> GlmerFit:
     """The same model fitted to the response ``y`` (binomial: proportions of the same trials), started
     at ``fit``'s estimates, without convergence checks (lme4's ``refit(fit, newresp)``, as ``bootMer``
@@ -158,13 +165,14 @@ def _optimise(problem: GlmmProblem, n_agq: int, start: np.ndarray | None = None,
     with blas_threads_for(problem.joint.m):
         if start is None:
             stage1 = optimize_theta(problem.deviance_theta, np.r_[layout.initial(), np.zeros(n_extra)],
-                                    np.r_[lower, np.full(n_extra, -np.inf)], check=check and n_agq == 0)
+                                    np.r_[lower, np.full(n_extra, -np.inf)], check=check and n_agq == 0, refine=False)
             if n_agq == 0:
                 return stage1, stage1.theta[k:]
             beta1 = problem.joint_modes(stage1.theta).x[problem.joint.q:]
             start = np.r_[stage1.theta[:k], beta1, stage1.theta[k:]]
         bounds = np.r_[lower, np.full(problem.p + n_extra, -np.inf)]
-        optimum = optimize_theta(problem.deviance, start, bounds, check=check, **(options or {}))
+        optimum = optimize_theta(problem.deviance, start, bounds, check=check, refine=False,
+                                 **{"initial_step": STAGE2_STEP, **(options or {})})
     return optimum, optimum.theta[k + problem.p:]
 
 
