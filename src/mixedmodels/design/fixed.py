@@ -24,6 +24,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 import itertools
+import math
 import os
 import re
 import warnings
@@ -329,6 +330,8 @@ def _factor_variable(name: str, expr: str, series: pd.Series) -> _Variable:
 
 def _is_factor(series: pd.Series) -> bool:
     dtype = series.dtype
+    if isinstance(dtype, np.dtype):  # NumPy's own: booleans, objects and strings are factors
+        return dtype.kind in "bOSU"
     return (
         isinstance(dtype, pd.CategoricalDtype)
         or pd.api.types.is_bool_dtype(dtype)
@@ -541,7 +544,7 @@ def _width(var: _Variable, coding: str) -> int:
 
 def _check_size(terms: tuple[_Term, ...], n: int, context: str) -> None:
     """Stop before building an X of more than :data:`MAX_X_BYTES` (n × p × 8 bytes), naming the widest factor."""
-    p = sum(int(np.prod([_width(v, c) for v, c in zip(t.variables, t.codings)])) for t in terms)
+    p = sum(math.prod(_width(v, c) for v, c in zip(t.variables, t.codings)) for t in terms)
     size = n * p * 8
     if size <= MAX_X_BYTES:
         return
@@ -604,7 +607,7 @@ def build_fixed_design(rhs: str, data: pd.DataFrame, *, check_rank: bool = True,
     gram = X.T @ X if check_rank else None
     colsum = X.sum(axis=0) if check_rank else None
     aliased = _aliased_columns(X) if check_rank else np.empty(0, dtype=np.intp)
-    kept = np.setdiff1d(np.arange(X.shape[1]), aliased)
+    kept = np.delete(np.arange(X.shape[1]), aliased)  # aliased: ascending, distinct
     if aliased.size:
         k = aliased.size
         noun = "column / coefficient" if k == 1 else "columns / coefficients"
