@@ -1,7 +1,7 @@
 """Fixed-effects model matrix X, with R's column names, order and contrasts.
 
 The fixed part of an lme4 formula (random bars already removed) is parsed by formulaic into
-terms; this module codes each term as R's ``model.matrix`` does (lme4 ``lFormula``):
+terms (a sum of column names such as ``Days`` or ``0 + x + z`` is read without it); this module codes each term as R's ``model.matrix`` does (lme4 ``lFormula``):
 
 * numeric columns enter as they are; ``I(x^2)``, ``log(x)``, ... are evaluated by
   :mod:`.expressions` without ``eval`` (R's ``^`` becomes Python's ``**``; formulaic only parses)
@@ -15,8 +15,8 @@ terms; this module codes each term as R's ``model.matrix`` does (lme4 ``lFormula
 * aliased columns are dropped as lme4 ``chkRank.X`` does, by R's sequential QR rule
   (tolerance 1e-7 relative to the column norm), with lme4's message.
 
-Plain column names bypass formulaic entirely, so a numeric design on 10^6 rows costs about
-one copy of the data.
+Plain column names are read from the data directly, so a numeric design on 10^6 rows costs
+about one copy of the data.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 import itertools
+import keyword
 import math
 import os
 import re
@@ -33,9 +34,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import scipy.linalg.lapack
-from formulaic import Formula
-from formulaic.errors import FormulaicError
-from formulaic.parser.types.factor import Factor
 
 from mixedmodels.control import DEFAULT_CONTROL
 from mixedmodels.errors import DesignError, FormulaError
@@ -238,21 +236,54 @@ def _translate(rhs: str) -> tuple[str, dict[str, str]]:
 
 def _formulaic_expr(python: str) -> str:
     """formulaic's normalised spelling of one factor expression."""
-    terms = list(_parse(f"0 + {python}"))
-    return str(terms[0].factors[0].expr) if len(terms) == 1 else python
+    terms = _parse(f"0 + {python}")
+    return terms[0][0][0] if len(terms) == 1 else python
+
+
+LOOKUP, PYTHON, LITERAL = "lookup", "python", "literal"
+"""How a factor of a parsed term is evaluated: a data column, an expression, or a number (0, 1)."""
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _sum_of_names(rhs: str) -> tuple[tuple[tuple[str, str], ...], ...] | None:
+    """The terms of a right-hand side that only adds column names and 0 or 1, else None.
+
+    ``"Days"`` → ((("1", literal),), (("Days", lookup),)); ``"0 + x + z"`` → x, z without the
+    intercept. This is what formulaic returns for such a sum (in either ordering: every term has
+    degree 1), without importing it (a tenth of a second): a plain model needs no formula algebra.
+    """
+    tokens = [token.strip() for token in rhs.split("+")]
+    names = [t for t in tokens if t not in ("0", "1")]
+    if not all(_NAME.fullmatch(t) and not keyword.iskeyword(t) for t in names) or {"0", "1"} <= set(tokens):
+        return None
+    intercept = ((("1", LITERAL),),) if "0" not in tokens else ()
+    return intercept + tuple(((name, LOOKUP),) for name in dict.fromkeys(names))
 
 
 @lru_cache(maxsize=512)
-def _parse(rhs: str, ordering: str = "degree") -> Formula:
-    """Parse with formulaic; ``ordering="degree"`` sorts terms by degree as R does.
+def _parse(rhs: str, ordering: str = "degree") -> tuple[tuple[tuple[str, str], ...], ...]:
+    """The terms of a right-hand side, each a tuple of (expression, :data:`LOOKUP`/:data:`PYTHON`/
+    :data:`LITERAL`) factors; ``ordering="degree"`` sorts terms by degree as R does.
 
-    Cached: parsing costs about a millisecond, more than building X for small data, and the same
-    right-hand sides recur (refits, bootstrap, random-term expressions). The result is only read.
+    Parsed by formulaic, which is imported only when the formula is more than a sum of column
+    names (:func:`_sum_of_names`). Cached: parsing costs about a millisecond, more than building X
+    for small data, and the same right-hand sides recur (refits, bootstrap, random-term
+    expressions). The result is immutable.
     """
+    simple = _sum_of_names(rhs)
+    if simple is not None:
+        return simple
+    from formulaic import Formula
+    from formulaic.errors import FormulaicError
+    from formulaic.parser.types.factor import Factor
+
+    kinds = {Factor.EvalMethod.LOOKUP: LOOKUP, Factor.EvalMethod.PYTHON: PYTHON, Factor.EvalMethod.LITERAL: LITERAL}
     try:
-        return Formula(rhs, _ordering=ordering)
+        formula = Formula(rhs, _ordering=ordering)
     except (FormulaicError, SyntaxError, ValueError) as exc:
         raise FormulaError(f"cannot parse formula {rhs!r}: {_first_line(exc)}") from exc
+    return tuple(tuple((str(f.expr), kinds[f.eval_method]) for f in term.factors) for term in formula)
 
 
 def _first_line(exc: Exception) -> str:
@@ -479,16 +510,15 @@ def _aliased_columns(X: np.ndarray) -> np.ndarray:
     return np.asarray(dropped, dtype=np.intp)
 
 
-def _variables(formula: Formula, data: pd.DataFrame, names: dict[str, str], context: str,
+def _variables(formula: tuple, data: pd.DataFrame, names: dict[str, str], context: str,
                functions: tuple = ()) -> dict[str, _Variable]:
-    """One :class:`_Variable` per distinct factor of the formula, in order of appearance."""
+    """One :class:`_Variable` per distinct factor of the parsed terms (:func:`_parse`), in order of appearance."""
     variables: dict[str, _Variable] = {}
     for term in formula:
-        for factor in term.factors:
-            expr = str(factor.expr)
-            if expr in variables or factor.eval_method == Factor.EvalMethod.LITERAL:
+        for expr, kind in term:
+            if expr in variables or kind == LITERAL:
                 continue
-            if factor.eval_method == Factor.EvalMethod.LOOKUP:
+            if kind == LOOKUP:
                 name = expr.strip("`")
                 series = _column(data, name, context)
                 if not (_is_factor(series) or pd.api.types.is_numeric_dtype(series.dtype)):
@@ -511,10 +541,10 @@ def _terms(rhs: str, data: pd.DataFrame, context: str = FIXED_CONTEXT, functions
     order = {expr: i for i, expr in enumerate(variables)}
     raw = []
     for term in formula:
-        exprs = [str(f.expr) for f in term.factors if f.eval_method != Factor.EvalMethod.LITERAL]
-        for f in term.factors:
-            if f.eval_method == Factor.EvalMethod.LITERAL and str(f.expr) not in ("0", "1"):
-                raise FormulaError(f"unsupported literal {f.expr!r} in formula {rhs!r}")
+        exprs = [expr for expr, kind in term if kind != LITERAL]
+        for expr, kind in term:
+            if kind == LITERAL and expr not in ("0", "1"):
+                raise FormulaError(f"unsupported literal {expr!r} in formula {rhs!r}")
         raw.append(tuple(sorted(exprs, key=order.__getitem__)))
     present = {frozenset(t) for t in raw}
     intercept = frozenset() in present
