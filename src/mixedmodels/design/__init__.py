@@ -242,9 +242,7 @@ def build_design(formula: str, data, weights=None, offset=None, *, require_rando
         raise DesignError(f"all {len(weights_v)} weights are zero: no observation carries information")
     if offset_v is not None and not np.isfinite(offset_v).all():
         raise DesignError("offset has non-finite values (inf)")
-    y = evaluate_response(parsed.response, view, functions)
-    if not np.isfinite(y).all():
-        raise DesignError(f"response {parsed.response!r} has non-finite values")
+    y = evaluate_response(parsed.response, view, functions)  # finite, or a FormulaError naming it
     fixed = build_fixed_design(parsed.fixed, view, functions=functions)
     # a random term whose columns are the fixed part's ((Days | Subject) beside ~ Days) takes them from X
     terms = order_terms([build_random_term(spec, view, check_levels, functions, fixed if spec.expr == parsed.fixed
