@@ -272,3 +272,19 @@ def test_frame_columns_takes_each_column_once():
     view = FrameColumns(data)
     assert view["a"] is view["a"] and len(view) == 2 and list(view.columns) == ["a", "b"]
     pd.testing.assert_series_equal(view["b"], data["b"])
+
+
+def test_full_rank_is_recognised_from_the_gram_matrix_and_anything_close_goes_to_the_qr_rule():
+    from mixedmodels.design.fixed import _aliased_columns, _clearly_full_rank
+
+    rng = np.random.default_rng(3)
+    X = np.column_stack([np.ones(50), rng.normal(size=50), rng.normal(size=50)])
+    assert _clearly_full_rank(X.T @ X) and _aliased_columns(X, X.T @ X).size == 0
+    for eps, dropped in [(0.0, [2]), (1e-9, [2]), (1e-6, [])]:  # x2 = x1 + eps·noise: aliased below 1e-7
+        Y = X.copy()
+        Y[:, 2] = X[:, 1] + eps * rng.normal(size=50)
+        assert not _clearly_full_rank(Y.T @ Y)  # within the margin: decided by the QR rule
+        assert _aliased_columns(Y, Y.T @ Y).tolist() == _aliased_columns(Y).tolist() == dropped
+    Z = X.copy()
+    Z[:, 1] = 0.0
+    assert not _clearly_full_rank(Z.T @ Z) and _aliased_columns(Z, Z.T @ Z).tolist() == [1]

@@ -477,16 +477,38 @@ def _materialize(terms: tuple[_Term, ...], data: pd.DataFrame | None, *, context
     return X, column_names, assign
 
 
-def _aliased_columns(X: np.ndarray) -> np.ndarray:
+FULL_RANK_MARGIN = 1000.0
+"""How far above the aliasing tolerance the Cholesky pivots of XᵀX must be to skip the QR of X."""
+
+
+def _clearly_full_rank(gram: np.ndarray) -> bool:
+    """True when no column of X can be aliased, judged from its Gram matrix G = XᵀX alone.
+
+    Without a column set aside, the norm of column j after projecting out the columns before
+    it is |R_jj| = L_jj, the Cholesky pivot of G. A pivot computed from G is accurate to about
+    ε‖x_j‖²/L_jj, so pivots of at least :data:`FULL_RANK_MARGIN` × tolerance × ‖x_j‖ are far
+    from the tolerance and the QR rule of :func:`_aliased_columns` keeps every column; anything
+    closer (or a Cholesky that fails) is decided by that rule.
+    """
+    try:
+        pivots = np.diagonal(np.linalg.cholesky(gram))
+    except np.linalg.LinAlgError:
+        return False
+    return bool(np.all(pivots >= FULL_RANK_MARGIN * DEFAULT_CONTROL.rank_tol * np.sqrt(np.diagonal(gram))))
+
+
+def _aliased_columns(X: np.ndarray, gram: np.ndarray | None = None) -> np.ndarray:
     """Indices of the columns R's ``qr(X, tol = 1e-7)`` (LINPACK dqrdc2) sets aside, ascending.
 
     dqrdc2 keeps columns in their order and moves a column to the end when its norm, after
     projecting out the columns kept before it, falls below 1e-7 times its original norm. The
     same decisions are made on the triangular factor R of one unpivoted QR of X (X = QR, so
-    the column dependencies are R's), which costs O(n p^2) once and O(p^3) afterwards.
+    the column dependencies are R's), which costs O(n p^2) once and O(p^3) afterwards. With
+    ``gram`` = XᵀX at hand, an X that is clearly of full rank (:func:`_clearly_full_rank`, the
+    usual case) needs no QR at all.
     """
     p = X.shape[1]
-    if p == 0:
+    if p == 0 or (gram is not None and _clearly_full_rank(gram)):
         return np.empty(0, dtype=np.intp)
     if X.shape[0] > p:
         factored = scipy.linalg.lapack.dgeqrf(X)[0]
@@ -636,7 +658,7 @@ def build_fixed_design(rhs: str, data: pd.DataFrame, *, check_rank: bool = True,
     X, names, assign = _materialize(terms, data, context=context)
     gram = X.T @ X if check_rank else None
     colsum = X.sum(axis=0) if check_rank else None
-    aliased = _aliased_columns(X) if check_rank else np.empty(0, dtype=np.intp)
+    aliased = _aliased_columns(X, gram) if check_rank else np.empty(0, dtype=np.intp)
     kept = np.delete(np.arange(X.shape[1]), aliased)  # aliased: ascending, distinct
     if aliased.size:
         k = aliased.size
