@@ -219,7 +219,7 @@ def test_large_numeric_design_is_fast():
 
 
 @pytest.mark.parametrize("rhs", ["x", "0 + x", "1 + x", "1", "0", "x + z", "z + x", "0 + z + x", "1 + x + z",
-                                 "x + x", "x + 1", "a_b + C1", " x+z "])
+                                 "x + x", "x + 1", "a_b + C1", " x+z ", "x + 0", "1 + 1", "C", "pi", "x + z + x"])
 @pytest.mark.parametrize("ordering", ["degree", "none"])
 def test_a_sum_of_names_is_read_as_formulaic_reads_it(rhs, ordering):
     from formulaic import Formula
