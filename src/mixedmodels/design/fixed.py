@@ -478,23 +478,28 @@ def _materialize(terms: tuple[_Term, ...], data: pd.DataFrame | None, *, context
 
 
 FULL_RANK_MARGIN = 1000.0
-"""How far above the aliasing tolerance the Cholesky pivots of XᵀX must be to skip the QR of X."""
+"""How far above the aliasing tolerance X's columns must be from collinear to skip the QR of X."""
 
 
 def _clearly_full_rank(gram: np.ndarray) -> bool:
     """True when no column of X can be aliased, judged from its Gram matrix G = XᵀX alone.
 
-    Without a column set aside, the norm of column j after projecting out the columns before
-    it is |R_jj| = L_jj, the Cholesky pivot of G. A pivot computed from G is accurate to about
-    ε‖x_j‖²/L_jj, so pivots of at least :data:`FULL_RANK_MARGIN` × tolerance × ‖x_j‖ are far
-    from the tolerance and the QR rule of :func:`_aliased_columns` keeps every column; anything
-    closer (or a Cholesky that fails) is decided by that rule.
+    With C = D^-½ G D^-½ (D = diag G, columns scaled to unit norm), the norm of column j after
+    projecting out the columns before it, relative to its own, is the Cholesky pivot L̃_jj of C,
+    and L̃_jj² = 1 / ((C_{≤j})⁻¹)_jj ≥ λ_min(C_{≤j}) ≥ λ_min(C) (Cauchy interlacing). So
+    λ_min(C) ≥ (:data:`FULL_RANK_MARGIN` × tolerance)² means every such ratio is at least 1000
+    times the tolerance, and the QR rule of :func:`_aliased_columns` keeps every column; the
+    computed eigenvalue is accurate to about ε p, far below that bound. Anything closer (or a zero
+    column) is decided by that rule.
     """
+    norms = np.sqrt(np.diagonal(gram))
+    if not np.all(norms > 0):
+        return False
     try:
-        pivots = np.diagonal(np.linalg.cholesky(gram))
+        smallest = np.linalg.eigvalsh(gram / np.outer(norms, norms))[0]
     except np.linalg.LinAlgError:
         return False
-    return bool(np.all(pivots >= FULL_RANK_MARGIN * DEFAULT_CONTROL.rank_tol * np.sqrt(np.diagonal(gram))))
+    return bool(smallest >= (FULL_RANK_MARGIN * DEFAULT_CONTROL.rank_tol) ** 2)
 
 
 def _aliased_columns(X: np.ndarray, gram: np.ndarray | None = None) -> np.ndarray:
