@@ -165,8 +165,8 @@ def build_random_term(spec: RandomTermSpec, data: pd.DataFrame, check_levels: bo
     codes, levels = grouping_factor(spec.group, data)
     context = f"random-effects term {spec}"
     if fixed is not None and not fixed.dropped:
-        z_design = FixedDesign(fixed.column_names, fixed.terms, fixed.assign, [], fixed._terms, fixed._kept, context,
-                               X=fixed.X)
+        z_design = FixedDesign(list(fixed.column_names), list(fixed.terms), fixed.assign.copy(), [], fixed._terms,
+                               fixed._kept.copy(), context, X=fixed.X)
     else:
         z_design = build_fixed_design(spec.expr, data, check_rank=False, context=context, functions=functions)
     if z_design.X.shape[1] == 0:
