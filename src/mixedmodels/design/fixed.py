@@ -1,7 +1,8 @@
 """Fixed-effects model matrix X, with R's column names, order and contrasts.
 
 The fixed part of an lme4 formula (random bars already removed) is parsed by formulaic into
-terms (a sum of column names such as ``Days`` or ``0 + x + z`` is read without it); this module codes each term as R's ``model.matrix`` does (lme4 ``lFormula``):
+terms (a sum of column names such as ``Days`` or ``0 + x + z`` is read without it); this module
+codes each term as R's ``model.matrix`` does (lme4 ``lFormula``):
 
 * numeric columns enter as they are; ``I(x^2)``, ``log(x)``, ... are evaluated by
   :mod:`.expressions` without ``eval`` (R's ``^`` becomes Python's ``**``; formulaic only parses)
