@@ -53,7 +53,8 @@ def check_response_variation(spec: ModelSpec, cross) -> None:
     Raises
     ------
     DesignError
-        Naming the response (and its value when constant).
+        Naming the response (and its value when constant), or the fixed-effect column that the rows
+        of non-zero weight cannot determine (XᵀWX singular although X has full rank).
     """
     response, p = spec.response, spec.fixed.n_columns
     q_r = cross.C.shape[0] - p - 1
@@ -72,8 +73,10 @@ def check_response_variation(spec: ModelSpec, cross) -> None:
     rss_x = yy
     if p:  # LAPACK's Cholesky solve directly (scipy.linalg.solve's checks cost more than the solve here)
         _, beta, info = dposv(G[:-1, :-1], G[:-1, -1])
-        if info:
-            raise np.linalg.LinAlgError(f"the fixed effects' cross-products XᵀWX are singular (pivot {info})")
+        if info:  # X has full rank (aliased columns are dropped), XᵀWX does not: the weights leave a column out
+            raise DesignError(f"the fixed effect {names[info - 1]!r} cannot be estimated with these weights: on the "
+                              "rows of non-zero weight it is zero or a combination of the columns before it "
+                              f"({', '.join(map(repr, names[:info - 1])) or 'none'}); check the weights or drop it")
         rss_x = float(yy - G[:-1, -1] @ beta)
     if rss_x <= floor:
         raise DesignError(f"the fixed effects reproduce the response {response!r} exactly (residual sum of "
