@@ -15,21 +15,23 @@ import numpy as np
 
 from ._jit import njit
 
-__all__ = ["add_term_effects", "csc_times_rows", "csc_transpose_times", "dense_factor", "first_term_blocks",
+__all__ = ["add_term_effects", "csc_times_rows", "csc_transpose_times", "dense_factor_kernel", "first_term_kernel",
            "level_quadratic_forms", "level_rows_times_v", "mirror_lower", "row_accumulator", "scaled_schur_rest_block",
            "solve_levels", "subtract_crossed_lower"]
 
 
 @njit(cache=True, nogil=True)
-def first_term_blocks(D0, Bw, T0, P, V, F):  # pragma: no cover - compiled
+def _first_term_levels(D0, Bw, T0, P, V, F, p0):  # pragma: no cover - compiled
     """Fill P, V and F for every level of term 0; return Σ_j log|P_j| (NaN if not pos. def.).
 
     P_j = T_0ᵀ D0_j T_0 + I;  L_j = chol(P_j);  V_j = T_0 L_j⁻ᵀ (so 𝒲_j = V_j V_jᵀ);
     F[w, j, :] = Bw[w, j, :] V_j.
 
     Shapes: D0, P, V (ℓ_0, p_0, p_0); Bw, F (n_w, ℓ_0, p_0); T0 (p_0, p_0), lower triangular.
+    Called through :func:`first_term_kernel` and :func:`dense_factor_kernel`, which make p_0 a
+    compile-time constant.
     """
-    l0, p0 = D0.shape[0], D0.shape[1]
+    l0 = D0.shape[0]
     n_w = Bw.shape[0]
     DT = np.empty((p0, p0))
     L = np.empty((p0, p0))
@@ -278,22 +280,50 @@ def row_accumulator(p0: int, n_w: int, s: int, weighted: bool = False):
     return rows_kernel, bz_kernel
 
 
+@functools.lru_cache(maxsize=None)
+def first_term_kernel(p0: int):
+    """``first_term_blocks(D0, Bw, T0, P, V, F)`` for term-0 blocks of size p_0 (:func:`_first_term_levels`).
+
+    p_0 is a compile-time constant of the returned kernel (one per size, cached on disk): its
+    loops over the p_0 × p_0 blocks unroll, which halves the cost per level (sleepstudy's 18
+    levels: 1.9 µs instead of 3.6), with the same operations in the same order (the same bits).
+    """
+
+    @njit(cache=True, nogil=True)
+    def first_term_blocks(D0, Bw, T0, P, V, F):  # pragma: no cover - compiled
+        return _first_term_levels(D0, Bw, T0, P, V, F, p0)
+
+    return first_term_blocks
+
+
+@functools.lru_cache(maxsize=None)
+def dense_factor_kernel(p0: int):
+    """``dense_factor(D0, B, T0, C, scale, q_r, P, V, F, M)`` for term-0 blocks of size p_0
+    (:func:`_dense_factor`, p_0 a compile-time constant as in :func:`first_term_kernel`)."""
+
+    @njit(cache=True, nogil=True)
+    def dense_factor(D0, B, T0, C, scale, q_r, P, V, F, M):  # pragma: no cover - compiled
+        return _dense_factor(D0, B, T0, C, scale, q_r, P, V, F, M, p0)
+
+    return dense_factor
+
+
 @njit(cache=True, nogil=True)
-def dense_factor(D0, B, T0, C, scale, q_r, P, V, F, M):  # pragma: no cover - compiled
+def _dense_factor(D0, B, T0, C, scale, q_r, P, V, F, M, p0):  # pragma: no cover - compiled
     """The whole factorisation of a small model in one call (no BLAS, no temporaries).
 
     B = [Bz; Bw] (m, ℓ_0, p_0) holds the rows coupled to term 0: the rest-term columns (dense,
-    scalar terms only) and [X y]. Fills P, V, F as :func:`first_term_blocks` (F = B V), then
+    scalar terms only) and [X y]. Fills P, V, F as :func:`_first_term_levels` (F = B V), then
     M = chol(diag(s)(C − F Fᵀ)diag(s) + diag(I_{q_r}, 0)), lower, s = ``scale`` (Λ_r's diagonal,
     1 for [X y]). Returns (log|L_θ|², log|R_X|², r²); NaN first when not positive definite (r² = 0
     when only the response's pivot fails: a perfect fit).
-    Small models and bootstrap refits spend most of their time here.
+    Small models and bootstrap refits spend most of their time here (through :func:`dense_factor_kernel`).
     """
-    logdet = first_term_blocks(D0, B, T0, P, V, F)
+    logdet = _first_term_levels(D0, B, T0, P, V, F, p0)
     if math.isnan(logdet):
         return math.nan, math.nan, math.nan
     m = C.shape[0]
-    l0, p0 = D0.shape[0], D0.shape[1]
+    l0 = D0.shape[0]
     for a in range(m):
         for b in range(a + 1):
             s = C[a, b]

@@ -22,7 +22,7 @@ level of term 0 (cost Σ_j nnz_j², nothing to precompute — InstEval), or rank
 dense level-major Bz, a chunk of levels at a time, when it is filled (many rows per pair of
 levels — 10⁶ rows crossed with 200 levels, 10⁸ rows crossed 10⁵ × 10³).
 Small models (one term, or scalar crossed terms whose m² q_0 is small) skip all of this: one
-compiled call (:func:`._kernels.dense_factor`) does both steps, which is what makes an evaluation
+compiled call (:func:`._kernels.dense_factor_kernel`) does both steps, which is what makes an evaluation
 of sleepstudy cost 8 µs.
 """
 
@@ -36,7 +36,7 @@ import scipy.sparse as sp
 from scipy.linalg.blas import dsyrk
 from scipy.linalg.lapack import dpotrf
 
-from ._kernels import (csc_times_rows, csc_transpose_times, dense_factor, first_term_blocks, level_rows_times_v,
+from ._kernels import (csc_times_rows, csc_transpose_times, dense_factor_kernel, first_term_kernel, level_rows_times_v,
                        scaled_schur_rest_block, subtract_crossed_lower)
 from .blocks import CrossProducts, level_major_bz, shallow_copy
 from .covariance import scale_columns, scale_rows
@@ -108,7 +108,7 @@ class _FirstTerm:
         P = np.empty_like(self.D0)
         V = np.empty_like(self.D0)
         F = np.empty_like(self.Bw)
-        logdet = first_term_blocks(self.D0, self.Bw, np.ascontiguousarray(T0, dtype=np.float64), P, V, F)
+        logdet = first_term_kernel(self.p0)(self.D0, self.Bw, np.ascontiguousarray(T0, dtype=np.float64), P, V, F)
         if not np.isfinite(logdet):
             return P, np.nan, None, None
         return P, logdet, V, F.reshape(self.Bw.shape[0], self.l0 * self.p0)
@@ -331,7 +331,7 @@ class BlockedCholesky:
         return S
 
     def _compiled_buffers(self) -> tuple[np.ndarray, ...]:
-        """New (P, V, F, M, scale) for :func:`._kernels.dense_factor`."""
+        """New (P, V, F, M, scale) for :func:`._kernels.dense_factor_kernel`."""
         D0 = self.first.D0
         return (np.empty_like(D0), np.empty_like(D0), np.empty_like(self.coupled), np.empty_like(self.cross.C),
                 np.ones(self.cross.C.shape[0]))
@@ -340,8 +340,9 @@ class BlockedCholesky:
         P, V, F, M, scale = buffers
         if self.q_r:
             scale[:self.q_r] = np.repeat([T[0, 0] for T in rest_templates], self.rest.n_levels)
-        return dense_factor(self.first.D0, self.coupled, np.ascontiguousarray(T0, dtype=np.float64), self.cross.C,
-                            scale, self.q_r, P, V, F, M)
+        kernel = dense_factor_kernel(self.p0)
+        return kernel(self.first.D0, self.coupled, np.ascontiguousarray(T0, dtype=np.float64), self.cross.C,
+                      scale, self.q_r, P, V, F, M)
 
     def _compiled_factor(self, T0: np.ndarray, rest_templates: list[np.ndarray]) -> BlockedFactor | None:
         """Small models (one term, or scalar crossed terms with a small dense Bz): one compiled call."""

@@ -26,6 +26,7 @@ non-finite criterion.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -406,7 +407,7 @@ def optimize_theta(deviance: Callable[[np.ndarray], float], theta0: np.ndarray, 
     def objective(x, grad):
         counter[0] += 1
         value = deviance(x)
-        return value if np.isfinite(value) else 1e300
+        return value if math.isfinite(value) else 1e300
 
     step = np.where(lower == 0, 0.75, 1.0) if initial_step is None else np.full(len(theta0), float(initial_step))
     theta, value, code = _bobyqa(objective, theta0, lower, c.ftol_abs, c.xtol_abs, c.ftol_rel, c.maxeval, step)
