@@ -10,12 +10,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mixedmodels.blocks import level_major_bz
 from mixedmodels.datasets import load
-from mixedmodels.cholesky import BlockedCholesky, _PairProduct
+from mixedmodels.cholesky import BlockedCholesky, _PairProduct, _dense_bz_csc
 from mixedmodels.design import build_design
 from mixedmodels.fitting import problem_of
 from mixedmodels.sources import FrameSource
@@ -114,3 +115,19 @@ def test_with_cross_reads_a_dense_bz_at_the_pair_positions():
     want = fresh.cholesky.factor(T[0], T[1:])
     assert got.logdet_L == pytest.approx(want.logdet_L, rel=1e-10)
     np.testing.assert_allclose(got.M, want.M, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("p0", [1, 2])
+def test_dense_bz_to_csc_in_one_pass(p0):
+    """The level-major (ℓ_0, q_r, p_0) Bz as CSC (sorted rows) with each value's flat position: the
+    same matrix as through the dense q_r × q_0 transpose, explicit zeros left out."""
+    rng = np.random.default_rng(p0)
+    Bz = rng.normal(size=(40, 13, p0)) * (rng.random((40, 13, p0)) < 0.3)
+    csc, positions = _dense_bz_csc(Bz)
+    want = sp.csr_matrix(Bz.transpose(1, 0, 2).reshape(13, 40 * p0)).tocsc()
+    want.sort_indices()
+    assert csc.has_sorted_indices and csc.nnz == want.nnz == np.count_nonzero(Bz)
+    np.testing.assert_array_equal(csc.indptr, want.indptr)
+    np.testing.assert_array_equal(csc.indices, want.indices)
+    np.testing.assert_array_equal(csc.data, want.data)
+    np.testing.assert_array_equal(Bz.reshape(-1)[positions], csc.data)

@@ -130,10 +130,41 @@ def test_scoring_reaches_the_bobyqa_optimum(crossed_fit, reml):
     np.testing.assert_allclose(scoring.hessian, bobyqa.hessian, rtol=1e-3, atol=1e-3 * np.abs(bobyqa.hessian).max())
 
 
+def test_moment_start_is_near_the_optimum(crossed_fit):
+    """Henderson's method I from A starts scoring within a few per cent of θ̂ (θ = 1 is 30–100 %
+    away), and from there scoring needs a handful of evaluations, with BOBYQA's optimum."""
+    problem = crossed_fit.problem
+    derivatives = ScalarCrossedGradient(problem)
+    start = derivatives.start()
+    np.testing.assert_allclose(start, crossed_fit.theta, rtol=0.05)
+    lower = problem.layout.lower_bounds()
+    from_ones = optimize_theta(problem.deviance, problem.layout.initial(), lower, value_and_gradient=derivatives)
+    scored = optimize_theta(problem.deviance, problem.layout.initial(), lower, value_and_gradient=derivatives,
+                            scoring_start=start)
+    assert scored.optimizer == "scoring" and scored.n_evaluations <= 4 < from_ones.n_evaluations
+    np.testing.assert_array_equal(scored.theta_initial, start)
+    assert scored.objective <= crossed_fit.objective + 1e-10 * abs(crossed_fit.objective)
+    np.testing.assert_allclose(scored.theta, crossed_fit.theta, rtol=1e-6)
+
+
+def test_moment_start_clipped_or_lme4s():
+    """A variance estimated at 0 starts at START_MIN (θ_k = 0 would keep scoring at the bound: the
+    gradient of a scalar term vanishes there); without a usable solution (no intercept, so the
+    mean correction gives σ̃² < 0) lme4's θ = 1."""
+    from mixedmodels.gradient import START_MIN
+
+    weak = mm.lmer(FORMULA, _crossed(sd_k=0.0, seed=5), control=mm.LmerControl(use_gradient=False))
+    start = ScalarCrossedGradient(weak.problem).start()
+    assert start[2] == START_MIN and np.all(start[:2] > START_MIN)
+    no_intercept = mm.lmer("y ~ 0 + (1 | g) + (1 | h)", _crossed(seed=8), control=mm.LmerControl(use_gradient=False))
+    np.testing.assert_array_equal(ScalarCrossedGradient(no_intercept.problem).start(), [1.0, 1.0])
+
+
 def test_lmer_uses_scoring_where_it_pays(crossed_fit):
     """A crossed design too large for the compiled path: lmer scores, with BOBYQA's optimum."""
     fit = mm.lmer(FORMULA, _crossed())
     assert fit.optimum.optimizer == "scoring"
+    np.testing.assert_array_equal(fit.optimum.theta_initial, ScalarCrossedGradient(fit.problem).start())
     assert fit.objective <= crossed_fit.objective + 1e-10 * abs(crossed_fit.objective)
     np.testing.assert_allclose(fit.theta, crossed_fit.theta, rtol=1e-6)
     np.testing.assert_allclose(fit.fixef.to_numpy(), crossed_fit.fixef.to_numpy(), rtol=1e-7)

@@ -17,7 +17,7 @@ from ._jit import njit
 
 __all__ = ["add_term_effects", "csc_times_rows", "csc_transpose_times", "dense_factor_kernel", "first_term_kernel",
            "level_quadratic_forms", "level_rows_times_v", "mirror_lower", "row_accumulator", "scaled_schur_rest_block",
-           "solve_levels", "subtract_crossed_lower", "term_trace_products"]
+           "solve_levels", "subtract_crossed_lower"]
 
 
 @njit(cache=True, nogil=True)
@@ -388,27 +388,6 @@ def level_quadratic_forms(indptr, indices, data, scale, n_rows, Sinv, out):  # p
                 acc += data[e2] * scale[r2] * Sinv[r1, r2]
             total += v1 * (2.0 * acc + v1 * Sinv[r1, r1])
         out[j] = total
-
-
-@njit(cache=True, nogil=True)
-def term_trace_products(S, Sinv, dim, term_of, out):  # pragma: no cover - compiled
-    """out[t] += Σ_{c in term t} Σ_{r < dim} (S − I)[c, r] S⁻¹[r, c] for symmetric S and S⁻¹.
-
-    Both are read in their lower triangles (row-major); ``term_of[c]`` is the term of row c, or
-    −1 for a row outside every term (no identity is subtracted there). One pass over the lower
-    triangle of order ``dim``.
-    """
-    for a in range(dim):
-        ta = term_of[a]
-        for b in range(a):
-            prod = S[a, b] * Sinv[a, b]
-            if ta >= 0:
-                out[ta] += prod
-            tb = term_of[b]
-            if tb >= 0:
-                out[tb] += prod
-        if ta >= 0:
-            out[ta] += (S[a, a] - 1.0) * Sinv[a, a]
 
 
 @njit(cache=True, nogil=True)

@@ -75,7 +75,7 @@ class LmerControl:
     use_gradient: bool = True
     scoring_ftol: float = 1e-10
     scoring_halvings: int = 30
-    gradient_hessian_delta: float = 1e-4
+    gradient_hessian_delta: float = 1e-5
 
     def __post_init__(self):
         for name in ("ftol_abs", "xtol_abs", "ftol_rel", "polish_ftol_abs", "polish_xtol_abs", "polish_step",

@@ -127,10 +127,12 @@ def fit_problem(spec: ModelSpec, problem: DevianceProblem, rows, data_name: str 
         Optimiser settings and tolerances (default :class:`~mixedmodels.control.LmerControl`).
     """
     layout = problem.layout
+    gradient = problem.gradient_function()
     with blas_threads_for(problem.cross.C.shape[0]):
         optimum = optimize_theta(problem.deviance, layout.initial() if theta0 is None else theta0,
                                  layout.lower_bounds(), check=check, initial_step=initial_step, control=control,
-                                 value_and_gradient=problem.gradient_function())
+                                 value_and_gradient=gradient,
+                                 scoring_start=gradient.start() if gradient is not None and theta0 is None else None)
         solution = problem.solve(optimum.theta)
     fit = LmerFit(spec=spec, problem=problem, optimum=optimum, solution=solution, data_name=data_name, rows=rows)
     if warn:

@@ -16,14 +16,16 @@ the derivative is ∂d/∂θ_k = ∂ log|·|/∂θ_k + n' (∂r²_θ/∂θ_k) / 
 * term 0 (block diagonal, P_j = θ_0² D0_j + 1) enters through Σ_j log P_j and through the Schur
   complement S̃ = Λ̃_rᵀ(C − B 𝒲 Bᵀ)Λ̃_r + I_r (B = [Bz; Bx], 𝒲_j = θ_0² / P_j, ∂𝒲_j/∂θ_0 = 2θ_0 / P_j²):
   ∂ log|·|/∂θ_0 = 2θ_0 Σ_j (D0_j / P_j − g_jᵀ S̃⁻¹ g_j / P_j²),  g_j = Λ̃_r B[:, j];
-* a rest term k scales rows and columns of S̃ (S̃ − I = Λ̃_r Σ Λ̃_r):
-  ∂ log|·|/∂θ_k = tr(S̃⁻¹ ∂S̃/∂θ_k) = (2 / θ_k) Σ_{c ∈ k} Σ_r (S̃ − I)_{cr} (S̃⁻¹)_{rc}   (0 at θ_k = 0).
+* a rest term k scales rows and columns of S̃ (S̃ − I_k' = Λ̃_r Σ Λ̃_r, I_k' the identity on the
+  rest-term rows), so with E_k the diagonal indicator of its rows ∂S̃/∂θ_k = (E_k R + R E_k) / θ_k,
+  R = S̃ − I_k', and since (S̃ − I_k')S̃⁻¹ = I − I_k'S̃⁻¹ only the diagonal of the inverse is left:
+  ∂ log|·|/∂θ_k = tr(S̃⁻¹ ∂S̃/∂θ_k) = (2 / θ_k) Σ_{c ∈ k} (1 − (S̃⁻¹)_{cc})   (0 at θ_k = 0).
 
 For REML, S̃ is the Schur complement over the rest terms and X (order q_r + p); for ML over the
 rest terms only (its leading block; its inverse from the leading block of the same factor), and
 g_j keeps only the rest-term rows. The cost is one inverse from the Cholesky factor (LAPACK
-``potri``, in place) and one pass over the pairs of non-zeros that forming S̃ made — about one
-and a half evaluations, against 2k evaluations for central differences.
+``potri``, in place) and one pass over the pairs of non-zeros of G — about two and a quarter
+evaluations, against 2k evaluations for central differences.
 
 The average information (Gilmour, Thompson & Cullis 1995, in the profiled θ parametrisation)
 approximates the Hessian by a positive semi-definite matrix at the cost of a few triangular
@@ -44,10 +46,14 @@ import scipy.sparse as sp
 from scipy.linalg.blas import dsyrk, dtrsm, dtrsv
 from scipy.linalg.lapack import dpotri
 
-from ._kernels import level_quadratic_forms, term_trace_products
+from ._kernels import level_quadratic_forms
 from .covariance import Unstructured
 
-__all__ = ["ScalarCrossedGradient"]
+__all__ = ["ScalarCrossedGradient", "START_MIN", "START_MAX"]
+
+START_MIN, START_MAX = 0.05, 10.0
+"""Bounds of the moment start of :meth:`ScalarCrossedGradient.start` (at θ_k = 0 the gradient of
+a scalar term is 0, so scoring would never leave it)."""
 
 
 class ScalarCrossedGradient:
@@ -76,9 +82,8 @@ class ScalarCrossedGradient:
         self.indptr = G.indptr.astype(np.int64)
         self.indices = G.indices.astype(np.int64)
         self.data = G.data.astype(np.float64)
-        self.term_of = np.concatenate([np.repeat(np.arange(len(rest.n_levels)), rest.n_levels),
-                                       np.full(p, -1)]).astype(np.int64)
         self.n_levels = np.array(rest.n_levels)
+        self.term_starts = np.array([sl.start for sl in rest.slices], dtype=np.int64)
 
     def _rest_rows_transposed(self, sl: slice) -> sp.csr_matrix:
         """Bz[sl, :]ᵀ, the term-0 rows of Z_0ᵀZ_k for the rest term k in rows ``sl`` (cached)."""
@@ -86,6 +91,61 @@ class ScalarCrossedGradient:
         if key not in self._rest_t:
             self._rest_t[key] = self.G_csr[sl].T.tocsr()
         return self._rest_t[key]
+
+    def start(self) -> np.ndarray:
+        """A starting θ for scoring: moment estimates of the variances (Henderson's method I).
+
+        From A alone, with β̃ the least-squares fit of y on X, e = y − Xβ̃ and RSS = eᵀe: for term
+        k with column z (level j: c_j = Σ_{i∈j} z_i², s_j = Σ_{i∈j} z_i e_i; N_k = Σ_j c_j, ℓ_k
+        levels) its sum of squares SS_k = Σ_j s_j² / c_j, and for two terms k, l
+        K_kl = Σ_j Σ_m (Z_kᵀZ_l)_jm² / c_j (K_kk = N_k: how much of term l's variance the level
+        sums of term k see) and g_l = Σ_m c_{l,m}² / n (its part in the overall mean). Then
+        approximately
+
+            E[SS_k] = (ℓ_k − 1) σ² + Σ_l (K_kl − g_l) σ_l²,    E[RSS] = (n − p) σ² + Σ_l (N_l − g_l) σ_l²,
+
+        K + 1 linear equations in (σ², σ_0², …, σ_{K−1}²), and θ_k = (max(σ_k², 0) / σ²)^½ clipped
+        to [:data:`START_MIN`, :data:`START_MAX`]. InstEval: (0.264, 0.443, 0.088) against
+        θ̂ = (0.276, 0.435, 0.093), 3 scoring evaluations instead of 7 from T_k = I; lme4's start
+        θ = 1 where the system has no usable solution (σ² ≤ 0, singular, not finite).
+        """
+        problem, cross, p, n = self.problem, self.problem.cross, self.problem.p, self.problem.n
+        C, q_r, slices = cross.C, self.q_r, self.problem.rest.slices
+        k = 1 + len(slices)
+        ones = np.ones(k)
+        try:
+            beta = np.linalg.solve(C[q_r:q_r + p, q_r:q_r + p], C[q_r:q_r + p, -1]) if p else np.zeros(0)
+        except np.linalg.LinAlgError:
+            return ones
+        rss = float(C[-1, -1] - beta @ C[q_r:q_r + p, -1])
+        Bw = cross.Bw[:, :, 0]
+        diag_c = np.diagonal(C)[:q_r]
+        counts = [self.D0] + [diag_c[sl] for sl in slices]
+        sums = [Bw[p] - Bw[:p].T @ beta] + [C[sl, -1] - C[sl, q_r:q_r + p] @ beta for sl in slices]
+        inverse = [np.divide(1.0, c, out=np.zeros_like(c), where=c > 0) for c in counts]
+        seen = np.diag([float(np.sum(c)) for c in counts])  # K_kl
+        pairs = self.G_csr[:q_r].tocoo()  # Z_rᵀZ_0: term 0 against each rest term
+        term = np.searchsorted([sl.stop for sl in slices], pairs.row, side="right")
+        squares = pairs.data ** 2
+        seen[0, 1:] = np.bincount(term, weights=squares * inverse[0][pairs.col], minlength=k - 1)
+        seen[1:, 0] = np.bincount(term, weights=squares * np.concatenate(inverse[1:])[pairs.row], minlength=k - 1)
+        for a, sa in enumerate(slices, start=1):
+            for b, sb in enumerate(slices, start=1):
+                if a != b:
+                    seen[a, b] = float(np.einsum("ij,ij->i", C[sa, sb], C[sa, sb]) @ inverse[a])
+        mean_part = np.array([float(np.sum(c * c)) / n for c in counts])
+        system = np.zeros((k + 1, k + 1))
+        system[:k, 0] = [len(c) - 1 for c in counts]
+        system[:k, 1:] = seen - mean_part
+        system[k, 0], system[k, 1:] = n - p, np.diagonal(seen) - mean_part
+        rhs = np.array([float(np.sum(sq * sq * inv)) for sq, inv in zip(sums, inverse)] + [rss])
+        try:
+            variances = np.linalg.solve(system, rhs)
+        except np.linalg.LinAlgError:
+            return ones
+        if not (np.all(np.isfinite(variances)) and variances[0] > 0):
+            return ones
+        return np.clip(np.sqrt(np.maximum(variances[1:], 0.0) / variances[0]), START_MIN, START_MAX)
 
     @staticmethod
     def applies(problem) -> bool:
@@ -100,7 +160,7 @@ class ScalarCrossedGradient:
         problem = self.problem
         theta = np.asarray(theta, dtype=float)
         T = problem.layout.templates(theta)
-        factor, S = problem.cholesky.factor_and_schur(T[0], T[1:])
+        factor = problem.cholesky.blocked_factor(T[0], T[1:])
         value = problem.criterion(factor)
         if not np.isfinite(value):
             return np.inf, None, None
@@ -120,8 +180,7 @@ class ScalarCrossedGradient:
             return np.inf, None, None
         quad = np.empty(len(self.D0))
         level_quadratic_forms(self.indptr, self.indices, self.data, scale, dim, S_inv, quad)
-        traces = np.zeros(len(theta) - 1)
-        term_trace_products(S, S_inv, dim, self.term_of, traces)
+        traces = self.n_levels - np.add.reduceat(np.diagonal(S_inv)[:q_r], self.term_starts)  # Σ_{c∈k} 1 − (S̃⁻¹)_cc
         d_logdet = np.empty(len(theta))
         d_logdet[0] = 2.0 * theta[0] * float(np.sum(self.D0 / P - quad / (P * P)))
         d_logdet[1:] = np.where(positive[1:], 2.0 * traces / safe[1:], 0.0)
