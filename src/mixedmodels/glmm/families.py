@@ -118,8 +118,8 @@ class Family:
     name : registry key ("binomial", "Gamma", ...); links : the links offered, default first;
     has_scale : lme4's ``useSc`` (σ̂ estimated from the Pearson residuals and reported);
     supports_agq : nAGQ > 1 available; estimates_dispersion : "profile" (lme4's ``glmer.nb``:
-    θ by Brent's method over refits), "joint" (a parameter of the Laplace optimisation, as
-    glmmTMB), or None; newton_links : links for which PIRLS iterates with :meth:`newton` (the
+    a parameter of the optimisation, the fit then reported at its estimate as known), "joint"
+    (a parameter of the Laplace optimisation and of Var(β̂), as glmmTMB), or None; newton_links : links for which PIRLS iterates with :meth:`newton` (the
     observed information: quadratic convergence where Fisher scoring converges linearly) and
     factors the Laplace matrix once more at the mode with :meth:`laplace_weights`.
     """

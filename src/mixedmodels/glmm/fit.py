@@ -6,8 +6,13 @@
     stage 2 = BOBYQA over (θ, β), Laplace or AGQ     # nAGQ ≥ 1, lme4's checkConv
     fit     = GlmerFit(...)                           # Var(β̂) from the Hessian over (θ, β)
 
-A dispersion estimated jointly (nbinom1) is one more parameter, log φ, of both stages; the
-negative binomial θ of ``glmer_nb`` is estimated outside, as lme4's ``glmer.nb`` (:mod:`.negbin`).
+A dispersion estimated jointly (nbinom1) is one more parameter, log φ, of both stages. So is the
+negative binomial θ of ``glmer_nb`` (log θ), from lme4's start (:mod:`.negbin`): its fit is then
+reported at θ̂ held fixed, as lme4's ``glmer.nb`` reports its final refit.
+
+Stage 2 starts BOBYQA with a first step of each fixed effect's stage-1 standard error (nlopt
+rescales each variable by its step): the criterion is then about equally curved in every
+direction, where a step of 1 for a slope of standard error 0.003 costs hundreds of evaluations.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from ..objective import PlsSolution
 from ..optimize import optimize_theta
 from .families import Family, NegativeBinomial, Poisson, get_family
 from .laplace import GlmmProblem
-from .negbin import minimise_log_theta, theta_ml
+from .negbin import theta_ml
 from .results import GlmerFit
 
 __all__ = ["glmer", "glmer_nb", "refit"]
@@ -99,23 +104,28 @@ def glmer(formula: str, data, family="binomial", nAGQ: int = 1, weights=None, of
     y, prior, trials = fam.response(design.y, design.weights)
     offset_v = np.zeros(len(y)) if design.offset is None else design.offset
     name = data_name if data_name is not None else data_name_of(data, sys._getframe(1))
-    if fam.estimates_dispersion == "profile" and fam.dispersion is None:
-        return _fit_profiled(design, spec, rows, fam, y, prior, trials, offset_v, int(nAGQ), name)
     problem = GlmmProblem(fam, y, prior, trials, offset_v, design.X, [t.codes for t in design.terms],
                           [t.z for t in design.terms], [t.n_levels for t in design.terms], nAGQ,
                           structures=term_structures(design.terms))
-    optimum, extra = _optimise(problem, int(nAGQ))
-    return _make_fit(spec, rows, problem, optimum, extra, name, int(nAGQ),
-                     n_dispersion=problem.n_extra + int(fam.has_scale))
+    n_dispersion = problem.n_extra + int(fam.has_scale)
+    if fam.estimates_dispersion == "profile" and fam.dispersion is None:  # lme4's glmer.nb
+        optimum, extra = _optimise(problem, int(nAGQ), stage1_start=_negative_binomial_start(problem))
+        problem, optimum = _at_dispersion(problem, optimum, extra)
+        extra = np.zeros(0)
+    else:
+        optimum, extra = _optimise(problem, int(nAGQ))
+    return _make_fit(spec, rows, problem, optimum, extra, name, int(nAGQ), n_dispersion=n_dispersion)
 
 
 def glmer_nb(formula: str, data, nAGQ: int = 1, weights=None, offset=None, *, link: str = "log",
              data_name: str | None = None) -> GlmerFit:
     """Negative binomial (NB2) GLMM with θ estimated, as lme4's ``glmer.nb``.
 
-    V(μ) = μ + μ²/θ; θ̂ minimises the profile −2 log L(θ) by lme4's algorithm
-    (:mod:`mixedmodels.glmm.negbin`). The fit's family is ``NegativeBinomial(θ̂)``, printed as
-    lme4 does ("Negative Binomial(3.3034)"); ``fit.family.theta`` is θ̂.
+    V(μ) = μ + μ²/θ; θ̂ minimises −2 log L over (θ_RE, β, log θ) in one optimisation from
+    lme4's start (:mod:`mixedmodels.glmm.negbin`): the minimum of lme4's profile over θ. The fit
+    is reported at θ̂ as known, as lme4's: Var(β̂) from the Hessian over (θ_RE, β) alone, and
+    ``refit``/``bootstrap`` keep θ̂ fixed. The fit's family is ``NegativeBinomial(θ̂)``, printed
+    as lme4 does ("Negative Binomial(3.3034)"); ``fit.family.theta`` is θ̂.
 
     Parameters
     ----------
@@ -129,9 +139,9 @@ def glmer_nb(formula: str, data, nAGQ: int = 1, weights=None, offset=None, *, li
                  offset=offset, data_name=name)
 
 
-#: BOBYQA settings of a refit from a nearby optimum (glmer_nb's profile over θ): a small first step
-#: and tight tolerances make the profile smooth to ~1e-7 (lme4's defaults leave ~1e-4 of noise on
-#: grouseticks, enough to move the argmin of a profile this flat by 1e-3 in θ) at ~100 evaluations.
+#: BOBYQA settings of a refit from a nearby optimum (bootstrap): a small first step, and tolerances
+#: tight enough that a refit to the fit's own response returns its estimates to ~1e-6 without the
+#: Newton refinements of a checked fit.
 REFIT = {"initial_step": 0.05, "control": dataclasses.replace(DEFAULT_CONTROL, ftol_abs=1e-11, xtol_abs=1e-10)}
 
 
@@ -148,50 +158,68 @@ def refit(fit: GlmerFit, y: np.ndarray) -> GlmerFit:
 
 
 def _optimise(problem: GlmmProblem, n_agq: int, start: np.ndarray | None = None, check: bool = True,
-              options: dict | None = None):
+              options: dict | None = None, stage1_start: np.ndarray | None = None):
     """(OptSummary, extra parameters) of lme4's two stages; ``start`` = [θ, β, extra] skips stage 1
-    (lme4's ``refit``), ``options`` go to the stage-2 optimiser. For nAGQ = 0 the summary is stage
-    1's, over [θ, extra]."""
+    (lme4's ``refit``), ``options`` go to the stage-2 optimiser, ``stage1_start`` = [θ, extra] is
+    stage 1's start (default T_k = I, extra 0). For nAGQ = 0 the summary is stage 1's, over
+    [θ, extra].
+
+    Stage 2's first BOBYQA step is 0.1 for θ and extra and the stage-1 standard error for each β
+    (:func:`_stage2_steps`) unless ``options`` say otherwise."""
     layout = problem.layout
     k, n_extra = layout.n_theta, problem.n_extra
     lower = layout.lower_bounds()
+    options = dict(options or {})
     with blas_threads_for(problem.joint.m):
         if start is None:
-            stage1 = optimize_theta(problem.deviance_theta, np.r_[layout.initial(), np.zeros(n_extra)],
-                                    np.r_[lower, np.full(n_extra, -np.inf)], check=check and n_agq == 0)
+            if stage1_start is None:
+                stage1_start = np.r_[layout.initial(), np.zeros(n_extra)]
+            stage1 = optimize_theta(problem.deviance_theta, stage1_start, np.r_[lower, np.full(n_extra, -np.inf)],
+                                    check=check and n_agq == 0)
             if n_agq == 0:
                 return stage1, stage1.theta[k:]
-            beta1 = problem.joint_modes(stage1.theta).x[problem.joint.q:]
-            start = np.r_[stage1.theta[:k], beta1, stage1.theta[k:]]
+            modes = problem.joint_modes(stage1.theta)
+            start = np.r_[stage1.theta[:k], modes.x[problem.joint.q:], stage1.theta[k:]]
+            options.setdefault("initial_step", _stage2_steps(problem, modes))
         bounds = np.r_[lower, np.full(problem.p + n_extra, -np.inf)]
-        optimum = optimize_theta(problem.deviance, start, bounds, check=check, **(options or {}))
+        optimum = optimize_theta(problem.deviance, start, bounds, check=check, **options)
     return optimum, optimum.theta[k + problem.p:]
 
 
-def _fit_profiled(design, spec, rows, family: Family, y, prior, trials, offset, n_agq: int, name: str) -> GlmerFit:
-    """lme4's ``glmer.nb`` (see :mod:`.negbin`): Poisson fit, θ₀ = theta.ml, NB fit at θ₀, Brent over log θ."""
-    terms = design.terms
-    poisson_problem = GlmmProblem(Poisson(), y, prior, trials, offset, design.X, [t.codes for t in terms],
-                                  [t.z for t in terms], [t.n_levels for t in terms], n_agq,
-                                  structures=term_structures(terms))
-    optimum0, _ = _optimise(poisson_problem, n_agq, check=False)
-    _, state0, _ = _final_state(poisson_problem, optimum0, n_agq)
-    theta0 = theta_ml(y, state0.mu, prior)
-    last = {"problem": poisson_problem.with_family(family.with_dispersion(theta0)), "start": None}
-    first, _ = _optimise(last["problem"], n_agq, check=False)
-    last["start"] = first.theta
+#: stage 2's first BOBYQA step for θ and the extra parameters (log dispersion)
+STAGE2_STEP = 0.1
 
-    def profile(log_theta: float) -> float:
-        problem = last["problem"].with_family(family.with_dispersion(float(np.exp(log_theta))))
-        optimum, _ = _optimise(problem, n_agq, start=None if n_agq == 0 else last["start"], check=False,
-                               options=REFIT)
-        last["problem"], last["start"] = problem, optimum.theta
-        return optimum.objective
 
-    theta_hat = minimise_log_theta(profile, theta0)
-    problem = last["problem"].with_family(family.with_dispersion(theta_hat))
-    optimum, extra = _optimise(problem, n_agq, start=None if n_agq == 0 else last["start"], options=REFIT)
-    return _make_fit(spec, rows, problem, optimum, extra, name, n_agq, n_dispersion=1)
+def _stage2_steps(problem: GlmmProblem, modes) -> np.ndarray:
+    """Stage 2's first BOBYQA steps: ``STAGE2_STEP`` for θ and extra; for β its stage-1 standard
+    error √(φ [(R_XᵀR_X)⁻¹]_jj), φ = Σdᵢ/n for a family with a scale (the Laplace criterion's
+    curvature in β is then R_XᵀR_X/φ), else 1."""
+    unscaled = np.diag(modes.problem.unscaled_vcov(modes.factor))
+    phi = float(modes.dev_resid.sum()) / problem.n if problem.family.has_scale else 1.0
+    se = np.sqrt(np.maximum(phi * unscaled, 0.0))
+    se = np.where(np.isfinite(se) & (se > 0), se, 1.0)
+    return np.r_[np.full(problem.n_theta, STAGE2_STEP), se, np.full(problem.n_extra, STAGE2_STEP)]
+
+
+def _negative_binomial_start(problem: GlmmProblem) -> np.ndarray:
+    """Stage 1's start [θ, log θ_NB] of a ``glmer_nb`` fit, lme4's: θ of the Poisson GLMM (log link,
+    its nAGQ = 0 fit) and θ_NB = MASS's ``theta.ml`` at that fit's conditional means (θ_NB = 1 if
+    theta.ml truncates at 0)."""
+    poisson = problem.with_family(Poisson())
+    optimum, _ = _optimise(poisson, 0, check=False)
+    theta_nb = theta_ml(problem.y, poisson.joint_modes(optimum.theta).mu, problem.weights)
+    return np.r_[optimum.theta, np.log(theta_nb) if theta_nb > 0 else 0.0]
+
+
+def _at_dispersion(problem: GlmmProblem, optimum, extra):
+    """The problem with the family at its estimated dispersion held fixed, and the optimum over
+    the remaining parameters (the estimated dispersion's row and column dropped from the Hessian:
+    Var(β̂) treats it as known, as lme4's ``glmer.nb`` does)."""
+    fixed = problem.with_family(problem.family_at(extra))
+    keep = slice(0, len(optimum.theta) - problem.n_extra)
+    return fixed, dataclasses.replace(optimum, theta_initial=optimum.theta_initial[keep], theta=optimum.theta[keep],
+                                      lower=optimum.lower[keep], gradient=optimum.gradient[keep],
+                                      hessian=optimum.hessian[keep, keep])
 
 
 def _final_state(problem: GlmmProblem, optimum, n_agq: int):
