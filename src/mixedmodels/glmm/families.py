@@ -39,6 +39,7 @@ from scipy import special
 from .._distributions import norm_quantile
 from ..errors import MixedModelsError
 from ._kernels import log_poisson_rows, logit_binomial_rows
+from ._nbinom1 import nbinom1_rows
 
 __all__ = ["Family", "Link", "Binomial", "Poisson", "NegativeBinomial", "NBinom1", "Gamma", "InverseGaussian",
            "binomial", "poisson", "get_family", "FAMILIES", "LINKS"]
@@ -561,18 +562,20 @@ class NBinom1(_CountDispersion):
         w = weights * mu / (1 + self._phi())
         return w, weights * self._score(y, mu) / w
 
+    def working_state(self, y, eta, weights, saturated_part):
+        mu = self.link.inverse(eta)
+        return (mu, *nbinom1_rows(y, mu, weights, saturated_part, self._phi()))
+
     def laplace_weights(self, y, eta, mu, weights):
-        """The observed information −∂²log p/∂η² (TMB's Laplace approximation)."""
-        phi = self._phi()
-        k = mu / phi
-        return weights * (-(mu / phi) ** 2 * (special.polygamma(1, y + k) - special.polygamma(1, k))
-                          - self._score(y, mu))
+        """The observed information −∂²log p/∂η² = −k²[ψ′(y + k) − ψ′(k)] − ∂log p/∂η, k = μ/φ
+        (TMB's Laplace approximation; compiled, :mod:`._nbinom1`)."""
+        return nbinom1_rows(y, mu, weights, 0.0, self._phi())[1]
 
     def _newton(self, y, mu, weights):
         """The observed information (negative in some rows away from the mode: PIRLS takes a Fisher
         scoring step, :meth:`irls`, wherever the whole system is not positive definite)."""
-        W = self.laplace_weights(y, None, mu, weights)
-        return W, weights * self._score(y, mu) / W
+        _, W, resid = nbinom1_rows(y, mu, weights, 0.0, self._phi())
+        return W, resid
 
     def simulate(self, mu, trials, rng, sigma=1.0):
         phi = self._phi()
