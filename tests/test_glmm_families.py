@@ -67,8 +67,9 @@ def assert_matches(fit, record, rel=1e-6):
 
 
 # ---------------------------------------------------------------------------------------- against R
-# lme4 glmer.nb: our profile over θ is minimised on refits converged to ~1e-9 (lme4's leave ~1e-4 of
-# noise), so our −2 log L is lower (by 3.6e-4 and 1.2e-4) and θ̂ agrees to ~2e-5.
+# lme4 glmer.nb: ours minimises −2 log L over (θ_RE, β, log θ) at once, lme4's profile over θ is made
+# of refits that stop early (~1e-4 of noise), so our −2 log L is lower (by 3.6e-4 and 1.2e-4) and θ̂
+# agrees to ~2e-5.
 @pytest.mark.parametrize("model_id", ["grouseticks_nb", "epil_nb"])
 def test_glmer_nb_against_lme4(model_id):
     fit, record = fit_of(model_id), REFERENCE[model_id]
