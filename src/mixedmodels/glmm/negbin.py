@@ -7,9 +7,9 @@ minimises the profile d(θ) = −2 log L of the GLMM refitted at θ over log θ 
 Brent's method, a full refit per step.
 
 The minimum of that profile is the minimum of −2 log L over (θ_RE, β, log θ) jointly:
-``glmer_nb`` (:mod:`.fit`) finds it by one optimisation, with log θ as one more parameter of
-both stages, started from lme4's θ₀ (a tenth of the refits, and no tolerance of the inner fits
-to make the profile rough). The fit is reported at θ̂, Var(β̂) treating θ̂ as known, as lme4's.
+``glmer_nb`` (:mod:`.fit`) finds it by one optimisation with log θ as one more parameter, started
+from the Poisson GLMM's (θ_RE, β) and θ₀ (a tenth of the PIRLS runs, and no tolerance of inner
+fits to make the profile rough). The fit is reported at θ̂, Var(β̂) treating θ̂ as known, as lme4's.
 """
 
 from __future__ import annotations
