@@ -51,23 +51,25 @@ def main() -> None:
     _, t_scan = scan(directory)
     blocks = load_blocks(directory)
     rows_kernel, bz_kernel = row_accumulator(2, 3, 1)
+    no_weights = np.empty(0)
     entries = (np.zeros(1, np.int64), np.zeros(1, np.int64), np.ones(1, np.int64))
     start = time.perf_counter()
     bz = _zeros_faulted_in((n_g, n_h, 2))
     t_fault = time.perf_counter() - start
     start = time.perf_counter()
     for g, z, h, zh, _, _ in blocks:
-        bz_kernel(g, z, h, zh, *entries, bz)
+        bz_kernel(g, z, h, zh, *entries, no_weights, bz)
     t_bz = time.perf_counter() - start
     records, rest_rest, rest_w, ww = np.zeros((n_g, 10)), np.zeros((n_h, n_h)), np.zeros((n_h, 3)), np.zeros((3, 3))
     start = time.perf_counter()
     for g, z, h, zh, X, y in blocks:
-        rows_kernel(g, z, h, zh, *entries, X, y, records, rest_rest, rest_w, ww)
+        rows_kernel(g, z, h, zh, *entries, X, y, no_weights, records, rest_rest, rest_w, ww)
     t_rest = time.perf_counter() - start
     halves = [bz, _zeros_faulted_in((n_g, n_h, 2))]  # two threads, alternate row groups, one array each
     start = time.perf_counter()
     with ThreadPoolExecutor(2) as pool:
-        list(pool.map(lambda k: [bz_kernel(*blocks[i][:4], *entries, halves[k]) for i in range(k, len(blocks), 2)],
+        list(pool.map(lambda k: [bz_kernel(*blocks[i][:4], *entries, no_weights, halves[k])
+                                 for i in range(k, len(blocks), 2)],
                       [0, 1]))
     t_bz2 = time.perf_counter() - start
     per_row = 1e9 / rows

@@ -5,7 +5,8 @@
 
 Each case runs in a new interpreter (the one running this script, or ``--python``), N times, after
 one untimed warm-up process per case and checkout (so the disk caches, Python's bytecode and numba's
-compiled kernels are warm: a "cold process with warm disk caches"):
+compiled kernels are warm: a "cold process with warm disk caches"; ``PYTHONDONTWRITEBYTECODE`` is
+removed from the children's environment for that):
 
 - ``import``: ``python -c "import mixedmodels"``;
 - ``lmer``: ``python -c "import mixedmodels as mm; mm.lmer('Reaction ~ Days + (Days | Subject)',
@@ -41,7 +42,11 @@ CASES = {
 
 
 def environment(src: str | None) -> dict[str, str]:
+    """The children's environment: this one, with SRC first on PYTHONPATH, and bytecode written (a set
+    ``PYTHONDONTWRITEBYTECODE`` would make every process compile the package's sources again, which
+    a user's does not)."""
     env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     if src is not None:
         env["PYTHONPATH"] = os.pathsep.join([str(Path(src).resolve()), *filter(None, [env.get("PYTHONPATH")])])
     return env

@@ -289,3 +289,12 @@ def test_new_levels_in_newdata_are_named(sleep):
     new = pd.DataFrame({"Days": [1.0, 2.0, 3.0], "Subject": ["308", "999", "1000"]})
     with pytest.raises(DesignError, match=r"new level\(s\) \['999', '1000'\] of 'Subject' in newdata; pass allow_new_levels"):
         fit.predict(new)
+
+
+def test_weights_that_leave_a_fixed_effect_undetermined_name_it():
+    rng = np.random.default_rng(0)
+    data = pd.DataFrame({"y": rng.normal(size=60), "x": np.r_[np.zeros(30), rng.normal(size=30)],
+                         "g": np.repeat(list("abcdef"), 10)})
+    weights = np.r_[np.ones(30), np.zeros(30)]  # x is 0 wherever a row carries weight
+    with pytest.raises(DesignError, match=r"fixed effect 'x' cannot be estimated with these weights.*'\(Intercept\)'"):
+        lmer("y ~ x + (1 | g)", data, weights=weights)

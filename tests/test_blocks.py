@@ -49,6 +49,36 @@ def test_blocks_match_brute_force(monkeypatch, dense_limit):
     assert cross.sum_log_weights == pytest.approx(np.log(w).sum())
 
 
+@pytest.mark.parametrize("dense_limit", [10**8, 0])
+def test_weights_of_any_sign_and_renewed_sums(monkeypatch, dense_limit):
+    """PIRLS's Newton weights may be negative: A(W) = Σᵢ ωᵢ rᵢrᵢᵀ as it stands. A renewed accumulator
+    starts from zero and leaves the sums it was renewed from (and their Bz) as they were."""
+    monkeypatch.setattr(blocks, "DENSE_BZ_ALWAYS", dense_limit)
+    monkeypatch.setattr(blocks, "DENSE_BZ_MAX", dense_limit)
+    rng = np.random.default_rng(11)
+    n = 500
+    g, h = rng.integers(0, 30, n), rng.integers(0, 6, n)
+    z_g, z_h = np.column_stack([np.ones(n), rng.normal(size=n)]), np.ones((n, 1))
+    X, y = np.column_stack([np.ones(n), rng.normal(size=n)]), rng.normal(size=n)
+    terms = [TermData(g, z_g, 30), TermData(h, z_h, 6)]
+    codes0, rest_codes = blocks.stacked_codes(terms)
+    z0, rest_z = blocks.stacked_columns(terms)
+    rows = np.hstack([_dense_term(g, z_g, 30), _dense_term(h, z_h, 6), X, y[:, None]])
+    accumulator = blocks.CrossProductsAccumulator.for_terms(terms, 2, n)
+    first = accumulator.add_stacked(codes0, z0, rest_codes, rest_z, X, y, np.ones(n)).result()
+    first_bz = first.bz_sparse().toarray().copy()
+    omega = rng.normal(size=n)  # both signs
+    cross = accumulator.renewed().add_stacked(codes0, z0, rest_codes, rest_z, X, y, omega).result()
+    A = rows.T @ (omega[:, None] * rows)
+    q0, q_r = 60, 6
+    np.testing.assert_allclose(la.block_diag(*cross.D0), A[:q0, :q0], atol=1e-10)
+    np.testing.assert_allclose(cross.bz_sparse().toarray(), A[q0:q0 + q_r, :q0], atol=1e-10)
+    np.testing.assert_allclose(cross.Bw.reshape(3, q0), A[q0 + q_r:, :q0], atol=1e-10)
+    np.testing.assert_allclose(cross.C, A[q0:, q0:], atol=1e-10)
+    np.testing.assert_array_equal(first.bz_sparse().toarray(), first_bz)
+    np.testing.assert_allclose(first_bz, (rows.T @ rows)[q0:q0 + q_r, :q0], atol=1e-10)
+
+
 def test_no_bz_thread_without_a_free_core(monkeypatch):
     """One core held by another process: the Bz thread would only take turns with it."""
     monkeypatch.setattr(blocks, "CONCURRENT_BZ_ROWS", 0)

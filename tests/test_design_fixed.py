@@ -216,3 +216,75 @@ def test_large_numeric_design_is_fast():
         times.append(time.perf_counter() - start)
     assert isinstance(design, FixedDesign) and design.X.shape == (10**6, 2)
     assert np.median(times) < 0.1
+
+
+@pytest.mark.parametrize("rhs", ["x", "0 + x", "1 + x", "1", "0", "x + z", "z + x", "0 + z + x", "1 + x + z",
+                                 "x + x", "x + 1", "a_b + C1", " x+z ", "x + 0", "1 + 1", "C", "pi", "x + z + x"])
+@pytest.mark.parametrize("ordering", ["degree", "none"])
+def test_a_sum_of_names_is_read_as_formulaic_reads_it(rhs, ordering):
+    from formulaic import Formula
+
+    from mixedmodels.design.fixed import _sum_of_names
+
+    expected = tuple(tuple((str(f.expr), f.eval_method.value) for f in term.factors)
+                     for term in Formula(rhs, _ordering=ordering))
+    assert _sum_of_names(rhs) == expected
+
+
+@pytest.mark.parametrize("rhs", ["x * z", "x:z", "log(x)", "I(x^2)", "x - 1", "-1 + x", "0 + x + 1", "x.y",
+                                 "`my x`", "True + x", "(x + z)^2", "x %in% z"])
+def test_anything_but_a_sum_of_names_goes_to_formulaic(rhs):
+    from mixedmodels.design.fixed import _sum_of_names
+
+    assert _sum_of_names(rhs) is None
+
+
+def test_a_random_term_on_the_fixed_part_takes_its_columns_from_x():
+    import mixedmodels as mm
+    from mixedmodels.design import build_design
+
+    data = mm.datasets.load("sleepstudy")
+    design = build_design("Reaction ~ Days + (Days | Subject)", data)
+    (term,) = design.terms
+    np.testing.assert_array_equal(term.z, design.X)
+    assert term.z.flags.c_contiguous and term.column_names == ["(Intercept)", "Days"]
+    assert term.z_design._context == "random-effects term (Days | Subject)"  # its own errors for new data
+    apart = build_design("Reaction ~ Days + (0 + Days | Subject)", data).terms[0]
+    np.testing.assert_array_equal(apart.z, design.X[:, 1:])
+
+
+def test_a_random_term_on_an_aliased_fixed_part_keeps_every_column():
+    from mixedmodels.design import build_design
+
+    rng = np.random.default_rng(1)
+    data = pd.DataFrame({"y": rng.normal(size=40), "x": np.arange(40.0), "g": np.repeat(list("abcd"), 10)})
+    data["x2"] = 2 * data["x"]
+    with pytest.warns(UserWarning, match="rank deficient"):
+        design = build_design("y ~ x + x2 + (x + x2 | g)", data, check_levels=False)
+    assert design.fixed.column_names == ["(Intercept)", "x"]
+    assert design.terms[0].column_names == ["(Intercept)", "x", "x2"]  # lme4 never drops a term's columns
+
+
+def test_frame_columns_takes_each_column_once():
+    from mixedmodels.design import FrameColumns
+
+    data = pd.DataFrame({"a": [1.0, 2.0], "b": ["u", "v"]})
+    view = FrameColumns(data)
+    assert view["a"] is view["a"] and len(view) == 2 and list(view.columns) == ["a", "b"]
+    pd.testing.assert_series_equal(view["b"], data["b"])
+
+
+def test_full_rank_is_recognised_from_the_gram_matrix_and_anything_close_goes_to_the_qr_rule():
+    from mixedmodels.design.fixed import _aliased_columns, _clearly_full_rank
+
+    rng = np.random.default_rng(3)
+    X = np.column_stack([np.ones(50), rng.normal(size=50), rng.normal(size=50)])
+    assert _clearly_full_rank(X.T @ X) and _aliased_columns(X, X.T @ X).size == 0
+    for eps, dropped in [(0.0, [2]), (1e-9, [2]), (1e-6, [])]:  # x2 = x1 + eps·noise: aliased below 1e-7
+        Y = X.copy()
+        Y[:, 2] = X[:, 1] + eps * rng.normal(size=50)
+        assert not _clearly_full_rank(Y.T @ Y)  # within the margin: decided by the QR rule
+        assert _aliased_columns(Y, Y.T @ Y).tolist() == _aliased_columns(Y).tolist() == dropped
+    Z = X.copy()
+    Z[:, 1] = 0.0
+    assert not _clearly_full_rank(Z.T @ Z) and _aliased_columns(Z, Z.T @ Z).tolist() == [1]

@@ -181,3 +181,10 @@ def test_structure_errors(formula, message):
 def test_a_function_call_with_a_bar_stays_in_the_fixed_part():
     parsed = parse_formula("y ~ I(a | b) + (1 | g)")
     assert parsed.fixed == "I(a | b)" and parsed.random == (RandomTermSpec("1", "g"),)
+
+
+def test_parsing_is_cached_and_still_checks_its_input():
+    first = parse_formula("Reaction ~ Days + (Days | Subject)")
+    assert parse_formula("Reaction ~ Days + (Days | Subject)") is first  # immutable, so shared
+    with pytest.raises(FormulaError, match="exactly one '~'"):
+        parse_formula(["Reaction ~ Days + (Days | Subject)"])  # unhashable: the check comes first

@@ -19,7 +19,7 @@ def _function_without_a_file():
 def test_kernels_are_cached_on_disk():
     from mixedmodels import _kernels
 
-    assert _kernels.dense_factor._cache.cache_path  # numba's FunctionCache, beside the source or per user
+    assert _kernels.dense_factor_kernel(2)._cache.cache_path  # numba's FunctionCache, beside the source or per user
 
 
 def test_no_cache_folder_compiles_in_memory_with_one_warning(monkeypatch):

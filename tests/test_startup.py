@@ -16,11 +16,12 @@ HEAVY = ["numpy", "pandas", "scipy", "scipy.stats", "numba", "formulaic", "matpl
          "pyarrow", "polars", "tqdm", "nlopt", "threadpoolctl"]
 """Third-party modules, each costing from tens of milliseconds to half a second to import."""
 
-NOT_FOR_A_LINEAR_FIT = ["scipy.stats", "matplotlib", "dask", "distributed", "polars", "tqdm",
+NOT_FOR_A_LINEAR_FIT = ["scipy.stats", "formulaic", "matplotlib", "dask", "distributed", "polars", "tqdm",
                         "mixedmodels.glmm", "mixedmodels.mmrm", "mixedmodels.power", "mixedmodels.plots",
                         "mixedmodels.report", "mixedmodels.postfit.emmeans", "mixedmodels.inference.profile",
                         "mixedmodels.inference.bootstrap", "mixedmodels.inference.lrt"]
-"""What fitting, summarising and exporting an lmer fit of in-memory data does not use."""
+"""What fitting, summarising and exporting an lmer fit of in-memory data does not use (formulaic: not
+for a fixed part that only adds column names, such as ``Days``)."""
 
 
 def loaded_after(code: str, watch: list[str]) -> list[list[str]]:

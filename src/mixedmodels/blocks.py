@@ -26,11 +26,11 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from ._kernels import mirror_lower, row_accumulator, scale_rows_by_root
+from ._kernels import mirror_lower, row_accumulator
 from ._threads import free_cores
 
 __all__ = ["TermData", "CrossProducts", "CrossProductsAccumulator", "build_cross_products", "level_major_bz",
-           "stacked_codes", "stacked_columns", "term_matrix", "weighted_rows"]
+           "shallow_copy", "stacked_codes", "stacked_columns", "term_matrix"]
 
 DENSE_BZ_ALWAYS = 20_000_000
 """Doubles (160 MB) up to which Bz is accumulated densely whatever its fill."""
@@ -44,6 +44,17 @@ second core is free, :func:`mixedmodels._threads.free_cores`)."""
 
 MAX_PENDING_BZ = 3
 """Blocks whose Bz may still be being added when :meth:`CrossProductsAccumulator.add` returns."""
+
+_NO_WEIGHTS = np.empty(0)  # what the unweighted kernels get (and do not read) as weights
+
+
+def shallow_copy(obj):
+    """``copy.copy`` of an object whose state is its ``__dict__``, without the copy module's reduce
+    protocol (four times faster: a PIRLS step renews the accumulator, the problem and its factor
+    layout this way, thousands of times in a small GLMM's fit)."""
+    twin = object.__new__(type(obj))
+    twin.__dict__.update(obj.__dict__)
+    return twin
 
 
 @functools.lru_cache(maxsize=1)
@@ -206,6 +217,13 @@ class CrossProductsAccumulator:
         cells = self.q_r * self.l0 * self.p0
         self.dense_bz = 0 < cells <= DENSE_BZ_ALWAYS or (
             0 < cells <= DENSE_BZ_MAX and cells <= 2 * expected_rows * self.s * self.p0)
+        self.kernels = row_accumulator(self.p0, self.n_w, self.s)
+        self.weighted_kernels = row_accumulator(self.p0, self.n_w, self.s, True)
+        self.concurrent = concurrent
+        self._new_sums(expected_rows)
+
+    def _new_sums(self, expected_rows: int) -> None:
+        """Zeroed sums (new arrays: the results of earlier sums may share Bz)."""
         self.records = np.zeros((self.l0, self.p0 * self.p0 + self.n_w * self.p0))
         self.rest_rest = np.zeros((self.q_r, self.q_r))
         self.rest_w = np.zeros((self.q_r, self.n_w))
@@ -213,13 +231,20 @@ class CrossProductsAccumulator:
         shape = (self.l0, self.q_r, self.p0) if self.dense_bz else (0, 0, 0)
         # a large Bz is faulted in on the Bz thread while the first blocks are read and added —
         # when a second core is free (another process holding it would only take turns with both)
-        self.concurrent = concurrent and self.dense_bz and expected_rows >= CONCURRENT_BZ_ROWS and free_cores() >= 2
+        self.concurrent = (self.concurrent and self.dense_bz and expected_rows >= CONCURRENT_BZ_ROWS
+                           and free_cores() >= 2)
         self._bz = _bz_thread().submit(_zeros_faulted_in, shape) if self.concurrent else np.zeros(shape)
         self._pending: deque[Future] = deque()
         self._sparse_bz: sp.csr_matrix | None = None  # the blocks' Bz summed, when Bz is not dense
         self.n = 0
         self.sum_log_weights = 0.0
-        self.rows_kernel, self.bz_kernel = row_accumulator(self.p0, self.n_w, self.s)
+
+    def renewed(self) -> "CrossProductsAccumulator":
+        """An empty accumulator of the same layout (PIRLS adds the same rows at new weights at every
+        step): the layout, Bz's storage choice and the kernels are kept, the sums are new."""
+        twin = shallow_copy(self)
+        twin._new_sums(self.n)
+        return twin
 
     @classmethod
     def for_terms(cls, terms: list[TermData], p: int, expected_rows: int) -> "CrossProductsAccumulator":
@@ -235,25 +260,28 @@ class CrossProductsAccumulator:
         codes0, rest_codes = stacked_codes(terms)
         z0, rest_z = stacked_columns(terms)
         if weights is not None:
-            z0, rest_z, X, y = weighted_rows(weights, y, z0, rest_z, X)
             self.sum_log_weights += float(np.sum(np.log(weights[weights > 0])))
-        return self.add_stacked(codes0, z0, rest_codes, rest_z, X, y)
+        return self.add_stacked(codes0, z0, rest_codes, rest_z, X, y, weights)
 
     def add_stacked(self, codes0: np.ndarray, z0: np.ndarray, rest_codes: np.ndarray, rest_z: np.ndarray,
-                    X: np.ndarray, y: np.ndarray) -> "CrossProductsAccumulator":
-        """:meth:`add` for rows already laid out by :func:`stacked_codes` and :func:`stacked_columns`
-        (weights applied): PIRLS adds the same rows at new weights at every iteration."""
+                    X: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -> "CrossProductsAccumulator":
+        """:meth:`add` for rows already laid out by :func:`stacked_codes` and :func:`stacked_columns`:
+        PIRLS adds the same rows at new weights (of any sign) at every iteration. Adds ωᵢ times
+        each row's products for weights ω (1 when None); ``sum_log_weights`` is not touched."""
         n = len(y)
         codes0 = np.ascontiguousarray(codes0, dtype=np.int64)
         z0 = np.ascontiguousarray(z0, dtype=np.float64)
         rest_args = (np.ascontiguousarray(rest_codes, dtype=np.int64), np.ascontiguousarray(rest_z, dtype=np.float64),
                 *self.entries)
+        omega = _NO_WEIGHTS if weights is None else np.ascontiguousarray(weights, dtype=np.float64)
+        rows_kernel, bz_kernel = self.kernels if weights is None else self.weighted_kernels
         if self.concurrent:  # the two kernels share no sum: Bz is added on its thread, blocks in order
-            self._pending.append(_bz_thread().submit(lambda: self.bz_kernel(codes0, z0, *rest_args, self.bz)))
+            self._pending.append(_bz_thread().submit(lambda: bz_kernel(codes0, z0, *rest_args, omega, self.bz)))
         elif self.dense_bz:
-            self.bz_kernel(codes0, z0, *rest_args, self.bz)
-        self.rows_kernel(codes0, z0, *rest_args, np.asfortranarray(X, dtype=np.float64),
-                         np.ascontiguousarray(y, dtype=np.float64), self.records, self.rest_rest, self.rest_w, self.ww)
+            bz_kernel(codes0, z0, *rest_args, omega, self.bz)
+        rows_kernel(codes0, z0, *rest_args, np.asfortranarray(X, dtype=np.float64),
+                    np.ascontiguousarray(y, dtype=np.float64), omega, self.records, self.rest_rest, self.rest_w,
+                    self.ww)
         while len(self._pending) > MAX_PENDING_BZ:  # bounds the blocks held for the Bz thread
             self._pending.popleft().result()
         if self.q_r and not self.dense_bz:
@@ -261,7 +289,8 @@ class CrossProductsAccumulator:
             rest_index = base + rest_codes[:, term_of] * size
             rows = np.repeat(rest_index, self.p0, axis=1).ravel()
             cols = (codes0[:, None, None] * self.p0 + np.arange(self.p0)).repeat(self.s, axis=1).ravel()
-            values = (rest_z[:, :, None] * z0[:, None, :]).ravel()
+            scaled_rest = rest_z if weights is None else rest_z * omega[:, None]
+            values = (scaled_rest[:, :, None] * z0[:, None, :]).ravel()
             block = sp.coo_matrix((values, (rows, cols)), shape=(self.q_r, self.l0 * self.p0)).tocsr()
             self._sparse_bz = block if self._sparse_bz is None else (self._sparse_bz + block).tocsr()
         self.n += n
@@ -278,7 +307,7 @@ class CrossProductsAccumulator:
             self._pending.popleft().result()
         l0, p0, q_r, n_w = self.l0, self.p0, self.q_r, self.n_w
         D0 = self.records[:, :p0 * p0].reshape(l0, p0, p0)
-        D0 = D0 + np.triu(np.swapaxes(D0, 1, 2), 1)
+        D0 = D0.copy() if p0 == 1 else D0 + np.triu(np.swapaxes(D0, 1, 2), 1)
         Bw = np.ascontiguousarray(self.records[:, p0 * p0:].reshape(l0, n_w, p0).transpose(1, 0, 2))
         C = np.zeros((q_r + n_w,) * 2)
         C[:q_r, :q_r] = self.rest_rest
@@ -292,19 +321,6 @@ class CrossProductsAccumulator:
         else:
             Bz = self._sparse_bz if self._sparse_bz is not None else sp.csr_matrix((q_r, l0 * p0))
         return CrossProducts(D0=D0, Bz=Bz, Bw=Bw, C=C, n=self.n, sum_log_weights=self.sum_log_weights)
-
-
-def weighted_rows(w: np.ndarray, y: np.ndarray, z0: np.ndarray, rest_z: np.ndarray, X: np.ndarray):
-    """(√w z0, √w Z_r columns, √w X, √w y), one compiled pass: the rows whose cross-products are
-    A = [Z X y]ᵀ W [Z X y] (prior weights; PIRLS's working weights with y = z̃), w ≥ 0. X comes
-    back column-major, as the accumulator reads it."""
-    n = len(w)
-    out = (np.empty((n, z0.shape[1])), np.empty((n, rest_z.shape[1])), np.empty((n, X.shape[1]), order="F"),
-           np.empty(n))
-    scale_rows_by_root(np.asarray(w, dtype=np.float64), np.asarray(y, dtype=np.float64),
-                       np.asarray(z0, dtype=np.float64), np.asarray(rest_z, dtype=np.float64),
-                       np.asarray(X, dtype=np.float64), *out)
-    return out
 
 
 def stacked_codes(terms: list[TermData]) -> tuple[np.ndarray, np.ndarray]:

@@ -22,13 +22,12 @@ level of term 0 (cost Σ_j nnz_j², nothing to precompute — InstEval), or rank
 dense level-major Bz, a chunk of levels at a time, when it is filled (many rows per pair of
 levels — 10⁶ rows crossed with 200 levels, 10⁸ rows crossed 10⁵ × 10³).
 Small models (one term, or scalar crossed terms whose m² q_0 is small) skip all of this: one
-compiled call (:func:`._kernels.dense_factor`) does both steps, which is what makes an evaluation
+compiled call (:func:`._kernels.dense_factor_kernel`) does both steps, which is what makes an evaluation
 of sleepstudy cost 8 µs.
 """
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass
 
@@ -37,9 +36,9 @@ import scipy.sparse as sp
 from scipy.linalg.blas import dsyrk
 from scipy.linalg.lapack import dpotrf
 
-from ._kernels import (dense_factor, first_term_blocks, level_rows_times_v, scaled_schur_rest_block,
-                       subtract_crossed_lower)
-from .blocks import CrossProducts, level_major_bz
+from ._kernels import (csc_times_rows, csc_transpose_times, dense_factor_kernel, first_term_kernel, level_rows_times_v,
+                       scaled_schur_rest_block, subtract_crossed_lower)
+from .blocks import CrossProducts, level_major_bz, shallow_copy
 from .covariance import scale_columns, scale_rows
 
 __all__ = ["BlockedFactor", "BlockedCholesky", "RestLayout"]
@@ -109,7 +108,7 @@ class _FirstTerm:
         P = np.empty_like(self.D0)
         V = np.empty_like(self.D0)
         F = np.empty_like(self.Bw)
-        logdet = first_term_blocks(self.D0, self.Bw, np.ascontiguousarray(T0, dtype=np.float64), P, V, F)
+        logdet = first_term_kernel(self.p0)(self.D0, self.Bw, np.ascontiguousarray(T0, dtype=np.float64), P, V, F)
         if not np.isfinite(logdet):
             return P, np.nan, None, None
         return P, logdet, V, F.reshape(self.Bw.shape[0], self.l0 * self.p0)
@@ -132,6 +131,18 @@ class _PairProduct:
         self.indices = Bz_csc.indices.astype(np.int64)
         self.data = Bz_csc.data.astype(np.float64)
         self.p0, self.q_r = p0, Bz_csc.shape[0]
+
+    def times_rows(self, G: np.ndarray) -> np.ndarray:
+        """Bz Gᵀ (q_r × n_w) for G (n_w × q_0)."""
+        out = np.empty((self.q_r, G.shape[0]))
+        csc_times_rows(self.indptr, self.indices, self.data, np.ascontiguousarray(G), out)
+        return out
+
+    def transpose_times(self, v: np.ndarray) -> np.ndarray:
+        """Bzᵀ v (q_0,)."""
+        out = np.empty(len(self.indptr) - 1)
+        csc_transpose_times(self.indptr, self.indices, self.data, np.ascontiguousarray(v, dtype=np.float64), out)
+        return out
 
     def subtract_from(self, S: np.ndarray, weights: np.ndarray) -> None:
         """S[:q_r, :q_r] −= Bz 𝒲 Bzᵀ (lower triangle)."""
@@ -182,34 +193,31 @@ class BlockedCholesky:
     def with_cross(self, cross: CrossProducts) -> "BlockedCholesky":
         """The same choices (how to form Bz 𝒲 Bzᵀ, compiled or not) for other cross-products of the same
         model: PIRLS forms A at new weights at every step and keeps the strategy chosen once."""
-        twin = copy.copy(self)
+        twin = shallow_copy(self)
         twin.cross = cross
         twin.first = _FirstTerm(cross.D0, cross.Bw)
         if self.pairs is not None:
-            twin.pairs, twin.bz_csr = self._renewed_pairs(cross)
+            twin.pairs, twin.bz_csr = self._renewed_pairs(cross), None
         elif self.dense_Bz is not None:
             twin.dense_Bz = cross.Bz if cross.bz_dense else level_major_bz(cross.Bz, self.p0)
         if self.coupled is not None:
             twin.coupled = twin._coupled_rows()
         return twin
 
-    def _renewed_pairs(self, cross: CrossProducts) -> tuple["_PairProduct", sp.csr_matrix]:
-        """The pair product and CSR Bz of other cross-products of the same model. A dense Bz whose
-        non-zeros all sit where this one's do (PIRLS: the same rows at new weights) is read at
-        those positions; anything else is converted anew."""
+    def _renewed_pairs(self, cross: CrossProducts) -> "_PairProduct":
+        """The pair product of other cross-products of the same model. A dense Bz whose non-zeros
+        all sit where this one's do (PIRLS: the same rows at new weights) is read at those
+        positions; anything else is converted anew."""
         if cross.bz_dense and self._pair_positions is not None:
             flat = cross.Bz.reshape(-1)
-            csc_positions, csr_positions = self._pair_positions
-            data = flat[csc_positions]
+            data = flat[self._pair_positions]
             if np.count_nonzero(data) == np.count_nonzero(flat):
-                pairs = copy.copy(self.pairs)
+                pairs = shallow_copy(self.pairs)
                 pairs.data = data
-                csr = self.bz_csr
-                return pairs, sp.csr_matrix((flat[csr_positions], csr.indices, csr.indptr), shape=csr.shape)
-        bz_csr = cross.bz_sparse()
-        Bz_csc = bz_csr.tocsc()
+                return pairs
+        Bz_csc = cross.bz_sparse().tocsc()
         Bz_csc.sort_indices()
-        return _PairProduct(Bz_csc, self.p0), bz_csr
+        return _PairProduct(Bz_csc, self.p0)
 
     def _choose_crossed_product(self, cross: CrossProducts) -> None:
         """Pick the cheapest way to form Bz 𝒲 Bzᵀ (see module docstring)."""
@@ -230,11 +238,8 @@ class BlockedCholesky:
             Bz_csc.sort_indices()
             self.pairs = _PairProduct(Bz_csc, self.p0)
             if cross.bz_dense:  # where each stored value sits in the level-major (ℓ_0, q_r, p_0) Bz
-                csr = self.bz_csr
-                self._pair_positions = (
-                    _level_major_positions(np.repeat(np.arange(q0), np.diff(Bz_csc.indptr)), Bz_csc.indices, q_r,
-                                           self.p0),
-                    _level_major_positions(csr.indices, np.repeat(np.arange(q_r), np.diff(csr.indptr)), q_r, self.p0))
+                self._pair_positions = _level_major_positions(np.repeat(np.arange(q0), np.diff(Bz_csc.indptr)),
+                                                              Bz_csc.indices, q_r, self.p0)
         else:
             self.dense_Bz = cross.Bz if cross.bz_dense else level_major_bz(cross.Bz, self.p0)
         if (self.pairs is not None or self.dense_Bz is not None) and max(self.rest.sizes) > 1:
@@ -278,7 +283,7 @@ class BlockedCholesky:
         scale = np.repeat([T[0, 0] for T in rest_templates], self.rest.n_levels)
         S = np.empty_like(C)
         self.pairs.scaled_block(S, C, V * V if self.p0 == 1 else V @ np.swapaxes(V, 1, 2), scale)
-        S[q_r:, :q_r] = (C[q_r:, :q_r] - (self.bz_csr @ self._G(V, F).T).T) * scale
+        S[q_r:, :q_r] = (C[q_r:, :q_r] - self.pairs.times_rows(self._G(V, F)).T) * scale
         S[q_r:, q_r:] = C[q_r:, q_r:] - F @ F.T
         return S
 
@@ -288,7 +293,7 @@ class BlockedCholesky:
         S = self.cross.C.copy()
         S[q_r:, q_r:] -= F @ F.T
         if self.pairs is not None:
-            BzW = self.bz_csr @ self._G(V, F).T  # Bz 𝒲 Bwᵀ
+            BzW = self.pairs.times_rows(self._G(V, F))  # Bz 𝒲 Bwᵀ
             self.pairs.subtract_from(S, V @ np.swapaxes(V, 1, 2))
         else:
             crossed, BzW = self._dense_crossed_terms(V, F)
@@ -308,7 +313,7 @@ class BlockedCholesky:
         return S
 
     def _compiled_buffers(self) -> tuple[np.ndarray, ...]:
-        """New (P, V, F, M, scale) for :func:`._kernels.dense_factor`."""
+        """New (P, V, F, M, scale) for :func:`._kernels.dense_factor_kernel`."""
         D0 = self.first.D0
         return (np.empty_like(D0), np.empty_like(D0), np.empty_like(self.coupled), np.empty_like(self.cross.C),
                 np.ones(self.cross.C.shape[0]))
@@ -317,8 +322,9 @@ class BlockedCholesky:
         P, V, F, M, scale = buffers
         if self.q_r:
             scale[:self.q_r] = np.repeat([T[0, 0] for T in rest_templates], self.rest.n_levels)
-        return dense_factor(self.first.D0, self.coupled, np.ascontiguousarray(T0, dtype=np.float64), self.cross.C,
-                            scale, self.q_r, P, V, F, M)
+        kernel = dense_factor_kernel(self.p0)
+        return kernel(self.first.D0, self.coupled, np.ascontiguousarray(T0, dtype=np.float64), self.cross.C,
+                      scale, self.q_r, P, V, F, M)
 
     def _compiled_factor(self, T0: np.ndarray, rest_templates: list[np.ndarray]) -> BlockedFactor | None:
         """Small models (one term, or scalar crossed terms with a small dense Bz): one compiled call."""

@@ -28,6 +28,7 @@ T_k T_kᵀ = D_s R D_s. θ_k ↦ T_k is what the optimiser sees; the bounds are 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -398,8 +399,12 @@ STRUCTURES = {
 """Formula keyword → structure of a term with p columns."""
 
 
+@lru_cache(maxsize=64)
 def structure_of(keyword: str, p: int):
     """The structure called ``keyword`` (a key of :data:`STRUCTURES`) for a term with p columns.
+
+    Cached: structures are immutable, and making one (its index arrays) costs more than the
+    rest of a small model's set-up.
 
     Raises
     ------

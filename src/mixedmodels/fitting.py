@@ -10,8 +10,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-import scipy.linalg as la
-from scipy.linalg.lapack import dpstrf
+from scipy.linalg.lapack import dposv, dpstrf, dtrtrs
 
 from ._threads import blas_threads_for
 from .control import LmerControl
@@ -54,7 +53,8 @@ def check_response_variation(spec: ModelSpec, cross) -> None:
     Raises
     ------
     DesignError
-        Naming the response (and its value when constant).
+        Naming the response (and its value when constant), or the fixed-effect column that the rows
+        of non-zero weight cannot determine (XᵀWX singular although X has full rank).
     """
     response, p = spec.response, spec.fixed.n_columns
     q_r = cross.C.shape[0] - p - 1
@@ -70,7 +70,14 @@ def check_response_variation(spec: ModelSpec, cross) -> None:
     else:
         spread2 = yy
     floor = EXACT_FIT_TOL * spread2 + 100 * EPS * yy
-    rss_x = float(yy - G[:-1, -1] @ la.solve(G[:-1, :-1], G[:-1, -1], assume_a="pos")) if p else yy
+    rss_x = yy
+    if p:  # LAPACK's Cholesky solve directly (scipy.linalg.solve's checks cost more than the solve here)
+        _, beta, info = dposv(G[:-1, :-1], G[:-1, -1])
+        if info:  # X has full rank (aliased columns are dropped), XᵀWX does not: the weights leave a column out
+            raise DesignError(f"the fixed effect {names[info - 1]!r} cannot be estimated with these weights: on the "
+                              "rows of non-zero weight it is zero or a combination of the columns before it "
+                              f"({', '.join(map(repr, names[:info - 1])) or 'none'}); check the weights or drop it")
+        rss_x = float(yy - G[:-1, -1] @ beta)
     if rss_x <= floor:
         raise DesignError(f"the fixed effects reproduce the response {response!r} exactly (residual sum of "
                           "squares 0): there is no residual variance to estimate; is the response computed "
@@ -79,11 +86,12 @@ def check_response_variation(spec: ModelSpec, cross) -> None:
     if q > DENSE_CHECK_EFFECTS or any(t.spec.separates_residual(t.n_cols) for t in spec.terms):
         return  # such a term (ar1, cs, toep) keeps σ² apart even when [Z X] spans y
     ZtZ, ZtX, XtX = cross.dense(p)
-    M = np.block([[ZtZ, ZtX], [ZtX.T, XtX]])
+    M = np.empty((q + p, q + p))
+    M[:q, :q], M[:q, q:], M[q:, :q], M[q:, q:] = ZtZ, ZtX, ZtX.T, XtX
     l0, p0, _ = cross.D0.shape
     g = np.concatenate([cross.Bw[-1].reshape(l0 * p0), cross.C[:q_r, -1], G[:-1, -1]])
     U, piv, rank, _ = dpstrf(M, lower=0)  # pivoted Cholesky PᵀMP = UᵀU, rank r
-    w = la.solve_triangular(U[:rank, :rank], g[piv[:rank] - 1], trans="T")
+    w, _ = dtrtrs(U[:rank, :rank], g[piv[:rank] - 1], lower=0, trans=1)  # U_rᵀ w = (Pᵀg)_r
     rss_xz = float(yy - w @ w)
     if rss_xz <= floor:
         groups = ", ".join(repr(t.name) for t in spec.terms)

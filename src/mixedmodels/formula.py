@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from .errors import FormulaError
 
@@ -144,6 +145,12 @@ def parse_formula(formula: str) -> ParsedFormula:
     """
     if not isinstance(formula, str) or formula.count("~") != 1:
         raise FormulaError(f"a formula needs exactly one '~' (response ~ terms); got {formula!r}")
+    return _parse_formula(formula)
+
+
+@lru_cache(maxsize=512)
+def _parse_formula(formula: str) -> ParsedFormula:
+    """:func:`parse_formula` of a string with one '~', cached (the result is immutable)."""
     lhs, rhs = (side.strip() for side in formula.split("~"))
     if not lhs:
         raise FormulaError(f"the formula {formula!r} has no response left of '~'")

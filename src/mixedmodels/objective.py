@@ -12,7 +12,6 @@ r²_θ / (n − p) (REML), Var(β̂) = σ̂² (R_XᵀR_X)⁻¹, b̂ = Λ_θ û.
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass
 
@@ -21,8 +20,9 @@ import scipy.linalg as la
 from scipy.linalg.blas import dtrsv
 from scipy.linalg.lapack import dtrtri
 
+from ._kernels import solve_levels
 from ._threads import blas_threads_for
-from .blocks import CrossProducts
+from .blocks import CrossProducts, shallow_copy
 from .cholesky import BlockedCholesky, BlockedFactor, RestLayout
 from .covariance import ThetaLayout, relative_effects, scale_rows
 from .gradient import ScalarCrossedGradient
@@ -85,7 +85,7 @@ class DevianceProblem:
 
     def with_cross(self, cross: CrossProducts) -> "DevianceProblem":
         """The same model with other cross-products of the same layout (PIRLS: the rows at new weights)."""
-        twin = copy.copy(self)
+        twin = shallow_copy(self)
         twin.cross = cross
         twin.n = int(cross.n)
         twin.cholesky = self.cholesky.with_cross(cross)
@@ -93,7 +93,7 @@ class DevianceProblem:
 
     def with_reml(self, reml: bool) -> "DevianceProblem":
         """The same data and model with the other criterion (A is shared, not copied)."""
-        twin = copy.copy(self)
+        twin = shallow_copy(self)
         twin.reml = bool(reml)
         return twin
 
@@ -138,15 +138,26 @@ class DevianceProblem:
     def sigma(self, factor: BlockedFactor) -> float:
         return float(np.sqrt(factor.pwrss / (self.n - self.p if self.reml else self.n)))
 
+    def modes(self, theta: np.ndarray) -> tuple[BlockedFactor, list[np.ndarray], np.ndarray]:
+        """(factor at θ, û per term, β̂): what a PIRLS step needs of :meth:`solve`.
+
+        Raises
+        ------
+        numpy.linalg.LinAlgError
+            The penalised system is not positive definite at θ.
+        """
+        T = self.layout.templates(theta)
+        factor = self.cholesky.factor(T[0], T[1:])
+        if factor is None:
+            raise np.linalg.LinAlgError("the penalised system is not positive definite at this theta")
+        u, beta = self.spherical_modes(factor, T)
+        return factor, u, beta
+
     def solve(self, theta: np.ndarray) -> PlsSolution:
         """β̂, û, b̂, σ̂ and Var(β̂) at θ (back-substitution through both blocks)."""
         theta = np.asarray(theta, dtype=float)
-        factor = self.factor(theta)
-        if factor is None:
-            raise np.linalg.LinAlgError("the penalised system is not positive definite at this theta")
-        T = self.layout.templates(theta)
-        u, beta = self.spherical_modes(factor, T)
-        b = relative_effects(u, T)
+        factor, u, beta = self.modes(theta)
+        b = relative_effects(u, self.layout.templates(theta))
         sigma = self.sigma(factor)
         vcov = sigma**2 * self.unscaled_vcov(factor)
         return PlsSolution(beta=beta, u=u, b=b, sigma=sigma, vcov_beta=vcov, factor=factor)
@@ -168,10 +179,14 @@ class DevianceProblem:
         Bw2 = self.cross.Bw.reshape(p + 1, l0 * p0)
         v = Bw2[p] - Bw2[:p].T @ beta
         if q_r:  # the sparse Bz of the pair product when there is one (InstEval: 0.2 ms, not 7 ms dense)
-            bz = self.cholesky.bz_csr
-            v = v - (bz.T @ b_rest if bz is not None else self.cross.bz_transpose_times(b_rest))
+            pairs = self.cholesky.pairs
+            v = v - (pairs.transpose_times(b_rest) if pairs is not None else self.cross.bz_transpose_times(b_rest))
         rhs = (v.reshape(l0, p0) @ T[0])  # T_0ᵀ v_j as rows
-        u0 = np.linalg.solve(factor.P, rhs[..., None])[..., 0] if p0 > 1 else rhs / factor.P[:, :, 0]
+        if p0 > 1:
+            u0 = np.empty_like(rhs)
+            solve_levels(factor.P, np.ascontiguousarray(rhs), u0)
+        else:
+            u0 = rhs / factor.P[:, :, 0]
         return [u0] + [u_rest[sl].reshape(-1, s) for sl, s in zip(self.rest.slices, self.rest.sizes)], beta
 
     def unscaled_vcov(self, factor: BlockedFactor) -> np.ndarray:

@@ -14,7 +14,7 @@ tolerances, started at T_k = I, with lower bound 0 on the diagonal of every T_k.
   the criterion falls), so the result no longer depends on where BOBYQA happened to stop;
 * one more step with the same Hessian and a fourth-order gradient then solves ∇f(θ) = 0 to
   ~1e-11, so that A summed in another order (a Dask reduction) gives θ̂ equal to 1e-10 (skipped
-  with ``refine=False``: a GLMM's stage 2).
+  with ``refine=False``: a GLMM, whose criterion is itself the result of PIRLS).
 
 Where the criterion has an analytic gradient and an average-information matrix (crossed scalar
 terms, :mod:`mixedmodels.gradient`), scoring iterations take BOBYQA's place: a handful of
@@ -25,6 +25,7 @@ remains the fallback: an optimum near a bound, failing checks, or a non-finite c
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -378,10 +379,10 @@ def optimize_theta(deviance: Callable[[np.ndarray], float], theta0: np.ndarray, 
         near a bound, where BOBYQA stops depends on where it starts; this way it stops where lme4's
         does). ``n_evaluations`` then counts the evaluations of both.
     refine : bool
-        After the Newton step, the second one with a fourth-order gradient (:func:`_refine`, 4k + 1
-        evaluations), which makes refits of the same data agree to ~1e-11. A GLMM's stage 2 skips it:
-        there it moves the estimates by at most 2e-6 of their standard errors (the issue-14
-        benchmark models) at 13% of the fit's PIRLS runs.
+        After the checks' Newton step, the fourth-order refinement (:func:`_refine`, 4k + 1
+        evaluations), which makes refits of the same A in another summation order agree to
+        ~1e-11. A criterion that is itself the result of an iteration (the GLMM's PIRLS) has
+        no such use for it.
     """
     c = DEFAULT_CONTROL if control is None else control
     theta0 = np.asarray(theta0, float)
@@ -395,7 +396,7 @@ def optimize_theta(deviance: Callable[[np.ndarray], float], theta0: np.ndarray, 
     def objective(x, grad):
         counter[0] += 1
         value = deviance(x)
-        return value if np.isfinite(value) else 1e300
+        return value if math.isfinite(value) else 1e300
 
     step = np.where(lower == 0, 0.75, 1.0) if initial_step is None else np.broadcast_to(
         np.asarray(initial_step, float), theta0.shape).copy()

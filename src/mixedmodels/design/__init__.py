@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import warnings
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -19,7 +20,7 @@ from ..formula import ParsedFormula, parse_formula
 from .fixed import FixedDesign, build_fixed_design, evaluate_response
 from .random import RandomTerm, build_random_term, order_terms
 
-__all__ = ["ModelDesign", "build_design", "to_pandas", "used_columns", "data_name_of"]
+__all__ = ["ModelDesign", "FrameColumns", "build_design", "to_pandas", "used_columns", "data_name_of"]
 
 _IDENTIFIER = re.compile(r"`([^`]+)`|([A-Za-z_.][A-Za-z0-9_.]*)")
 
@@ -95,14 +96,44 @@ def data_name_of(data, caller) -> str:
     return names[0] if names else ""
 
 
+@lru_cache(maxsize=512)
+def _identifiers(formula: str) -> tuple[str, ...]:
+    """The distinct names (bare or back-quoted) in a formula's text, in order of appearance."""
+    return tuple(dict.fromkeys(quoted or bare for quoted, bare in _IDENTIFIER.findall(formula)))
+
+
 def used_columns(parsed: ParsedFormula, columns: pd.Index) -> list[str]:
     """Names of the data columns a formula refers to (R's ``all.vars``), in order of appearance."""
-    names: list[str] = []
-    for quoted, bare in _IDENTIFIER.findall(parsed.formula):
-        name = quoted or bare
-        if name in columns and name not in names:
-            names.append(name)
-    return names
+    return [name for name in _identifiers(parsed.formula) if name in columns]
+
+
+class FrameColumns:
+    """The columns of a frame, each taken out of it once.
+
+    pandas makes a new Series at every ``frame[name]`` (about 20 µs), and building a design reads
+    a column several times (missing values, the response, X, each random term). What the design
+    functions use of a frame is here: ``columns``, ``len()`` and ``[name]``.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Not modified; ``frame`` is kept as the attribute of that name.
+    """
+
+    def __init__(self, frame: pd.DataFrame):
+        self.frame = frame
+        self.columns = frame.columns
+        self._series: dict = {}
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def __getitem__(self, name) -> pd.Series:
+        try:
+            return self._series[name]
+        except KeyError:
+            series = self._series[name] = self.frame[name]
+            return series
 
 
 def _optional_vector(value, frame: pd.DataFrame, what: str) -> np.ndarray | None:
@@ -122,7 +153,7 @@ def _optional_vector(value, frame: pd.DataFrame, what: str) -> np.ndarray | None
     return array
 
 
-def _drop_missing(frame: pd.DataFrame, columns: list[str], extra: list[np.ndarray | None]):
+def _drop_missing(frame: pd.DataFrame | FrameColumns, columns: list[str], extra: list[np.ndarray | None]):
     """Rows kept (boolean mask) after lme4's na.omit over the used columns and weights/offset."""
     keep = np.ones(len(frame), bool)
     for name in columns:  # column by column: a sub-frame's isna() costs more than the fit of small data
@@ -137,6 +168,21 @@ def _drop_missing(frame: pd.DataFrame, columns: list[str], extra: list[np.ndarra
         if vector is not None:
             keep &= ~np.isnan(vector)
     return keep
+
+
+def _check_finite_columns(frame: FrameColumns, columns: list[str]) -> None:
+    """Stop at a numeric (not boolean) column holding ±inf (NaN rows are already dropped)."""
+    for name in columns:
+        column = frame[name]
+        dtype = column.dtype
+        if isinstance(dtype, np.dtype):
+            finite = dtype.kind != "f" or np.isfinite(column.to_numpy()).all()  # integers are finite
+        elif pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
+            finite = np.isfinite(column.to_numpy(dtype=np.float64)).all()
+        else:
+            finite = True
+        if not finite:
+            raise DesignError(f"column {name!r} has non-finite values (inf); remove or recode them")
 
 
 def build_design(formula: str, data, weights=None, offset=None, *, require_random: bool = True,
@@ -170,27 +216,25 @@ def build_design(formula: str, data, weights=None, offset=None, *, require_rando
             "or use an ordinary regression for a model without random effects"
         )
     frame = to_pandas(data)
-    duplicated = sorted(set(map(str, frame.columns[frame.columns.duplicated()])))
-    if duplicated:
+    if not frame.columns.is_unique:
+        duplicated = sorted(set(map(str, frame.columns[frame.columns.duplicated()])))
         raise DesignError(f"the data have more than one column named {', '.join(map(repr, duplicated))}; "
                           "rename them so that each name is used once")
     columns = used_columns(parsed, frame.columns)
     weights_v = _optional_vector(weights, frame, "weights")
     offset_v = _optional_vector(offset, frame, "offset")
-    keep = _drop_missing(frame, columns, [weights_v, offset_v])
-    n_dropped = int((~keep).sum())
-    if not keep.any():
+    view = FrameColumns(frame)
+    keep = _drop_missing(view, columns, [weights_v, offset_v])
+    n_dropped = len(keep) - int(np.count_nonzero(keep))
+    if n_dropped == len(keep):
         raise DesignError(f"no rows left after removing {n_dropped} rows with missing values in {columns}")
     if n_dropped:
         warnings.warn(f"{n_dropped} row(s) with missing values removed (na.omit)", UserWarning, stacklevel=3)
         frame = frame.loc[keep]
+        view = FrameColumns(frame)
         weights_v = None if weights_v is None else weights_v[keep]
         offset_v = None if offset_v is None else offset_v[keep]
-    for name in columns:
-        column = frame[name]
-        if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype):
-            if not np.isfinite(column.to_numpy(dtype=np.float64)).all():
-                raise DesignError(f"column {name!r} has non-finite values (inf); remove or recode them")
+    _check_finite_columns(view, columns)
     if weights_v is not None and (not np.isfinite(weights_v).all() or (weights_v < 0).any()):
         n_bad = int((~np.isfinite(weights_v) | (weights_v < 0)).sum())
         raise DesignError(f"weights must be finite and non-negative; {n_bad} are negative or infinite")
@@ -198,10 +242,10 @@ def build_design(formula: str, data, weights=None, offset=None, *, require_rando
         raise DesignError(f"all {len(weights_v)} weights are zero: no observation carries information")
     if offset_v is not None and not np.isfinite(offset_v).all():
         raise DesignError("offset has non-finite values (inf)")
-    y = evaluate_response(parsed.response, frame, functions)
-    if not np.isfinite(y).all():
-        raise DesignError(f"response {parsed.response!r} has non-finite values")
-    fixed = build_fixed_design(parsed.fixed, frame, functions=functions)
-    terms = order_terms([build_random_term(spec, frame, check_levels, functions) for spec in parsed.random])
+    y = evaluate_response(parsed.response, view, functions)  # finite, or a FormulaError naming it
+    fixed = build_fixed_design(parsed.fixed, view, functions=functions)
+    # a random term whose columns are the fixed part's ((Days | Subject) beside ~ Days) takes them from X
+    terms = order_terms([build_random_term(spec, view, check_levels, functions, fixed if spec.expr == parsed.fixed
+                                           else None) for spec in parsed.random])
     return ModelDesign(formula=parsed, y=y, fixed=fixed, terms=terms, weights=weights_v, offset=offset_v,
                        rows=frame.index, n_dropped=n_dropped, frame=frame)

@@ -1,7 +1,8 @@
 """Fixed-effects model matrix X, with R's column names, order and contrasts.
 
 The fixed part of an lme4 formula (random bars already removed) is parsed by formulaic into
-terms; this module codes each term as R's ``model.matrix`` does (lme4 ``lFormula``):
+terms (a sum of column names such as ``Days`` or ``0 + x + z`` is read without it); this module
+codes each term as R's ``model.matrix`` does (lme4 ``lFormula``):
 
 * numeric columns enter as they are; ``I(x^2)``, ``log(x)``, ... are evaluated by
   :mod:`.expressions` without ``eval`` (R's ``^`` becomes Python's ``**``; formulaic only parses)
@@ -15,8 +16,8 @@ terms; this module codes each term as R's ``model.matrix`` does (lme4 ``lFormula
 * aliased columns are dropped as lme4 ``chkRank.X`` does, by R's sequential QR rule
   (tolerance 1e-7 relative to the column norm), with lme4's message.
 
-Plain column names bypass formulaic entirely, so a numeric design on 10^6 rows costs about
-one copy of the data.
+Plain column names are read from the data directly, so a numeric design on 10^6 rows costs
+about one copy of the data.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from __future__ import annotations
 from functools import lru_cache
 
 import itertools
+import keyword
+import math
 import os
 import re
 import warnings
@@ -32,9 +35,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import scipy.linalg.lapack
-from formulaic import Formula
-from formulaic.errors import FormulaicError
-from formulaic.parser.types.factor import Factor
 
 from mixedmodels.control import DEFAULT_CONTROL
 from mixedmodels.errors import DesignError, FormulaError
@@ -237,21 +237,54 @@ def _translate(rhs: str) -> tuple[str, dict[str, str]]:
 
 def _formulaic_expr(python: str) -> str:
     """formulaic's normalised spelling of one factor expression."""
-    terms = list(_parse(f"0 + {python}"))
-    return str(terms[0].factors[0].expr) if len(terms) == 1 else python
+    terms = _parse(f"0 + {python}")
+    return terms[0][0][0] if len(terms) == 1 else python
+
+
+LOOKUP, PYTHON, LITERAL = "lookup", "python", "literal"
+"""How a factor of a parsed term is evaluated: a data column, an expression, or a number (0, 1)."""
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _sum_of_names(rhs: str) -> tuple[tuple[tuple[str, str], ...], ...] | None:
+    """The terms of a right-hand side that only adds column names and 0 or 1, else None.
+
+    ``"Days"`` → ((("1", literal),), (("Days", lookup),)); ``"0 + x + z"`` → x, z without the
+    intercept. This is what formulaic returns for such a sum (in either ordering: every term has
+    degree 1), without importing it (a tenth of a second): a plain model needs no formula algebra.
+    """
+    tokens = [token.strip() for token in rhs.split("+")]
+    names = [t for t in tokens if t not in ("0", "1")]
+    if not all(_NAME.fullmatch(t) and not keyword.iskeyword(t) for t in names) or {"0", "1"} <= set(tokens):
+        return None
+    intercept = ((("1", LITERAL),),) if "0" not in tokens else ()
+    return intercept + tuple(((name, LOOKUP),) for name in dict.fromkeys(names))
 
 
 @lru_cache(maxsize=512)
-def _parse(rhs: str, ordering: str = "degree") -> Formula:
-    """Parse with formulaic; ``ordering="degree"`` sorts terms by degree as R does.
+def _parse(rhs: str, ordering: str = "degree") -> tuple[tuple[tuple[str, str], ...], ...]:
+    """The terms of a right-hand side, each a tuple of (expression, :data:`LOOKUP`/:data:`PYTHON`/
+    :data:`LITERAL`) factors; ``ordering="degree"`` sorts terms by degree as R does.
 
-    Cached: parsing costs about a millisecond, more than building X for small data, and the same
-    right-hand sides recur (refits, bootstrap, random-term expressions). The result is only read.
+    Parsed by formulaic, which is imported only when the formula is more than a sum of column
+    names (:func:`_sum_of_names`). Cached: parsing costs about a millisecond, more than building X
+    for small data, and the same right-hand sides recur (refits, bootstrap, random-term
+    expressions). The result is immutable.
     """
+    simple = _sum_of_names(rhs)
+    if simple is not None:
+        return simple
+    from formulaic import Formula
+    from formulaic.errors import FormulaicError
+    from formulaic.parser.types.factor import Factor
+
+    kinds = {Factor.EvalMethod.LOOKUP: LOOKUP, Factor.EvalMethod.PYTHON: PYTHON, Factor.EvalMethod.LITERAL: LITERAL}
     try:
-        return Formula(rhs, _ordering=ordering)
+        formula = Formula(rhs, _ordering=ordering)
     except (FormulaicError, SyntaxError, ValueError) as exc:
         raise FormulaError(f"cannot parse formula {rhs!r}: {_first_line(exc)}") from exc
+    return tuple(tuple((str(f.expr), kinds[f.eval_method]) for f in term.factors) for term in formula)
 
 
 def _first_line(exc: Exception) -> str:
@@ -329,6 +362,8 @@ def _factor_variable(name: str, expr: str, series: pd.Series) -> _Variable:
 
 def _is_factor(series: pd.Series) -> bool:
     dtype = series.dtype
+    if isinstance(dtype, np.dtype):  # NumPy's own: booleans, objects and strings are factors
+        return dtype.kind in "bOSU"
     return (
         isinstance(dtype, pd.CategoricalDtype)
         or pd.api.types.is_bool_dtype(dtype)
@@ -443,16 +478,43 @@ def _materialize(terms: tuple[_Term, ...], data: pd.DataFrame | None, *, context
     return X, column_names, assign
 
 
-def _aliased_columns(X: np.ndarray) -> np.ndarray:
+FULL_RANK_MARGIN = 1000.0
+"""How far above the aliasing tolerance X's columns must be from collinear to skip the QR of X."""
+
+
+def _clearly_full_rank(gram: np.ndarray) -> bool:
+    """True when no column of X can be aliased, judged from its Gram matrix G = XᵀX alone.
+
+    With C = D^-½ G D^-½ (D = diag G, columns scaled to unit norm), the norm of column j after
+    projecting out the columns before it, relative to its own, is the Cholesky pivot L̃_jj of C,
+    and L̃_jj² = 1 / ((C_{≤j})⁻¹)_jj ≥ λ_min(C_{≤j}) ≥ λ_min(C) (Cauchy interlacing). So
+    λ_min(C) ≥ (:data:`FULL_RANK_MARGIN` × tolerance)² means every such ratio is at least 1000
+    times the tolerance, and the QR rule of :func:`_aliased_columns` keeps every column; the
+    computed eigenvalue is accurate to about ε p, far below that bound. Anything closer (or a zero
+    column) is decided by that rule.
+    """
+    norms = np.sqrt(np.diagonal(gram))
+    if not np.all(norms > 0):
+        return False
+    try:
+        smallest = np.linalg.eigvalsh(gram / np.outer(norms, norms))[0]
+    except np.linalg.LinAlgError:
+        return False
+    return bool(smallest >= (FULL_RANK_MARGIN * DEFAULT_CONTROL.rank_tol) ** 2)
+
+
+def _aliased_columns(X: np.ndarray, gram: np.ndarray | None = None) -> np.ndarray:
     """Indices of the columns R's ``qr(X, tol = 1e-7)`` (LINPACK dqrdc2) sets aside, ascending.
 
     dqrdc2 keeps columns in their order and moves a column to the end when its norm, after
     projecting out the columns kept before it, falls below 1e-7 times its original norm. The
     same decisions are made on the triangular factor R of one unpivoted QR of X (X = QR, so
-    the column dependencies are R's), which costs O(n p^2) once and O(p^3) afterwards.
+    the column dependencies are R's), which costs O(n p^2) once and O(p^3) afterwards. With
+    ``gram`` = XᵀX at hand, an X that is clearly of full rank (:func:`_clearly_full_rank`, the
+    usual case) needs no QR at all.
     """
     p = X.shape[1]
-    if p == 0:
+    if p == 0 or (gram is not None and _clearly_full_rank(gram)):
         return np.empty(0, dtype=np.intp)
     if X.shape[0] > p:
         factored = scipy.linalg.lapack.dgeqrf(X)[0]
@@ -476,16 +538,15 @@ def _aliased_columns(X: np.ndarray) -> np.ndarray:
     return np.asarray(dropped, dtype=np.intp)
 
 
-def _variables(formula: Formula, data: pd.DataFrame, names: dict[str, str], context: str,
+def _variables(formula: tuple, data: pd.DataFrame, names: dict[str, str], context: str,
                functions: tuple = ()) -> dict[str, _Variable]:
-    """One :class:`_Variable` per distinct factor of the formula, in order of appearance."""
+    """One :class:`_Variable` per distinct factor of the parsed terms (:func:`_parse`), in order of appearance."""
     variables: dict[str, _Variable] = {}
     for term in formula:
-        for factor in term.factors:
-            expr = str(factor.expr)
-            if expr in variables or factor.eval_method == Factor.EvalMethod.LITERAL:
+        for expr, kind in term:
+            if expr in variables or kind == LITERAL:
                 continue
-            if factor.eval_method == Factor.EvalMethod.LOOKUP:
+            if kind == LOOKUP:
                 name = expr.strip("`")
                 series = _column(data, name, context)
                 if not (_is_factor(series) or pd.api.types.is_numeric_dtype(series.dtype)):
@@ -508,10 +569,10 @@ def _terms(rhs: str, data: pd.DataFrame, context: str = FIXED_CONTEXT, functions
     order = {expr: i for i, expr in enumerate(variables)}
     raw = []
     for term in formula:
-        exprs = [str(f.expr) for f in term.factors if f.eval_method != Factor.EvalMethod.LITERAL]
-        for f in term.factors:
-            if f.eval_method == Factor.EvalMethod.LITERAL and str(f.expr) not in ("0", "1"):
-                raise FormulaError(f"unsupported literal {f.expr!r} in formula {rhs!r}")
+        exprs = [expr for expr, kind in term if kind != LITERAL]
+        for expr, kind in term:
+            if kind == LITERAL and expr not in ("0", "1"):
+                raise FormulaError(f"unsupported literal {expr!r} in formula {rhs!r}")
         raw.append(tuple(sorted(exprs, key=order.__getitem__)))
     present = {frozenset(t) for t in raw}
     intercept = frozenset() in present
@@ -541,7 +602,7 @@ def _width(var: _Variable, coding: str) -> int:
 
 def _check_size(terms: tuple[_Term, ...], n: int, context: str) -> None:
     """Stop before building an X of more than :data:`MAX_X_BYTES` (n × p × 8 bytes), naming the widest factor."""
-    p = sum(int(np.prod([_width(v, c) for v, c in zip(t.variables, t.codings)])) for t in terms)
+    p = sum(math.prod(_width(v, c) for v, c in zip(t.variables, t.codings)) for t in terms)
     size = n * p * 8
     if size <= MAX_X_BYTES:
         return
@@ -603,8 +664,8 @@ def build_fixed_design(rhs: str, data: pd.DataFrame, *, check_rank: bool = True,
     X, names, assign = _materialize(terms, data, context=context)
     gram = X.T @ X if check_rank else None
     colsum = X.sum(axis=0) if check_rank else None
-    aliased = _aliased_columns(X) if check_rank else np.empty(0, dtype=np.intp)
-    kept = np.setdiff1d(np.arange(X.shape[1]), aliased)
+    aliased = _aliased_columns(X, gram) if check_rank else np.empty(0, dtype=np.intp)
+    kept = np.delete(np.arange(X.shape[1]), aliased)  # aliased: ascending, distinct
     if aliased.size:
         k = aliased.size
         noun = "column / coefficient" if k == 1 else "columns / coefficients"

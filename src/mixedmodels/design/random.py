@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..errors import DesignError, FormulaError
 from ..formula import RandomTermSpec
-from .fixed import FixedTemplate, build_fixed_design
+from .fixed import FixedDesign, FixedTemplate, build_fixed_design
 
 __all__ = ["RandomTerm", "TermTemplate", "build_random_term", "grouping_factor", "order_terms"]
 
@@ -109,7 +109,7 @@ def _factor_codes(column: pd.Series) -> tuple[np.ndarray, list[str]]:
         categorical = pd.Categorical(column.to_numpy())
     else:
         categorical = pd.Categorical(column.astype(str).to_numpy())
-    labels = [str(c) for c in categorical.categories]
+    labels = [str(c) for c in categorical.categories.tolist()]  # tolist: no Index element access per level
     return np.asarray(categorical.codes, dtype=np.int64), labels
 
 
@@ -140,18 +140,20 @@ def grouping_factor(group: str, data: pd.DataFrame, known_levels: list[str] | No
         lookup = {label: i for i, label in enumerate(known_levels)}
         translate = np.array([lookup.get(label, -1) for label in labels], dtype=np.int64)
         return translate[combined], list(known_levels)
-    present = np.unique(combined)
+    present = np.flatnonzero(np.bincount(combined, minlength=len(labels)))  # the codes used, ascending
     remap = np.full(len(labels), -1, dtype=np.int64)
     remap[present] = np.arange(len(present))
     return remap[combined], [labels[i] for i in present]
 
 
 def build_random_term(spec: RandomTermSpec, data: pd.DataFrame, check_levels: bool = True,
-                      functions: dict | None = None) -> RandomTerm:
+                      functions: dict | None = None, fixed: FixedDesign | None = None) -> RandomTerm:
     """Build one term's codes and model columns from (NA-free) data.
 
     ``check_levels=False`` skips the level-count checks below (glmer: an observation-level
-    random effect is identifiable when there is no residual variance).
+    random effect is identifiable when there is no residual variance). ``fixed``: the fixed-effects
+    design of the same rows when its right-hand side is this term's expression (``(Days | Subject)``
+    beside ``~ Days``); the term's columns are then its X, built once, unless X lost aliased columns.
 
     Raises
     ------
@@ -161,8 +163,12 @@ def build_random_term(spec: RandomTermSpec, data: pd.DataFrame, check_levels: bo
         residual), or when the term has at least as many random effects as observations.
     """
     codes, levels = grouping_factor(spec.group, data)
-    z_design = build_fixed_design(spec.expr, data, check_rank=False, context=f"random-effects term {spec}",
-                                  functions=functions)
+    context = f"random-effects term {spec}"
+    if fixed is not None and not fixed.dropped:
+        z_design = FixedDesign(list(fixed.column_names), list(fixed.terms), fixed.assign.copy(), [], fixed._terms,
+                               fixed._kept.copy(), context, X=fixed.X)
+    else:
+        z_design = build_fixed_design(spec.expr, data, check_rank=False, context=context, functions=functions)
     if z_design.X.shape[1] == 0:
         raise FormulaError(f"random-effects term {spec} has no columns")
     n = len(data)

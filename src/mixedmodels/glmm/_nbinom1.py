@@ -12,9 +12,9 @@ The digamma and trigamma differences are finite sums for a count y:
 
     ψ(y + k) − ψ(k) = Σ_{j<y} 1/(k + j),    ψ′(k) − ψ′(y + k) = Σ_{j<y} 1/(k + j)²,
 
-exact to rounding and without the cost of scipy's Hurwitz zeta (ψ′), which took most of an
-nbinom1 fit's time. Counts above ``SUM_LIMIT`` take scipy's ψ and ψ′ instead (a sum of y terms
-per row would then cost more than they do).
+exact to rounding and in the one compiled pass over the rows. Counts above ``SUM_LIMIT`` take
+scipy's ψ and :func:`._kernels.trigamma` instead (a sum of y terms per row would then cost more
+than they do).
 """
 
 from __future__ import annotations
@@ -25,10 +25,11 @@ import numpy as np
 from scipy import special
 
 from .._jit import njit
+from ._kernels import trigamma
 
 __all__ = ["nbinom1_rows", "SUM_LIMIT"]
 
-#: counts up to this take the finite sums; above it scipy's digamma/trigamma differences
+#: counts up to this take the finite sums; above it the digamma/trigamma differences
 SUM_LIMIT = 256
 
 
@@ -67,7 +68,7 @@ def nbinom1_rows(y: np.ndarray, mu: np.ndarray, weights: np.ndarray, saturated_p
     if big.any():
         k, yb = mu[big] / phi, y[big]
         big_s1[big] = special.digamma(yb + k) - special.digamma(k)
-        big_s2[big] = special.polygamma(1, k) - special.polygamma(1, yb + k)
+        big_s2[big] = trigamma(k) - trigamma(yb + k)
     sat = np.ascontiguousarray(np.broadcast_to(np.asarray(saturated_part, dtype=float), (n,)))
     dev, W, resid = (np.empty(n) for _ in range(3))
     _nbinom1(np.ascontiguousarray(mu, dtype=float), np.ascontiguousarray(y, dtype=float),
