@@ -38,7 +38,8 @@ from scipy import special
 
 from .._distributions import norm_quantile
 from ..errors import MixedModelsError
-from ._kernels import log_poisson_rows, logit_binomial_rows, trigamma
+from ._kernels import log_poisson_rows, logit_binomial_rows
+from ._nbinom1 import nbinom1_rows
 
 __all__ = ["Family", "Link", "Binomial", "Poisson", "NegativeBinomial", "NBinom1", "Gamma", "InverseGaussian",
            "binomial", "poisson", "get_family", "FAMILIES", "LINKS"]
@@ -118,8 +119,8 @@ class Family:
     name : registry key ("binomial", "Gamma", ...); links : the links offered, default first;
     has_scale : lme4's ``useSc`` (σ̂ estimated from the Pearson residuals and reported);
     supports_agq : nAGQ > 1 available; estimates_dispersion : "profile" (lme4's ``glmer.nb``:
-    θ by Brent's method over refits), "joint" (a parameter of the Laplace optimisation, as
-    glmmTMB), or None; newton_links : links for which PIRLS iterates with :meth:`newton` (the
+    a parameter of the optimisation, the fit then reported at its estimate as known), "joint"
+    (a parameter of the Laplace optimisation and of Var(β̂), as glmmTMB), or None; newton_links : links for which PIRLS iterates with :meth:`newton` (the
     observed information: quadratic convergence where Fisher scoring converges linearly) and
     factors the Laplace matrix once more at the mode with :meth:`laplace_weights`.
     """
@@ -561,18 +562,20 @@ class NBinom1(_CountDispersion):
         w = weights * mu / (1 + self._phi())
         return w, weights * self._score(y, mu) / w
 
+    def working_state(self, y, eta, weights, saturated_part):
+        mu = self.link.inverse(eta)
+        return (mu, *nbinom1_rows(y, mu, weights, saturated_part, self._phi()))
+
     def laplace_weights(self, y, eta, mu, weights):
-        """The observed information −∂²log p/∂η² (TMB's Laplace approximation)."""
-        phi = self._phi()
-        k = mu / phi
-        return weights * (-(mu / phi) ** 2 * (trigamma(y + k) - trigamma(k))
-                          - self._score(y, mu))
+        """The observed information −∂²log p/∂η² = −k²[ψ′(y + k) − ψ′(k)] − ∂log p/∂η, k = μ/φ
+        (TMB's Laplace approximation; compiled, :mod:`._nbinom1`)."""
+        return nbinom1_rows(y, mu, weights, 0.0, self._phi())[1]
 
     def _newton(self, y, mu, weights):
         """The observed information (negative in some rows away from the mode: PIRLS takes a Fisher
         scoring step, :meth:`irls`, wherever the whole system is not positive definite)."""
-        W = self.laplace_weights(y, None, mu, weights)
-        return W, weights * self._score(y, mu) / W
+        _, W, resid = nbinom1_rows(y, mu, weights, 0.0, self._phi())
+        return W, resid
 
     def simulate(self, mu, trials, rng, sigma=1.0):
         phi = self._phi()
@@ -667,6 +670,21 @@ class InverseGaussian(Family):
     def deviance_residuals(self, y, mu, weights, saturated_part=None):
         """w(y − μ)²/(yμ²): no part in y alone (``saturated_part`` is 0)."""
         return weights * (y - mu) ** 2 / (y * mu * mu)
+
+    newton_links = ("log",)
+
+    def _newton(self, y, mu, weights):
+        """Log link: −∂²log p/∂η² = w(2y − μ)/μ², ∂log p/∂η = w(y − μ)/μ² (per unit dispersion).
+
+        Fisher scoring (W = w/μ) converges linearly here, slowly enough that PIRLS on a random
+        slope model stops at its iteration limit (its modes, and so the criterion, then depend on
+        where it started); Newton converges in a few steps. W is negative where y < μ/2: PIRLS
+        then takes a Fisher scoring step if the system is not positive definite. The Laplace
+        determinant keeps lme4's Fisher weights (:meth:`Family.laplace_weights`).
+        """
+        W = weights * (2 * y - mu) / (mu * mu)
+        score = weights * (y - mu) / (mu * mu)
+        return W, np.divide(score, W, out=np.zeros_like(score), where=W != 0)
 
     def data_term(self, y, mu, weights, dev_resid, saturated):
         total = weights.sum()

@@ -6,8 +6,14 @@
     stage 2 = BOBYQA over (θ, β), Laplace or AGQ     # nAGQ ≥ 1, lme4's checkConv
     fit     = GlmerFit(...)                           # Var(β̂) from the Hessian over (θ, β)
 
-A dispersion estimated jointly (nbinom1) is one more parameter, log φ, of both stages; the
-negative binomial θ of ``glmer_nb`` is estimated outside, as lme4's ``glmer.nb`` (:mod:`.negbin`).
+A dispersion estimated jointly (nbinom1) is one more parameter, log φ, of both stages. So is the
+negative binomial θ of ``glmer_nb`` (log θ), whose stage 2 starts from lme4's start, the Poisson
+fit and MASS's theta.ml (:mod:`.negbin`): its fit is then reported at θ̂ held fixed, as lme4's
+``glmer.nb`` reports its final refit.
+
+Stage 2 starts BOBYQA with a first step of at most each fixed effect's stage-1 standard error
+(nlopt rescales each variable by its step): the criterion is then about equally curved in every
+direction, where one step for all and a slope of standard error 0.003 cost hundreds of evaluations.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from ..objective import PlsSolution
 from ..optimize import optimize_theta
 from .families import Family, NegativeBinomial, Poisson, get_family
 from .laplace import GlmmProblem
-from .negbin import minimise_log_theta, theta_ml
+from .negbin import theta_ml
 from .results import GlmerFit
 
 __all__ = ["glmer", "glmer_nb", "refit"]
@@ -99,23 +105,28 @@ def glmer(formula: str, data, family="binomial", nAGQ: int = 1, weights=None, of
     y, prior, trials = fam.response(design.y, design.weights)
     offset_v = np.zeros(len(y)) if design.offset is None else design.offset
     name = data_name if data_name is not None else data_name_of(data, sys._getframe(1))
-    if fam.estimates_dispersion == "profile" and fam.dispersion is None:
-        return _fit_profiled(design, spec, rows, fam, y, prior, trials, offset_v, int(nAGQ), name)
     problem = GlmmProblem(fam, y, prior, trials, offset_v, design.X, [t.codes for t in design.terms],
                           [t.z for t in design.terms], [t.n_levels for t in design.terms], nAGQ,
                           structures=term_structures(design.terms))
-    optimum, extra = _optimise(problem, int(nAGQ))
-    return _make_fit(spec, rows, problem, optimum, extra, name, int(nAGQ),
-                     n_dispersion=problem.n_extra + int(fam.has_scale))
+    n_dispersion = problem.n_extra + int(fam.has_scale)
+    if fam.estimates_dispersion == "profile" and fam.dispersion is None:  # lme4's glmer.nb
+        optimum, extra = _optimise_negative_binomial(problem, int(nAGQ))
+        problem, optimum = _at_dispersion(problem, optimum, extra)
+        extra = np.zeros(0)
+    else:
+        optimum, extra = _optimise(problem, int(nAGQ))
+    return _make_fit(spec, rows, problem, optimum, extra, name, int(nAGQ), n_dispersion=n_dispersion)
 
 
 def glmer_nb(formula: str, data, nAGQ: int = 1, weights=None, offset=None, *, link: str = "log",
              data_name: str | None = None) -> GlmerFit:
     """Negative binomial (NB2) GLMM with θ estimated, as lme4's ``glmer.nb``.
 
-    V(μ) = μ + μ²/θ; θ̂ minimises the profile −2 log L(θ) by lme4's algorithm
-    (:mod:`mixedmodels.glmm.negbin`). The fit's family is ``NegativeBinomial(θ̂)``, printed as
-    lme4 does ("Negative Binomial(3.3034)"); ``fit.family.theta`` is θ̂.
+    V(μ) = μ + μ²/θ; θ̂ minimises −2 log L over (θ_RE, β, log θ) in one optimisation from
+    lme4's start (:mod:`mixedmodels.glmm.negbin`): the minimum of lme4's profile over θ. The fit
+    is reported at θ̂ as known, as lme4's: Var(β̂) from the Hessian over (θ_RE, β) alone, and
+    ``refit``/``bootstrap`` keep θ̂ fixed. The fit's family is ``NegativeBinomial(θ̂)``, printed
+    as lme4 does ("Negative Binomial(3.3034)"); ``fit.family.theta`` is θ̂.
 
     Parameters
     ----------
@@ -129,16 +140,16 @@ def glmer_nb(formula: str, data, nAGQ: int = 1, weights=None, offset=None, *, li
                  offset=offset, data_name=name)
 
 
-#: BOBYQA settings of a refit from a nearby optimum (glmer_nb's profile over θ): a small first step
-#: and tight tolerances make the profile smooth to ~1e-7 (lme4's defaults leave ~1e-4 of noise on
-#: grouseticks, enough to move the argmin of a profile this flat by 1e-3 in θ) at ~100 evaluations.
-REFIT = {"initial_step": 0.05, "control": dataclasses.replace(DEFAULT_CONTROL, ftol_abs=1e-11, xtol_abs=1e-10)}
+#: BOBYQA's tolerances for a refit from a nearby optimum (bootstrap): tight enough that a refit to
+#: the fit's own response returns its estimates to ~1e-6 without the Newton refinements of a checked fit.
+REFIT_CONTROL = dataclasses.replace(DEFAULT_CONTROL, ftol_abs=1e-11, xtol_abs=1e-10)
 
 
-#: BOBYQA's first step in stage 2, which starts from stage 1's (θ, β) near its optimum: from the
-#: default (0.75 on θ's diagonal, 1 elsewhere) the first evaluations leave that neighbourhood and
-#: come back (the 10⁵-row problems of benchmarks/bench_glmm.py: 74, 57, 73 evaluations → 41, 28,
-#: 40, the same optimum to 1e-10).
+#: BOBYQA's first step in stage 2 for θ and a dispersion (β's at most their standard errors,
+#: :func:`_stage2_steps`), which starts from stage 1's (θ, β) near its optimum: from the default
+#: (0.75 on θ's diagonal, 1 elsewhere) the first evaluations leave that neighbourhood and come back
+#: (the 10⁵-row problems of benchmarks/bench_glmm.py: 74, 57, 73 evaluations → 41, 28, 40, the same
+#: optimum to 1e-10).
 STAGE2_STEP = 0.05
 
 
@@ -146,60 +157,92 @@ def refit(fit: GlmerFit, y: np.ndarray) -> GlmerFit:
     """The same model fitted to the response ``y`` (binomial: proportions of the same trials), started
     at ``fit``'s estimates, without convergence checks (lme4's ``refit(fit, newresp)``, as ``bootMer``
     uses it). The family is the fit's: a ``glmer_nb`` fit keeps θ̂ fixed, as lme4's refit does; a
-    jointly estimated dispersion (nbinom1) is re-estimated."""
+    jointly estimated dispersion (nbinom1) is re-estimated.
+
+    BOBYQA's first step is ``refit_initial_step`` (0.05) for θ and the dispersion and the fit's
+    standard error for each β: a replicate's estimates lie about that far from the fit's (on
+    grouseticks 30–40% of the PIRLS runs of a step of 0.05 for all)."""
     problem = fit.problem.with_response(np.asarray(y, float))
     start = None if fit.n_agq == 0 else fit.optimum.theta
-    optimum, extra = _optimise(problem, fit.n_agq, start=start, check=False, options=REFIT)
+    step = DEFAULT_CONTROL.refit_initial_step
+    se = np.sqrt(np.diag(fit.solution.vcov_beta))
+    steps = np.r_[np.full(problem.n_theta, step), np.where(np.isfinite(se) & (se > 0), se, step),
+                  np.full(problem.n_extra, step)]
+    optimum, extra = _optimise(problem, fit.n_agq, start=start, check=False,
+                               options={"initial_step": steps, "control": REFIT_CONTROL})
     return _make_fit(fit.spec, fit.rows, problem, optimum, extra, fit.data_name, fit.n_agq, fit.n_dispersion,
                      warn=False)
 
 
 def _optimise(problem: GlmmProblem, n_agq: int, start: np.ndarray | None = None, check: bool = True,
-              options: dict | None = None):
+              options: dict | None = None, stage1_start: np.ndarray | None = None):
     """(OptSummary, extra parameters) of lme4's two stages; ``start`` = [θ, β, extra] skips stage 1
-    (lme4's ``refit``), ``options`` go to the stage-2 optimiser. For nAGQ = 0 the summary is stage
-    1's, over [θ, extra]."""
+    (lme4's ``refit``), ``options`` go to the stage-2 optimiser, ``stage1_start`` = [θ, extra] is
+    stage 1's start (default T_k = I, extra 0). For nAGQ = 0 the summary is stage 1's, over
+    [θ, extra].
+
+    Stage 2's first BOBYQA step is ``STAGE2_STEP`` for θ and extra and at most the stage-1
+    standard error for each β (:func:`_stage2_steps`) unless ``options`` say otherwise. Neither stage takes the
+    fourth-order refinement after the checks' Newton step (``refine=False``: it would move the
+    estimates by ~1e-6 of their standard errors, at 4k + 1 more PIRLS runs)."""
     layout = problem.layout
     k, n_extra = layout.n_theta, problem.n_extra
     lower = layout.lower_bounds()
+    options = dict(options or {})
     with blas_threads_for(problem.joint.m):
         if start is None:
-            stage1 = optimize_theta(problem.deviance_theta, np.r_[layout.initial(), np.zeros(n_extra)],
-                                    np.r_[lower, np.full(n_extra, -np.inf)], check=check and n_agq == 0, refine=False)
+            if stage1_start is None:
+                stage1_start = np.r_[layout.initial(), np.zeros(n_extra)]
+            stage1 = optimize_theta(problem.deviance_theta, stage1_start, np.r_[lower, np.full(n_extra, -np.inf)],
+                                    check=check and n_agq == 0, refine=False)
             if n_agq == 0:
                 return stage1, stage1.theta[k:]
-            beta1 = problem.joint_modes(stage1.theta).x[problem.joint.q:]
-            start = np.r_[stage1.theta[:k], beta1, stage1.theta[k:]]
+            modes = problem.joint_modes(stage1.theta)
+            start = np.r_[stage1.theta[:k], modes.x[problem.joint.q:], stage1.theta[k:]]
+            options.setdefault("initial_step", _stage2_steps(problem, modes))
         bounds = np.r_[lower, np.full(problem.p + n_extra, -np.inf)]
-        optimum = optimize_theta(problem.deviance, start, bounds, check=check, refine=False,
-                                 **{"initial_step": STAGE2_STEP, **(options or {})})
+        optimum = optimize_theta(problem.deviance, start, bounds, check=check, refine=False, **options)
     return optimum, optimum.theta[k + problem.p:]
 
 
-def _fit_profiled(design, spec, rows, family: Family, y, prior, trials, offset, n_agq: int, name: str) -> GlmerFit:
-    """lme4's ``glmer.nb`` (see :mod:`.negbin`): Poisson fit, θ₀ = theta.ml, NB fit at θ₀, Brent over log θ."""
-    terms = design.terms
-    poisson_problem = GlmmProblem(Poisson(), y, prior, trials, offset, design.X, [t.codes for t in terms],
-                                  [t.z for t in terms], [t.n_levels for t in terms], n_agq,
-                                  structures=term_structures(terms))
-    optimum0, _ = _optimise(poisson_problem, n_agq, check=False)
-    _, state0, _ = _final_state(poisson_problem, optimum0, n_agq)
-    theta0 = theta_ml(y, state0.mu, prior)
-    last = {"problem": poisson_problem.with_family(family.with_dispersion(theta0)), "start": None}
-    first, _ = _optimise(last["problem"], n_agq, check=False)
-    last["start"] = first.theta
+def _stage2_steps(problem: GlmmProblem, modes) -> np.ndarray:
+    """Stage 2's first BOBYQA steps: ``STAGE2_STEP`` for θ and extra; for β the smaller of that and
+    its stage-1 standard error √(φ [(R_XᵀR_X)⁻¹]_jj), φ = Σdᵢ/n for a family with a scale (the
+    Laplace criterion's curvature in β is then R_XᵀR_X/φ), else 1. (The SE alone, where it is
+    larger than the step, cost cbpp 20% more runs.)"""
+    unscaled = np.diag(modes.problem.unscaled_vcov(modes.factor))
+    phi = float(modes.dev_resid.sum()) / problem.n if problem.family.has_scale else 1.0
+    se = np.sqrt(np.maximum(phi * unscaled, 0.0))
+    se = np.where(np.isfinite(se) & (se > 0), np.minimum(se, STAGE2_STEP), STAGE2_STEP)
+    return np.r_[np.full(problem.n_theta, STAGE2_STEP), se, np.full(problem.n_extra, STAGE2_STEP)]
 
-    def profile(log_theta: float) -> float:
-        problem = last["problem"].with_family(family.with_dispersion(float(np.exp(log_theta))))
-        optimum, _ = _optimise(problem, n_agq, start=None if n_agq == 0 else last["start"], check=False,
-                               options=REFIT)
-        last["problem"], last["start"] = problem, optimum.theta
-        return optimum.objective
 
-    theta_hat = minimise_log_theta(profile, theta0)
-    problem = last["problem"].with_family(family.with_dispersion(theta_hat))
-    optimum, extra = _optimise(problem, n_agq, start=None if n_agq == 0 else last["start"], options=REFIT)
-    return _make_fit(spec, rows, problem, optimum, extra, name, n_agq, n_dispersion=1)
+def _optimise_negative_binomial(problem: GlmmProblem, n_agq: int):
+    """:func:`_optimise` of a ``glmer_nb`` problem (extra = log θ_NB) from lme4's start: the Poisson
+    GLMM (log link; its nAGQ = 0 fit) and θ_NB = MASS's ``theta.ml`` at its conditional means (1 if
+    theta.ml truncates at 0). With nAGQ ≥ 1 stage 2 starts there at once (its first steps from the
+    Poisson fit's R_X): a stage 1 of the negative binomial would cost more PIRLS runs than it
+    saves in stage 2 (grouseticks: 234 instead of 195)."""
+    poisson = problem.with_family(Poisson())
+    stage1, _ = _optimise(poisson, 0, check=False)
+    modes = poisson.joint_modes(stage1.theta)
+    theta_nb = theta_ml(problem.y, modes.mu, problem.weights)
+    log_theta = np.log(theta_nb) if theta_nb > 0 else 0.0
+    if n_agq == 0:
+        return _optimise(problem, 0, stage1_start=np.r_[stage1.theta, log_theta])
+    start = np.r_[stage1.theta, modes.x[poisson.joint.q:], log_theta]
+    return _optimise(problem, n_agq, start=start, options={"initial_step": _stage2_steps(problem, modes)})
+
+
+def _at_dispersion(problem: GlmmProblem, optimum, extra):
+    """The problem with the family at its estimated dispersion held fixed, and the optimum over
+    the remaining parameters (the estimated dispersion's row and column dropped from the Hessian:
+    Var(β̂) treats it as known, as lme4's ``glmer.nb`` does)."""
+    fixed = problem.with_family(problem.family_at(extra))
+    keep = slice(0, len(optimum.theta) - problem.n_extra)
+    return fixed, dataclasses.replace(optimum, theta_initial=optimum.theta_initial[keep], theta=optimum.theta[keep],
+                                      lower=optimum.lower[keep], gradient=optimum.gradient[keep],
+                                      hessian=optimum.hessian[keep, keep])
 
 
 def _final_state(problem: GlmmProblem, optimum, n_agq: int):

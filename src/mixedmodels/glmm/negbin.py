@@ -1,15 +1,15 @@
-"""The negative binomial θ of lme4's ``glmer.nb``: a starting value and the profile search.
+"""The negative binomial θ of lme4's ``glmer.nb``: its starting value.
 
-lme4's ``glmer.nb`` (R/glmer.nb.R) estimates θ of NB2 (V(μ) = μ + μ²/θ) by alternation:
+lme4's ``glmer.nb`` (R/glmer.nb.R) estimates θ of NB2 (V(μ) = μ + μ²/θ) by alternation: it fits
+the Poisson GLMM, takes θ₀ = MASS's ``theta.ml(y, μ̂)`` (:func:`theta_ml`, Newton's method on the
+score of the NB log-likelihood in θ at the Poisson GLMM's conditional means μ̂), and then
+minimises the profile d(θ) = −2 log L of the GLMM refitted at θ over log θ ∈ log θ₀ ± 3 by
+Brent's method, a full refit per step.
 
-1. fit the Poisson GLMM and take θ₀ = MASS's ``theta.ml(y, μ̂)`` (:func:`theta_ml`, Newton's method
-   on the score of the NB log-likelihood in θ at the Poisson GLMM's conditional means μ̂);
-2. fit the GLMM with the family ``negative.binomial(θ₀)``;
-3. minimise the profile d(θ) = −2 log L of the GLMM refitted at θ (each refit starts from the
-   previous one's (θ_RE, β)) over log θ ∈ log θ₀ ± 3 by Brent's method (R's ``optimize``,
-   tolerance 5e-5 on log θ) (:func:`minimise_log_theta`).
-
-The reported fit is the refit at θ̂; Var(β̂) treats θ̂ as known, as lme4 does.
+The minimum of that profile is the minimum of −2 log L over (θ_RE, β, log θ) jointly:
+``glmer_nb`` (:mod:`.fit`) finds it by one optimisation with log θ as one more parameter, started
+from the Poisson GLMM's (θ_RE, β) and θ₀ (a tenth of the PIRLS runs, and no tolerance of inner
+fits to make the profile rough). The fit is reported at θ̂, Var(β̂) treating θ̂ as known, as lme4's.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from scipy import optimize, special
+from scipy import special
 
-__all__ = ["theta_ml", "minimise_log_theta"]
+__all__ = ["theta_ml"]
 
 
 def theta_ml(y: np.ndarray, mu: np.ndarray, weights: np.ndarray, limit: int = 20, eps: float = 1e-4) -> float:
@@ -50,12 +50,3 @@ def theta_ml(y: np.ndarray, mu: np.ndarray, weights: np.ndarray, limit: int = 20
     if it == limit:
         warnings.warn("theta.ml: iteration limit reached", UserWarning, stacklevel=2)
     return float(t0)
-
-
-def minimise_log_theta(profile, theta0: float, half_width: float = 3.0, tol: float = 5e-5) -> float:
-    """argmin of ``profile(log θ)`` over log θ₀ ± ``half_width`` by Brent's method with absolute
-    tolerance ``tol`` (R's ``optimize``; scipy's ``fminbound`` is the same Forsythe–Malcolm–Moler
-    algorithm with the same stopping rule tol₁ = √ε|x| + tol/3)."""
-    centre = np.log(theta0)
-    log_theta = optimize.fminbound(profile, centre - half_width, centre + half_width, xtol=tol)
-    return float(np.exp(log_theta))

@@ -5,13 +5,7 @@
 ## grouseticks.csv is a copy of lme4's grouseticks (cHEIGHT = HEIGHT - mean(HEIGHT), YEAR a factor).
 suppressPackageStartupMessages({library(lme4); library(glmmTMB); library(MASS); library(jsonlite); library(statmod)})
 
-write_schema <- function(df, stem, note) {
-  cols <- lapply(df, function(v) if (is.factor(v)) list(type = "factor", levels = levels(v), contrasts = "contr.treatment")
-                                 else list(type = "numeric"))
-  write.csv(df, paste0(stem, ".csv"), row.names = FALSE)
-  writeLines(toJSON(list(file = paste0(stem, ".csv"), nrow = nrow(df), columns = cols, note = note),
-                    auto_unbox = TRUE, pretty = TRUE, digits = NA), paste0(stem, ".schema.json"))
-}
+source("../schema.R")  # write_schema()
 
 gt <- read.csv("grouseticks.csv", colClasses = c(INDEX = "character", BROOD = "character", YEAR = "character",
                                                  LOCATION = "character"))
