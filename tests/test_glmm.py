@@ -263,23 +263,3 @@ def test_pirls_system_solves_a_perfect_fit(model_id):
     for u in solution.u:
         np.testing.assert_array_equal(u, 0.0)
 
-
-@pytest.mark.parametrize("family", ["poisson", "nbinom1"])
-def test_rows_in_two_parts_on_one_or_two_threads(monkeypatch, family):
-    """Large data: PIRLS handles the rows in two fixed halves (on two threads when a core is free).
-    The fit is the same to rounding as in one pass, and the same to the bit whatever the threads."""
-    from mixedmodels.glmm import pirls
-
-    data = mm.datasets.load("grouseticks")
-    formula = "TICKS ~ YEAR + cHEIGHT + (1 | BROOD) + (1 | LOCATION)"
-    whole = mm.glmer(formula, data, family=family)
-    monkeypatch.setattr(pirls, "PARTED_ROWS", 100)
-    fits = []
-    for cores in (1, 2):
-        monkeypatch.setattr(pirls, "free_cores", lambda cores=cores: cores)
-        fits.append(mm.glmer(formula, data, family=family))
-    assert len(fits[0].problem.joint.parts) == 2
-    assert fits[0].objective == fits[1].objective
-    np.testing.assert_array_equal(fits[0].fixef, fits[1].fixef)
-    assert fits[0].objective == pytest.approx(whole.objective, rel=1e-10)
-    np.testing.assert_allclose(fits[0].fixef, whole.fixef, atol=1e-5)  # BOBYQA's stop on a flat optimum
