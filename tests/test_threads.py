@@ -65,3 +65,20 @@ def test_blas_threads_for(monkeypatch, order, free, expected):
     monkeypatch.setattr(_threads, "free_cores", lambda: free)
     assert _threads.blas_threads_for(order) == "context"
     assert calls == [(expected, "blas")]
+
+
+@pytest.mark.parametrize("order, free, expected", [(50, 2, None), (999, 2, None), (1000, 2, 2), (1160, 1, 1)])
+def test_lapack_threads_for(monkeypatch, order, free, expected):
+    """Below order 1000 no threadpoolctl call at all (the fit's one thread stands); above, one per free core."""
+    calls = []
+
+    class Controller:
+        def limit(self, limits, user_api):
+            calls.append((limits, user_api))
+            return "context"
+
+    monkeypatch.setattr(_threads, "_controller", lambda: Controller())
+    monkeypatch.setattr(_threads, "free_cores", lambda: free)
+    context = _threads.lapack_threads_for(order)
+    assert calls == ([] if expected is None else [(expected, "blas")])
+    assert (context == "context") == (expected is not None)

@@ -12,16 +12,20 @@ during the data pass or the previous fit; the 1-minute load average where there 
 lags: after a data pass that kept both cores busy it kept a 15-minute optimisation on one
 thread). With one of two cores held by another process that is one thread: two would take turns
 with it (InstEval took 5.3–6.9 s instead of 2.4 s so). The data pass's second thread for a dense
-Bz (:mod:`mixedmodels.blocks`) asks the same. The numbers agree either way to rounding.
+Bz (:mod:`mixedmodels.blocks`) asks the same. The numbers agree either way to rounding. Within
+an lmer fit only the Schur complement's LAPACK factorisation and inversion take more than one
+thread (:func:`lapack_threads_for`): the rest of an evaluation is many small BLAS calls, which
+threads only slow down.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from functools import lru_cache
 
-__all__ = ["blas_threads_for", "free_cores"]
+__all__ = ["blas_threads_for", "free_cores", "lapack_threads_for"]
 
 SINGLE_THREAD_BELOW = 1000  # order of the dense block from which BLAS threads can pay off
 
@@ -104,3 +108,15 @@ def blas_threads_for(order: int):
     """Context manager: one BLAS thread below order :data:`SINGLE_THREAD_BELOW`, else one per free core."""
     threads = free_cores() if order >= SINGLE_THREAD_BELOW else 1
     return _controller().limit(limits=threads, user_api="blas")
+
+
+def lapack_threads_for(order: int):
+    """Context manager for one LAPACK factorisation or inversion of a dense block of this order inside a
+    fit held to one BLAS thread: one thread per free core from :data:`SINGLE_THREAD_BELOW` on
+    (:func:`blas_threads_for`), nothing below (no threadpoolctl call on small blocks).
+
+    A fit runs its many small BLAS calls on one thread and only these on more: InstEval with the
+    whole fit on two threads took 0.82–0.86 s, on one 0.59–0.72 s, and with two threads for the
+    Cholesky factor and inverse of its order-1159 Schur complement alone 0.47–0.51 s.
+    """
+    return blas_threads_for(order) if order >= SINGLE_THREAD_BELOW else contextlib.nullcontext()

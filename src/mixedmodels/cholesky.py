@@ -38,6 +38,7 @@ from scipy.linalg.lapack import dpotrf
 
 from ._kernels import (csc_times_rows, csc_transpose_times, dense_factor_kernel, first_term_kernel, level_rows_times_v,
                        scaled_schur_rest_block, subtract_crossed_lower)
+from ._threads import lapack_threads_for
 from .blocks import CrossProducts, level_major_bz, shallow_copy
 from .covariance import scale_columns, scale_rows
 
@@ -396,7 +397,8 @@ class BlockedCholesky:
             S = self._schur(V, F, rest_templates)
         # S is row-major with its lower triangle filled: Sᵀ is the same matrix, column-major with the
         # upper triangle filled, so LAPACK factors it in place (no 10 MB copy for InstEval's order 1160)
-        U, info = dpotrf(S.T, lower=0, clean=1, overwrite_a=1)
+        with lapack_threads_for(len(S)):
+            U, info = dpotrf(S.T, lower=0, clean=1, overwrite_a=1)
         if info == len(S):  # only the response's pivot failed: a perfect fit (r² = 0 to rounding), L_θ is whole
             U[-1, -1] = 0.0
         elif info != 0:

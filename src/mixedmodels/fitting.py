@@ -128,7 +128,7 @@ def fit_problem(spec: ModelSpec, problem: DevianceProblem, rows, data_name: str 
     """
     layout = problem.layout
     gradient = problem.gradient_function()
-    with blas_threads_for(problem.cross.C.shape[0]):
+    with blas_threads_for(1):  # small BLAS calls on one thread; the factor's LAPACK calls take more where they pay
         optimum = optimize_theta(problem.deviance, layout.initial() if theta0 is None else theta0,
                                  layout.lower_bounds(), check=check, initial_step=initial_step, control=control,
                                  value_and_gradient=gradient,

@@ -47,6 +47,7 @@ from scipy.linalg.blas import dsyrk, dtrsm, dtrsv
 from scipy.linalg.lapack import dpotri
 
 from ._kernels import level_quadratic_forms
+from ._threads import lapack_threads_for
 from .covariance import Unstructured
 
 __all__ = ["ScalarCrossedGradient", "START_MIN", "START_MAX"]
@@ -206,7 +207,8 @@ class ScalarCrossedGradient:
             Z = dtrsm(1.0, U, rhs, lower=0)  # U's trailing rows see a zero right-hand side
             Y = np.zeros((m, m - dim), order="F")
             Y[:dim] = dtrsm(1.0, M[dim:, dim:].T.copy(order="F"), Z[:dim], side=1, lower=0, trans_a=0)
-        inverse, info = dpotri(U, lower=0, overwrite_c=1)
+        with lapack_threads_for(len(U)):
+            inverse, info = dpotri(U, lower=0, overwrite_c=1)
         if info != 0:
             return None
         inverse = dsyrk(-1.0, Y, beta=1.0, c=inverse, lower=0, overwrite_c=1)
