@@ -52,8 +52,9 @@ def test_load_average_without_proc(monkeypatch):
     assert _threads.free_cores(window=0.0) == 2
 
 
-@pytest.mark.parametrize("order, free, expected", [(50, 2, 1), (999, 2, 1), (1000, 2, 2), (1160, 1, 1)])
-def test_blas_threads_for(monkeypatch, order, free, expected):
+@pytest.fixture
+def limits(monkeypatch):
+    """The threadpoolctl limits asked for, as (limits, user_api); each call returns "context"."""
     calls = []
 
     class Controller:
@@ -62,23 +63,20 @@ def test_blas_threads_for(monkeypatch, order, free, expected):
             return "context"
 
     monkeypatch.setattr(_threads, "_controller", lambda: Controller())
+    return calls
+
+
+@pytest.mark.parametrize("order, free, expected", [(50, 2, 1), (999, 2, 1), (1000, 2, 2), (1160, 1, 1)])
+def test_blas_threads_for(monkeypatch, limits, order, free, expected):
     monkeypatch.setattr(_threads, "free_cores", lambda: free)
     assert _threads.blas_threads_for(order) == "context"
-    assert calls == [(expected, "blas")]
+    assert limits == [(expected, "blas")]
 
 
 @pytest.mark.parametrize("order, free, expected", [(50, 2, None), (999, 2, None), (1000, 2, 2), (1160, 1, 1)])
-def test_lapack_threads_for(monkeypatch, order, free, expected):
+def test_lapack_threads_for(monkeypatch, limits, order, free, expected):
     """Below order 1000 no threadpoolctl call at all (the fit's one thread stands); above, one per free core."""
-    calls = []
-
-    class Controller:
-        def limit(self, limits, user_api):
-            calls.append((limits, user_api))
-            return "context"
-
-    monkeypatch.setattr(_threads, "_controller", lambda: Controller())
     monkeypatch.setattr(_threads, "free_cores", lambda: free)
     context = _threads.lapack_threads_for(order)
-    assert calls == ([] if expected is None else [(expected, "blas")])
+    assert limits == ([] if expected is None else [(expected, "blas")])
     assert (context == "context") == (expected is not None)
