@@ -164,10 +164,7 @@ def refit(fit: GlmerFit, y: np.ndarray) -> GlmerFit:
     grouseticks 30–40% of the PIRLS runs of a step of 0.05 for all)."""
     problem = fit.problem.with_response(np.asarray(y, float))
     start = None if fit.n_agq == 0 else fit.optimum.theta
-    step = DEFAULT_CONTROL.refit_initial_step
-    se = np.sqrt(np.diag(fit.solution.vcov_beta))
-    steps = np.r_[np.full(problem.n_theta, step), np.where(np.isfinite(se) & (se > 0), se, step),
-                  np.full(problem.n_extra, step)]
+    steps = _first_steps(problem, np.sqrt(np.diag(fit.solution.vcov_beta)), DEFAULT_CONTROL.refit_initial_step)
     optimum, extra = _optimise(problem, fit.n_agq, start=start, check=False,
                                options={"initial_step": steps, "control": REFIT_CONTROL})
     return _make_fit(fit.spec, fit.rows, problem, optimum, extra, fit.data_name, fit.n_agq, fit.n_dispersion,
@@ -212,9 +209,14 @@ def _stage2_steps(problem: GlmmProblem, modes) -> np.ndarray:
     larger than the step, cost cbpp 20% more runs.)"""
     unscaled = np.diag(modes.problem.unscaled_vcov(modes.factor))
     phi = float(modes.dev_resid.sum()) / problem.n if problem.family.has_scale else 1.0
-    se = np.sqrt(np.maximum(phi * unscaled, 0.0))
-    se = np.where(np.isfinite(se) & (se > 0), np.minimum(se, STAGE2_STEP), STAGE2_STEP)
-    return np.r_[np.full(problem.n_theta, STAGE2_STEP), se, np.full(problem.n_extra, STAGE2_STEP)]
+    return _first_steps(problem, np.minimum(np.sqrt(np.maximum(phi * unscaled, 0.0)), STAGE2_STEP), STAGE2_STEP)
+
+
+def _first_steps(problem: GlmmProblem, beta_steps: np.ndarray, step: float) -> np.ndarray:
+    """BOBYQA's first steps over [θ, β, extra]: ``step`` for θ and extra, ``beta_steps`` for β where
+    they are finite and positive (``step`` elsewhere)."""
+    beta_steps = np.where(np.isfinite(beta_steps) & (beta_steps > 0), beta_steps, step)
+    return np.r_[np.full(problem.n_theta, step), beta_steps, np.full(problem.n_extra, step)]
 
 
 def _optimise_negative_binomial(problem: GlmmProblem, n_agq: int):
@@ -274,14 +276,9 @@ def _make_fit(spec, rows, problem: GlmmProblem, optimum, extra, name: str, n_agq
         vcov = sigma**2 * joint.problem.unscaled_vcov(joint.factor)  # lme4's unsc(): (R_XᵀR_X)⁻¹
     else:
         vcov = _hessian_vcov(optimum.hessian, k, problem.p)
-    u = state.x
-    T = layout.templates(theta)
-    u_terms, start = [], 0
-    for levels, size in zip(problem.u_only.n_levels, problem.u_only.sizes):
-        u_terms.append(u[start:start + levels * size].reshape(levels, size))
-        start += levels * size
-    solution = PlsSolution(beta=beta, u=u_terms, b=relative_effects(u_terms, T), sigma=sigma, vcov_beta=vcov,
-                           factor=state.factor)
+    u_terms = problem.u_only.spherical_effects(state.x)
+    solution = PlsSolution(beta=beta, u=u_terms, b=relative_effects(u_terms, layout.templates(theta)), sigma=sigma,
+                           vcov_beta=vcov, factor=state.factor)
     fit = GlmerFit(spec=spec, problem=problem, optimum=optimum, solution=solution, data_name=name, rows=rows,
                    family=family, n_agq=n_agq, y=y, prior_weights=prior, trials=problem.trials, state=state,
                    n_dispersion=n_dispersion)

@@ -110,14 +110,18 @@ class PirlsSystem:
             return self._problem
         return self._problem.with_cross(cross)
 
-    def linear_predictor(self, x: np.ndarray, templates: list[np.ndarray], offset: np.ndarray) -> np.ndarray:
-        """offset + ZΛu (+ Xβ) for unknowns x."""
-        eta = self.X @ x[self.q:] + offset if self.p else np.array(offset, dtype=float)
+    def spherical_effects(self, x: np.ndarray) -> list[np.ndarray]:
+        """u per term, (ℓ_k, p_k) each, from unknowns x = [u (term by term, level-major)[, β]]."""
         u, start = [], 0
         for term, size in zip(self.terms, self.sizes):
             u.append(x[start:start + term.n_levels * size].reshape(term.n_levels, size))
             start += term.n_levels * size
-        for term, b in zip(self.terms, relative_effects(u, templates)):
+        return u
+
+    def linear_predictor(self, x: np.ndarray, templates: list[np.ndarray], offset: np.ndarray) -> np.ndarray:
+        """offset + ZΛu (+ Xβ) for unknowns x."""
+        eta = self.X @ x[self.q:] + offset if self.p else np.array(offset, dtype=float)
+        for term, b in zip(self.terms, relative_effects(self.spherical_effects(x), templates)):
             add_term_effects(eta, term.codes, term.z, b)
         return eta
 
