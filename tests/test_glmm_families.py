@@ -346,11 +346,12 @@ def test_emmeans_on_the_response_scale_for_a_new_family():
 ])
 def test_compiled_working_state_is_the_family_formulas(family, y, weights):
     """The compiled PIRLS rows (binomial/logit, Poisson/log) give the generic formulas' μ, dᵢ, W and
-    z̃ − η, also where the link clamps (|η| beyond log(1/ε), μ at ε)."""
+    z̃ − offset, also where the link clamps (|η| beyond log(1/ε), μ at ε)."""
     eta = np.r_[-40.0, 37.0, -3.0, 0.0, 2.5, -0.7, 36.5, -36.5]
+    offset = np.r_[0.0, 1.0, -2.0, 0.5, 0.0, 3.0, -1.0, 0.25]
     part = family.saturated_deviance_part(y, weights)
-    fast = family.working_state(y, eta, weights, part)
-    generic = families.Family.working_state(family, y, eta, weights, part)
+    fast = family.working_state(y, eta, offset, weights, part)
+    generic = families.Family.working_state(family, y, eta, offset, weights, part)
     for a, b in zip(fast, generic):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
     np.testing.assert_allclose(fast[1], family.deviance_residuals(y, fast[0], weights), rtol=1e-12, atol=1e-12)

@@ -22,7 +22,14 @@ _WARNED: set[str] = set()
 
 def njit(**options):
     """``numba.njit(**options)``, falling back to ``cache=False`` (with a warning) when numba finds
-    no writable cache folder for the decorated function's file."""
+    no writable cache folder for the decorated function's file.
+
+    Division follows IEEE arithmetic (numba's ``error_model="numpy"``: x/0 is ±inf or nan, as in
+    numpy) unless ``options`` say otherwise: with Python's model every division is preceded by a
+    test for a zero divisor that raises ZeroDivisionError, and that branch keeps LLVM from
+    vectorising the loop (the logit rows of a PIRLS step: 0.69 → 0.33 ms for 10⁵ rows).
+    """
+    options = {"error_model": "numpy", **options}
 
     def decorate(func):
         try:

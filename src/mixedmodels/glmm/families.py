@@ -232,8 +232,9 @@ class Family:
         mu_eta = self.link.mu_eta(eta)
         return weights * mu_eta**2 / self.variance(mu), (y - mu) / mu_eta
 
-    def working_state(self, y, eta, weights, saturated_part):
-        """(μ, dᵢ, W, z̃ − η) at η: everything a PIRLS step needs of the rows, in one call.
+    def working_state(self, y, eta, offset, weights, saturated_part):
+        """(μ, dᵢ, W, z̃ − o) at η with offset o: everything a PIRLS step needs of the rows, in one
+        call (z̃ − o = η − o + (z̃ − η), the working response A(W)'s pass reads).
 
         ``saturated_part`` is :meth:`saturated_deviance_part`; W and z̃ − η are :meth:`newton`'s
         for a Newton family, else :meth:`irls`'s. Families override it with a compiled version of
@@ -242,7 +243,7 @@ class Family:
         mu = self.link.inverse(eta)
         dev = self.deviance_residuals(y, mu, weights, saturated_part)
         w, resid = (self.newton if self.newton_iteration else self.irls)(y, eta, mu, weights)
-        return mu, dev, w, resid
+        return mu, dev, w, (eta - offset) + resid
 
     @property
     def newton_iteration(self) -> bool:
@@ -330,10 +331,10 @@ class Binomial(Family):
     def start_mu(self, y, weights):
         return (weights * y + 0.5) / (weights + 1)
 
-    def working_state(self, y, eta, weights, saturated_part):
+    def working_state(self, y, eta, offset, weights, saturated_part):
         if self.link_name == "logit":
-            return logit_binomial_rows(y, eta, weights, saturated_part)
-        return super().working_state(y, eta, weights, saturated_part)
+            return logit_binomial_rows(y, eta, offset, weights, saturated_part)
+        return super().working_state(y, eta, offset, weights, saturated_part)
 
     def saturated_deviance_part(self, y, weights):
         """2w[y log y + (1 − y) log(1 − y)]."""
@@ -376,10 +377,10 @@ class Poisson(Family):
     def start_mu(self, y, weights):
         return y + 0.1
 
-    def working_state(self, y, eta, weights, saturated_part):
+    def working_state(self, y, eta, offset, weights, saturated_part):
         if self.link_name == "log":
-            return log_poisson_rows(y, eta, weights, saturated_part)
-        return super().working_state(y, eta, weights, saturated_part)
+            return log_poisson_rows(y, eta, offset, weights, saturated_part)
+        return super().working_state(y, eta, offset, weights, saturated_part)
 
     def saturated_deviance_part(self, y, weights):
         """2w[y log y − y]."""
@@ -562,9 +563,10 @@ class NBinom1(_CountDispersion):
         w = weights * mu / (1 + self._phi())
         return w, weights * self._score(y, mu) / w
 
-    def working_state(self, y, eta, weights, saturated_part):
+    def working_state(self, y, eta, offset, weights, saturated_part):
         mu = self.link.inverse(eta)
-        return (mu, *nbinom1_rows(y, mu, weights, saturated_part, self._phi()))
+        dev, W, resid = nbinom1_rows(y, mu, weights, saturated_part, self._phi())
+        return mu, dev, W, (eta - offset) + resid
 
     def laplace_weights(self, y, eta, mu, weights):
         """The observed information −∂²log p/∂η² = −k²[ψ′(y + k) − ψ′(k)] − ∂log p/∂η, k = μ/φ

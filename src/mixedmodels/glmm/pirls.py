@@ -140,11 +140,11 @@ class PirlsSystem:
         if saturated_part is None:
             saturated_part = family.saturated_deviance_part(y, weights)
         n = self.n
-        offset = np.broadcast_to(offset, (n,))
+        offset = np.ascontiguousarray(np.broadcast_to(np.asarray(offset, dtype=float), (n,)))
 
-        def state(x):  # (η, μ, dᵢ, W, z̃ − η) and the penalised deviance Σ dᵢ + ‖u‖²
+        def state(x):  # (η, μ, dᵢ, W, z̃ − offset) and the penalised deviance Σ dᵢ + ‖u‖²
             eta = self.linear_predictor(x, templates, offset)
-            at = (eta, *family.working_state(y, eta, weights, saturated_part))
+            at = (eta, *family.working_state(y, eta, offset, weights, saturated_part))
             return at, float(at[2].sum()) + float(x[:self.q] @ x[:self.q])
 
         if x0 is not None:
@@ -152,11 +152,11 @@ class PirlsSystem:
             at, pdev = state(x)
         if x0 is None or not np.isfinite(pdev):  # no (valid) warm start: the first step from η₀
             x = None
-            at = (eta0, *family.working_state(y, eta0, weights, saturated_part))
+            at = (eta0, *family.working_state(y, eta0, offset, weights, saturated_part))
             pdev = np.inf
         for iteration in range(1, max_iter + 1):
-            eta, mu, _, w, resid = at
-            problem = self.problem(w, eta - offset + resid)
+            eta, mu, _, w, working = at
+            problem = self.problem(w, working)
             try:
                 factor, u, beta = problem.modes(theta)
             except np.linalg.LinAlgError:
