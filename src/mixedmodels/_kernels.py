@@ -15,8 +15,8 @@ import numpy as np
 
 from ._jit import njit
 
-__all__ = ["add_term_effects", "csc_times_rows", "csc_transpose_times", "dense_factor_kernel", "first_term_kernel",
-           "level_quadratic_forms", "level_rows_times_v", "mirror_lower", "row_accumulator", "scaled_schur_rest_block",
+__all__ = ["csc_times_rows", "csc_transpose_times", "dense_factor_kernel", "first_term_kernel",
+           "level_quadratic_forms", "linear_predictor_kernel", "level_rows_times_v", "mirror_lower", "row_accumulator", "scaled_schur_rest_block",
            "solve_levels", "subtract_crossed_lower"]
 
 
@@ -356,16 +356,34 @@ def _dense_factor(D0, B, T0, C, scale, q_r, P, V, F, M, p0):  # pragma: no cover
     return logdet, logdet_rx, M[m - 1, m - 1] ** 2
 
 
-@njit(cache=True, nogil=True)
-def add_term_effects(eta, codes, z, b):  # pragma: no cover - compiled
-    """In place: ηᵢ += Σ_a z[i, a] b[codes[i], a], one term's part of Zb (a gather and a dot per row)."""
-    p = z.shape[1]
-    for i in range(eta.shape[0]):
-        row = b[codes[i]]
-        s = 0.0
-        for a in range(p):
-            s += z[i, a] * row[a]
-        eta[i] += s
+@functools.lru_cache(maxsize=None)
+def linear_predictor_kernel(p: int, p0: int, s: int):
+    """``linear_predictor(offset, X, beta, codes0, z0, b0, rest_codes, rest_z, entry_term, entry_base,
+    entry_size, b_rest, eta)``: in one pass over the rows, for p columns of X, p_0 of term 0 and s
+    entries of the other terms (:func:`mixedmodels.blocks.rest_entries`),
+
+        ηᵢ = offsetᵢ + Σ_j X[i, j] β_j + Σ_a z0[i, a] b0[codes0[i], a] + Σ_t rest_z[i, t] b_rest[r(i, t)],
+
+    r(i, t) = entry_base[t] + rest_codes[i, entry_term[t]] · entry_size[t] (b_rest: the other terms'
+    b side by side, each level-major, as Z_r's columns). The sizes are compile-time constants of the
+    returned kernel (one per shape, cached on disk), so its loops unroll.
+    """
+
+    @njit(cache=True, nogil=True)
+    def linear_predictor(offset, X, beta, codes0, z0, b0, rest_codes, rest_z, entry_term, entry_base,
+                         entry_size, b_rest, eta):  # pragma: no cover - compiled
+        for i in range(eta.shape[0]):
+            v = offset[i]
+            for j in range(p):
+                v += X[i, j] * beta[j]
+            c = codes0[i]
+            for a in range(p0):
+                v += z0[i, a] * b0[c, a]
+            for t in range(s):
+                v += rest_z[i, t] * b_rest[entry_base[t] + rest_codes[i, entry_term[t]] * entry_size[t]]
+            eta[i] = v
+
+    return linear_predictor
 
 
 @njit(cache=True, nogil=True)

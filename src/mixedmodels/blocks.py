@@ -208,12 +208,7 @@ class CrossProductsAccumulator:
         rest = list(zip(self.n_levels[1:], self.sizes[1:]))
         self.s = sum(p for _, p in rest)
         self.q_r = sum(l * p for l, p in rest)
-        starts = np.cumsum([0] + [l * p for l, p in rest])[:-1]
-        # rest entry t: (term, column) → position start_k + a + code · p_k in Z_r's columns
-        term_of = np.repeat(np.arange(len(rest)), [p for _, p in rest])
-        column_of = np.concatenate([np.arange(p) for _, p in rest]) if rest else np.empty(0, np.int64)
-        self.entries = (term_of.astype(np.int64), (starts[term_of] + column_of).astype(np.int64),
-                        np.array([p for _, p in rest], dtype=np.int64)[term_of])
+        self.entries = rest_entries(self.n_levels, self.sizes)
         cells = self.q_r * self.l0 * self.p0
         self.dense_bz = 0 < cells <= DENSE_BZ_ALWAYS or (
             0 < cells <= DENSE_BZ_MAX and cells <= 2 * expected_rows * self.s * self.p0)
@@ -329,6 +324,19 @@ def stacked_codes(terms: list[TermData]) -> tuple[np.ndarray, np.ndarray]:
     rest = terms[1:]
     rest_codes = np.column_stack([t.codes for t in rest]) if rest else np.empty((n, 0), dtype=np.int64)
     return np.ascontiguousarray(terms[0].codes, dtype=np.int64), np.ascontiguousarray(rest_codes, dtype=np.int64)
+
+
+def rest_entries(n_levels, sizes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where the other terms' columns land in Z_r (the terms after term 0, side by side):
+    (entry_term, entry_base, entry_size), one entry t per column a of a rest term k, such that
+    row i's value ``rest_z[i, t]`` is in Z_r's column entry_base[t] + rest_codes[i, entry_term[t]] ·
+    entry_size[t] = start_k + a + code · p_k (Z_r's columns, and u_r, level-major within each term)."""
+    rest = list(zip(n_levels[1:], sizes[1:]))
+    starts = np.cumsum([0] + [l * p for l, p in rest])[:-1]
+    term_of = np.repeat(np.arange(len(rest)), [p for _, p in rest])
+    column_of = np.concatenate([np.arange(p) for _, p in rest]) if rest else np.empty(0, np.int64)
+    return (term_of.astype(np.int64), (starts[term_of] + column_of).astype(np.int64),
+            np.array([p for _, p in rest], dtype=np.int64)[term_of])
 
 
 def stacked_columns(terms: list[TermData]) -> tuple[np.ndarray, np.ndarray]:

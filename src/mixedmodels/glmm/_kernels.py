@@ -128,23 +128,25 @@ def _log_poisson(eta, offset, y, w, sat, mu, dev, W, working, log_eps, eps):  # 
         working[i] = (x - offset[i]) + (y[i] - m) / m
 
 
-def _rows(kernel, y, eta, offset, weights, saturated_part, *constants):
+def _rows(kernel, y, eta, offset, weights, saturated_part, out, *constants):
     n = len(eta)
     sat = np.ascontiguousarray(np.broadcast_to(np.asarray(saturated_part, dtype=float), (n,)))
     offset = np.ascontiguousarray(np.broadcast_to(np.asarray(offset, dtype=float), (n,)))
-    mu, dev, W, working = (np.empty(n) for _ in range(4))
-    kernel(np.ascontiguousarray(eta, dtype=float), offset, y, weights, sat, mu, dev, W, working, *constants)
-    return mu, dev, W, working
+    out = tuple(np.empty(n) for _ in range(4)) if out is None else tuple(out)
+    kernel(np.ascontiguousarray(eta, dtype=float), offset, y, weights, sat, *out, *constants)
+    return out
 
 
-def logit_binomial_rows(y, eta, offset, weights, saturated_part):
-    """(μ, dᵢ, Wᵢ, z̃ᵢ − oᵢ) of the binomial family with logit link at η, offset o (module docstring)."""
-    return _rows(_logit_binomial, y, eta, offset, weights, saturated_part, EPS, LOGIT_THRESH)
+def logit_binomial_rows(y, eta, offset, weights, saturated_part, out=None):
+    """(μ, dᵢ, Wᵢ, z̃ᵢ − oᵢ) of the binomial family with logit link at η, offset o (module docstring),
+    written into the four contiguous arrays ``out`` when given."""
+    return _rows(_logit_binomial, y, eta, offset, weights, saturated_part, out, EPS, LOGIT_THRESH)
 
 
-def log_poisson_rows(y, eta, offset, weights, saturated_part):
-    """(μ, dᵢ, Wᵢ, z̃ᵢ − oᵢ) of the Poisson family with log link at η, offset o (module docstring)."""
-    return _rows(_log_poisson, y, eta, offset, weights, saturated_part, LOG_EPS, EPS)
+def log_poisson_rows(y, eta, offset, weights, saturated_part, out=None):
+    """(μ, dᵢ, Wᵢ, z̃ᵢ − oᵢ) of the Poisson family with log link at η, offset o (module docstring),
+    written into the four contiguous arrays ``out`` when given."""
+    return _rows(_log_poisson, y, eta, offset, weights, saturated_part, out, LOG_EPS, EPS)
 
 
 TRIGAMMA_SHIFT = 20.0

@@ -232,9 +232,10 @@ class Family:
         mu_eta = self.link.mu_eta(eta)
         return weights * mu_eta**2 / self.variance(mu), (y - mu) / mu_eta
 
-    def working_state(self, y, eta, offset, weights, saturated_part):
+    def working_state(self, y, eta, offset, weights, saturated_part, out=None):
         """(μ, dᵢ, W, z̃ − o) at η with offset o: everything a PIRLS step needs of the rows, in one
-        call (z̃ − o = η − o + (z̃ − η), the working response A(W)'s pass reads).
+        call (z̃ − o = η − o + (z̃ − η), the working response A(W)'s pass reads); written into the
+        four arrays ``out`` when given (PIRLS keeps them between steps).
 
         ``saturated_part`` is :meth:`saturated_deviance_part`; W and z̃ − η are :meth:`newton`'s
         for a Newton family, else :meth:`irls`'s. Families override it with a compiled version of
@@ -243,7 +244,7 @@ class Family:
         mu = self.link.inverse(eta)
         dev = self.deviance_residuals(y, mu, weights, saturated_part)
         w, resid = (self.newton if self.newton_iteration else self.irls)(y, eta, mu, weights)
-        return mu, dev, w, (eta - offset) + resid
+        return _into(out, (mu, dev, w, (eta - offset) + resid))
 
     @property
     def newton_iteration(self) -> bool:
@@ -270,6 +271,15 @@ class Family:
         """Distribution-specific variance σ²_d of the latent-scale ICC (Nakagawa et al. 2017); ``lam``
         = exp(β̂₀ + Σ v_k/2) for log links."""
         raise MixedModelsError(f"the latent-scale ICC is not available for the {self} family")
+
+
+def _into(out, values):
+    """``values``, copied into the arrays ``out`` when given (:meth:`Family.working_state`)."""
+    if out is None:
+        return values
+    for target, value in zip(out, values):
+        target[...] = value
+    return tuple(out)
 
 
 def _check_counts(family: Family, y: np.ndarray) -> None:
@@ -331,10 +341,10 @@ class Binomial(Family):
     def start_mu(self, y, weights):
         return (weights * y + 0.5) / (weights + 1)
 
-    def working_state(self, y, eta, offset, weights, saturated_part):
+    def working_state(self, y, eta, offset, weights, saturated_part, out=None):
         if self.link_name == "logit":
-            return logit_binomial_rows(y, eta, offset, weights, saturated_part)
-        return super().working_state(y, eta, offset, weights, saturated_part)
+            return logit_binomial_rows(y, eta, offset, weights, saturated_part, out)
+        return super().working_state(y, eta, offset, weights, saturated_part, out)
 
     def saturated_deviance_part(self, y, weights):
         """2w[y log y + (1 − y) log(1 − y)]."""
@@ -377,10 +387,10 @@ class Poisson(Family):
     def start_mu(self, y, weights):
         return y + 0.1
 
-    def working_state(self, y, eta, offset, weights, saturated_part):
+    def working_state(self, y, eta, offset, weights, saturated_part, out=None):
         if self.link_name == "log":
-            return log_poisson_rows(y, eta, offset, weights, saturated_part)
-        return super().working_state(y, eta, offset, weights, saturated_part)
+            return log_poisson_rows(y, eta, offset, weights, saturated_part, out)
+        return super().working_state(y, eta, offset, weights, saturated_part, out)
 
     def saturated_deviance_part(self, y, weights):
         """2w[y log y − y]."""
@@ -563,10 +573,10 @@ class NBinom1(_CountDispersion):
         w = weights * mu / (1 + self._phi())
         return w, weights * self._score(y, mu) / w
 
-    def working_state(self, y, eta, offset, weights, saturated_part):
+    def working_state(self, y, eta, offset, weights, saturated_part, out=None):
         mu = self.link.inverse(eta)
         dev, W, resid = nbinom1_rows(y, mu, weights, saturated_part, self._phi())
-        return mu, dev, W, (eta - offset) + resid
+        return _into(out, (mu, dev, W, (eta - offset) + resid))
 
     def laplace_weights(self, y, eta, mu, weights):
         """The observed information −∂²log p/∂η² = −k²[ψ′(y + k) − ψ′(k)] − ∂log p/∂η, k = μ/φ

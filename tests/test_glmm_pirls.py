@@ -1,0 +1,77 @@
+"""PIRLS's system (mixedmodels.glmm.pirls): its linear predictor and the state a run returns."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mixedmodels.covariance import ThetaLayout, relative_effects
+from mixedmodels.glmm.families import Binomial, Poisson
+from mixedmodels.glmm.pirls import PirlsSystem
+
+
+def _design(rng, n=400):
+    """Three terms: a vector term (1 + x | g), a scalar term (1 | h) and a vector term (1 + x | k)."""
+    x = rng.normal(size=n)
+    codes = [rng.integers(0, 30, n), rng.integers(0, 7, n), rng.integers(0, 5, n)]
+    z = [np.column_stack([np.ones(n), x]), np.ones((n, 1)), np.column_stack([np.ones(n), x])]
+    X = np.column_stack([np.ones(n), x, rng.normal(size=n)])
+    return codes, z, [30, 7, 5], X
+
+
+def test_linear_predictor_is_offset_plus_x_beta_plus_z_b():
+    rng = np.random.default_rng(3)
+    codes, z, levels, X = _design(rng)
+    system = PirlsSystem(codes, z, levels, X)
+    layout = ThetaLayout((2, 1, 2))
+    theta = np.r_[1.2, -0.3, 0.8, 0.5, 0.9, 0.2, 0.4]
+    x = rng.normal(size=system.q + 3)
+    offset = rng.normal(size=len(X))
+    templates = layout.templates(theta)
+    b = relative_effects(system.spherical_effects(x), templates)
+    expected = offset + X @ x[system.q:]
+    for c, zk, bk in zip(codes, z, b):
+        expected += np.einsum("ia,ia->i", zk, bk[c])
+    np.testing.assert_allclose(system.linear_predictor(x, templates, offset), expected, rtol=1e-13, atol=1e-13)
+    without_x = PirlsSystem(codes, z, levels, None)
+    np.testing.assert_allclose(without_x.linear_predictor(x[:system.q], templates, offset),
+                               expected - X @ x[system.q:], rtol=1e-13, atol=1e-13)
+
+
+def test_a_run_keeps_its_state_when_the_system_runs_again():
+    """Runs share the system's working arrays; each result owns copies of η, μ and dᵢ."""
+    rng = np.random.default_rng(5)
+    codes, z, levels, X = _design(rng)
+    family = Poisson()
+    y = rng.poisson(np.exp(0.3 + 0.2 * X[:, 1])).astype(float)
+    w, offset = np.ones(len(y)), np.zeros(len(y))
+    system = PirlsSystem(codes, z, levels, X)
+    layout = ThetaLayout((2, 1, 2))
+    eta0 = family.link.link(family.start_mu(y, w))
+    runs = []
+    for theta in (np.r_[0.5, 0.1, 0.4, 0.3, 0.2, 0.0, 0.1], np.r_[0.9, -0.2, 0.6, 0.5, 0.3, 0.1, 0.2]):
+        result = system.run(family, y, w, offset, theta, layout.templates(theta), None, eta0)
+        runs.append((result, result.eta.copy(), result.mu.copy(), result.dev_resid.copy()))
+    for result, eta, mu, dev in runs:
+        np.testing.assert_array_equal(result.eta, eta)
+        np.testing.assert_array_equal(result.mu, mu)
+        np.testing.assert_array_equal(result.dev_resid, dev)
+        np.testing.assert_allclose(result.mu, np.exp(result.eta), rtol=1e-15)
+        np.testing.assert_allclose(result.dev_resid, family.deviance_residuals(y, result.mu, w), rtol=1e-12,
+                                   atol=1e-12)
+    assert not np.allclose(runs[0][1], runs[1][1])
+
+
+def test_binomial_run_from_a_warm_start_reaches_the_same_mode():
+    rng = np.random.default_rng(11)
+    codes, z, levels, X = _design(rng)
+    family = Binomial()
+    y = (rng.random(len(X)) < 0.4).astype(float)
+    w, offset = np.ones(len(y)), np.full(len(y), 0.1)
+    system = PirlsSystem(codes, z, levels, X)
+    theta = np.r_[0.5, 0.1, 0.4, 0.3, 0.2, 0.0, 0.1]
+    templates = ThetaLayout((2, 1, 2)).templates(theta)
+    eta0 = family.link.link(family.start_mu(y, w))
+    cold = system.run(family, y, w, offset, theta, templates, None, eta0)
+    warm = system.run(family, y, w, offset, theta, templates, cold.x + 0.05, eta0)
+    np.testing.assert_allclose(warm.x, cold.x, atol=1e-9)
+    np.testing.assert_allclose(warm.eta, cold.eta, atol=1e-9)
