@@ -6,6 +6,7 @@ import numpy as np
 
 from mixedmodels.covariance import ThetaLayout, relative_effects
 from mixedmodels.glmm.families import Binomial, Poisson
+from mixedmodels.glmm import pirls
 from mixedmodels.glmm.pirls import PirlsSystem
 
 
@@ -75,3 +76,36 @@ def test_binomial_run_from_a_warm_start_reaches_the_same_mode():
     warm = system.run(family, y, w, offset, theta, templates, cold.x + 0.05, eta0)
     np.testing.assert_allclose(warm.x, cold.x, atol=1e-9)
     np.testing.assert_allclose(warm.eta, cold.eta, atol=1e-9)
+
+
+def test_halves_give_the_same_sums_on_one_thread_or_two(monkeypatch):
+    """From HALVES_FROM rows on the rows are worked in two halves; whether the second half runs on
+    the worker thread or not, the run's result is the same to the last bit."""
+    rng = np.random.default_rng(13)
+    n = pirls.HALVES_FROM + 1001
+    x = rng.normal(size=n)
+    codes = [rng.integers(0, 200, n), rng.integers(0, 9, n)]
+    z = [np.column_stack([np.ones(n), x]), np.ones((n, 1))]
+    X = np.column_stack([np.ones(n), x])
+    y = (rng.random(n) < 1 / (1 + np.exp(0.3 - 0.5 * x))).astype(float)
+    family, w, offset = Binomial(), np.ones(n), np.zeros(n)
+    theta = np.r_[0.6, 0.1, 0.3, 0.4]
+    templates = ThetaLayout((2, 1)).templates(theta)
+    eta0 = family.link.link(family.start_mu(y, w))
+    results = []
+    for cores in (1, 2):
+        monkeypatch.setattr(pirls, "free_cores", lambda: cores)
+        system = PirlsSystem(codes, z, [200, 9], X)
+        assert len(system.blocks) == 2
+        results.append(system.run(family, y, w, offset, theta, templates, None, eta0))
+        assert system._two_threads == (cores == 2)
+    one, two = results
+    np.testing.assert_array_equal(one.x, two.x)
+    np.testing.assert_array_equal(one.dev_resid, two.dev_resid)
+    assert one.factor.logdet_L == two.factor.logdet_L
+    monkeypatch.setattr(pirls, "HALVES_FROM", n + 1)  # the same rows in one block: sums in another order
+    whole = PirlsSystem(codes, z, [200, 9], X)
+    assert len(whole.blocks) == 1
+    single = whole.run(family, y, w, offset, theta, templates, None, eta0)
+    np.testing.assert_allclose(single.x, one.x, rtol=1e-9, atol=1e-11)
+    assert abs(single.factor.logdet_L - one.factor.logdet_L) < 1e-9

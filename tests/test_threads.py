@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from mixedmodels import _threads
@@ -80,3 +82,10 @@ def test_lapack_threads_for(monkeypatch, limits, order, free, expected):
     context = _threads.lapack_threads_for(order)
     assert limits == ([] if expected is None else [(expected, "blas")])
     assert (context == "context") == (expected is not None)
+
+
+def test_one_worker_thread_per_role():
+    first = _threads.worker_thread("test-role")
+    assert _threads.worker_thread("test-role") is first
+    assert _threads.worker_thread("other-test-role") is not first
+    assert first.submit(lambda: threading.current_thread().name).result().startswith("mixedmodels-test-role")

@@ -25,7 +25,7 @@ import os
 import time
 from functools import lru_cache
 
-__all__ = ["blas_threads_for", "free_cores", "lapack_threads_for"]
+__all__ = ["blas_threads_for", "free_cores", "lapack_threads_for", "worker_thread"]
 
 SINGLE_THREAD_BELOW = 1000  # order of the dense block from which BLAS threads can pay off
 
@@ -54,6 +54,20 @@ def _sample() -> tuple[float, tuple[float, float] | None, float]:
 
 _last_answer: list = [-1e9, 1]  # (time.monotonic() of the measurement, free cores)
 _last_sample: list = list(_sample())  # where the next measurement's window starts
+
+@lru_cache(maxsize=None)
+def worker_thread(role: str):
+    """The one worker thread (a ``ThreadPoolExecutor(1)``) of a role, made on first use: the data
+    pass's dense Bz (:mod:`mixedmodels.blocks`), the second half of PIRLS's rows
+    (:mod:`mixedmodels.glmm.pirls`). A forked child makes its own (it has none of its parent's threads)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    return ThreadPoolExecutor(1, thread_name_prefix=f"mixedmodels-{role}")
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=worker_thread.cache_clear)
+
 
 SPARE_SHARE = 0.25
 """A core counts as free when at most this share of it is busy with other processes."""

@@ -17,8 +17,6 @@ reduction). Prior weights w enter as √w times every row; an offset is subtract
 
 from __future__ import annotations
 
-import functools
-import os
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -27,7 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._kernels import mirror_lower, row_accumulator
-from ._threads import free_cores
+from ._threads import free_cores, worker_thread
 
 __all__ = ["TermData", "CrossProducts", "CrossProductsAccumulator", "build_cross_products", "level_major_bz",
            "shallow_copy", "stacked_codes", "stacked_columns", "term_matrix"]
@@ -57,14 +55,9 @@ def shallow_copy(obj):
     return twin
 
 
-@functools.lru_cache(maxsize=1)
-def _bz_thread() -> ThreadPoolExecutor:
+def _bz_thread():
     """The one worker thread that adds dense Bz while the calling thread adds the other sums."""
-    return ThreadPoolExecutor(1, thread_name_prefix="mixedmodels-bz")
-
-
-if hasattr(os, "register_at_fork"):  # a forked child has none of the parent's threads: it makes its own
-    os.register_at_fork(after_in_child=_bz_thread.cache_clear)
+    return worker_thread("bz")
 
 
 def _zeros_faulted_in(shape: tuple[int, ...], threads: int = 2) -> np.ndarray:
@@ -289,6 +282,24 @@ class CrossProductsAccumulator:
             block = sp.coo_matrix((values, (rows, cols)), shape=(self.q_r, self.l0 * self.p0)).tocsr()
             self._sparse_bz = block if self._sparse_bz is None else (self._sparse_bz + block).tocsr()
         self.n += n
+        return self
+
+    def absorb(self, other: "CrossProductsAccumulator") -> "CrossProductsAccumulator":
+        """Add the sums of ``other`` (an accumulator of the same layout, over other rows) to these:
+        A over both sets of rows. PIRLS sums the halves of its rows this way, in the same order
+        whether one thread or two added them, so that the criterion does not depend on it."""
+        while other._pending:
+            other._pending.popleft().result()
+        self.records += other.records
+        self.rest_rest += other.rest_rest
+        self.rest_w += other.rest_w
+        self.ww += other.ww
+        if self.dense_bz and self.q_r:
+            np.add(self.bz, other.bz, out=self.bz)
+        elif other._sparse_bz is not None:
+            self._sparse_bz = other._sparse_bz if self._sparse_bz is None else (self._sparse_bz + other._sparse_bz).tocsr()
+        self.n += other.n
+        self.sum_log_weights += other.sum_log_weights
         return self
 
     @property
