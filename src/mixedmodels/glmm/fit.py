@@ -153,6 +153,14 @@ REFIT_CONTROL = dataclasses.replace(DEFAULT_CONTROL, ftol_abs=1e-11, xtol_abs=1e
 STAGE2_STEP = 0.05
 
 
+#: BOBYQA's tolerances for stage 1 when it is only stage 2's start (nAGQ ≥ 1): stage 2 optimises over
+#: (θ, β) again, from first steps of 0.05 and β's standard errors, and stops where it stops whatever
+#: the start; stage 1 went on for another 10–20 PIRLS runs below a change of 0.01 in the criterion (the
+#: 10⁵-row problems of benchmarks/bench_glmm.py: 513, 251, 399 PIRLS steps → 471, 242, 340, the same
+#: optimum to 1e-9). nAGQ = 0 keeps lme4's tolerances: its stage 1 is the fit.
+STAGE1_START_CONTROL = dataclasses.replace(DEFAULT_CONTROL, ftol_abs=1e-2)
+
+
 def refit(fit: GlmerFit, y: np.ndarray) -> GlmerFit:
     """The same model fitted to the response ``y`` (binomial: proportions of the same trials), started
     at ``fit``'s estimates, without convergence checks (lme4's ``refit(fit, newresp)``, as ``bootMer``
@@ -191,7 +199,8 @@ def _optimise(problem: GlmmProblem, n_agq: int, start: np.ndarray | None = None,
             if stage1_start is None:
                 stage1_start = np.r_[layout.initial(), np.zeros(n_extra)]
             stage1 = optimize_theta(problem.deviance_theta, stage1_start, np.r_[lower, np.full(n_extra, -np.inf)],
-                                    check=check and n_agq == 0, refine=False)
+                                    check=check and n_agq == 0, refine=False,
+                                    control=None if n_agq == 0 else STAGE1_START_CONTROL)
             if n_agq == 0:
                 return stage1, stage1.theta[k:]
             modes = problem.joint_modes(stage1.theta)
