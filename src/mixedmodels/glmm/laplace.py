@@ -175,4 +175,5 @@ class GlmmProblem:
         term = self.u_only.terms[0]
         return self._saturated(family) + agq_deviance(family, self.y, self.weights, self.offset + self.X @ beta,
                                              term.codes, term.z[:, 0] * theta[0], result.x,
-                                             np.sqrt(result.factor.P[:, 0, 0]), self.n_agq)
+                                             np.sqrt(result.factor.P[:, 0, 0]), self.n_agq,
+                                             self.saturated_part(family))
