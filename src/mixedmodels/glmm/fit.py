@@ -19,6 +19,7 @@ direction, where one step for all and a slope of standard error 0.003 cost hundr
 from __future__ import annotations
 
 import dataclasses
+import functools
 import sys
 import warnings
 
@@ -153,12 +154,14 @@ REFIT_CONTROL = dataclasses.replace(DEFAULT_CONTROL, ftol_abs=1e-11, xtol_abs=1e
 STAGE2_STEP = 0.05
 
 
-#: BOBYQA's tolerances for stage 1 when it is only stage 2's start (nAGQ ≥ 1): stage 2 optimises over
-#: (θ, β) again, from first steps of 0.05 and β's standard errors, and stops where it stops whatever
-#: the start; stage 1 went on for another 10–20 PIRLS runs below a change of 0.01 in the criterion (the
-#: 10⁵-row problems of benchmarks/bench_glmm.py: 513, 251, 399 PIRLS steps → 471, 242, 340, the same
-#: optimum to 1e-9). nAGQ = 0 keeps lme4's tolerances: its stage 1 is the fit.
+#: BOBYQA's tolerances and PIRLS's step tolerance for stage 1 when it is only stage 2's start
+#: (nAGQ ≥ 1): stage 2 optimises over (θ, β) again, from first steps of 0.05 and β's standard errors,
+#: and stops where it stops whatever the start; stage 1 went on for another 10–20 PIRLS runs below a
+#: change of 0.01 in the criterion, and each run for another step below 1e-6 (the 10⁵-row problems
+#: of benchmarks/bench_glmm.py: 513, 251, 399 PIRLS steps → 441, 230, 315, the same optimum to
+#: 1e-9). nAGQ = 0 keeps lme4's tolerances: its stage 1 is the fit.
 STAGE1_START_CONTROL = dataclasses.replace(DEFAULT_CONTROL, ftol_abs=1e-2)
+STAGE1_START_PIRLS_TOL = 1e-6
 
 
 def refit(fit: GlmerFit, y: np.ndarray) -> GlmerFit:
@@ -189,7 +192,9 @@ def _optimise(problem: GlmmProblem, n_agq: int, start: np.ndarray | None = None,
     Stage 2's first BOBYQA step is ``STAGE2_STEP`` for θ and extra and at most the stage-1
     standard error for each β (:func:`_stage2_steps`) unless ``options`` say otherwise. Neither stage takes the
     fourth-order refinement after the checks' Newton step (``refine=False``: it would move the
-    estimates by ~1e-6 of their standard errors, at 4k + 1 more PIRLS runs)."""
+    estimates by ~1e-6 of their standard errors, at 4k + 1 more PIRLS runs). A stage 1 that is only
+    stage 2's start (nAGQ ≥ 1) stops at :data:`STAGE1_START_CONTROL`'s tolerance, its PIRLS at a step
+    of :data:`STAGE1_START_PIRLS_TOL`."""
     layout = problem.layout
     k, n_extra = layout.n_theta, problem.n_extra
     lower = layout.lower_bounds()
@@ -198,7 +203,9 @@ def _optimise(problem: GlmmProblem, n_agq: int, start: np.ndarray | None = None,
         if start is None:
             if stage1_start is None:
                 stage1_start = np.r_[layout.initial(), np.zeros(n_extra)]
-            stage1 = optimize_theta(problem.deviance_theta, stage1_start, np.r_[lower, np.full(n_extra, -np.inf)],
+            criterion = problem.deviance_theta if n_agq == 0 else functools.partial(problem.deviance_theta,
+                                                                                    tol=STAGE1_START_PIRLS_TOL)
+            stage1 = optimize_theta(criterion, stage1_start, np.r_[lower, np.full(n_extra, -np.inf)],
                                     check=check and n_agq == 0, refine=False,
                                     control=None if n_agq == 0 else STAGE1_START_CONTROL)
             if n_agq == 0:

@@ -117,20 +117,21 @@ class GlmmProblem:
         return float(data + result.ussq + result.factor.logdet_L)
 
     # ------------------------------------------------------------------ stage 1
-    def _run_joint(self, theta, family: Family) -> PirlsResult | None:
+    def _run_joint(self, theta, family: Family, tol: float = 1e-10) -> PirlsResult | None:
         theta = np.asarray(theta, float)
         result = self.joint.run(family, self.y, self.weights, self.offset, theta, self.layout.templates(theta),
-                                self._x_joint, self.start_eta(family), saturated_part=self.saturated_part(family))
+                                self._x_joint, self.start_eta(family), tol=tol,
+                                saturated_part=self.saturated_part(family))
         if result is not None:
             self._x_joint = result.x
         return result
 
-    def deviance_theta(self, params) -> float:
+    def deviance_theta(self, params, tol: float = 1e-10) -> float:
         """Stage-1 objective at params = [θ, extra]: Laplace deviance with β from the joint PIRLS
-        (lme4 nAGQ = 0)."""
+        (lme4 nAGQ = 0), taken to a step of ``tol``."""
         params = np.asarray(params, float)
         family = self.family_at(params[self.n_theta:])
-        result = self._run_joint(params[:self.n_theta], family)
+        result = self._run_joint(params[:self.n_theta], family, tol)
         if result is None or not np.isfinite(result.dev_resid).all():
             return np.inf
         return self._criterion(family, result)
