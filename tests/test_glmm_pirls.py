@@ -109,3 +109,21 @@ def test_halves_give_the_same_sums_on_one_thread_or_two(monkeypatch):
     single = whole.run(family, y, w, offset, theta, templates, None, eta0)
     np.testing.assert_allclose(single.x, one.x, rtol=1e-9, atol=1e-11)
     assert abs(single.factor.logdet_L - one.factor.logdet_L) < 1e-9
+
+
+def test_a_run_not_kept_gives_its_deviance_sum_and_the_working_arrays():
+    """keep=False (a criterion evaluation): η, μ, dᵢ are the system's working arrays, Σ dᵢ is the result's."""
+    rng = np.random.default_rng(17)
+    codes, z, levels, X = _design(rng)
+    family = Poisson()
+    y = rng.poisson(np.exp(0.2 + 0.3 * X[:, 1])).astype(float)
+    w, offset = np.ones(len(y)), np.zeros(len(y))
+    system = PirlsSystem(codes, z, levels, X)
+    theta = np.r_[0.5, 0.1, 0.4, 0.3, 0.2, 0.0, 0.1]
+    templates = ThetaLayout((2, 1, 2)).templates(theta)
+    eta0 = family.link.link(family.start_mu(y, w))
+    kept = system.run(family, y, w, offset, theta, templates, None, eta0)
+    light = system.run(family, y, w, offset, theta, templates, None, eta0, keep=False)
+    assert light.dev_sum == kept.dev_sum == float(kept.dev_resid.sum())
+    np.testing.assert_array_equal(light.x, kept.x)
+    assert any(light.eta is block[0] for block in system._buffers[0])

@@ -223,9 +223,10 @@ class Family:
         """S = Σ −2 log p(yᵢ | μᵢ = yᵢ), so that the data term is Σ dᵢ + S."""
         return float(np.sum(self.minus_two_loglik(y, y, weights, trials)))
 
-    def data_term(self, y, mu, weights, dev_resid: np.ndarray, saturated: float) -> float:
-        """The Laplace criterion's data term, lme4's ``aic()``: Σ dᵢ + S (known dispersion)."""
-        return float(dev_resid.sum() + saturated)
+    def data_term(self, y, mu, weights, dev_sum: float, saturated: float) -> float:
+        """The Laplace criterion's data term, lme4's ``aic()``: Σ dᵢ + S (known dispersion), from
+        ``dev_sum`` = Σ dᵢ."""
+        return float(dev_sum + saturated)
 
     def irls(self, y, eta, mu, weights):
         """(W, z̃ − η): IRLS working weights and working residual (Fisher scoring, as lme4)."""
@@ -635,8 +636,8 @@ class Gamma(Family):
         """Log link: −∂²log p/∂η² = w y/μ > 0, ∂log p/∂η = w(y − μ)/μ (per unit dispersion)."""
         return weights * y / mu, (y - mu) / y
 
-    def data_term(self, y, mu, weights, dev_resid, saturated):
-        disp = dev_resid.sum() / weights.sum()
+    def data_term(self, y, mu, weights, dev_sum, saturated):
+        disp = dev_sum / weights.sum()
         shape = 1.0 / disp
         log_p = -special.gammaln(shape) - shape * np.log(mu * disp) + (shape - 1) * np.log(y) - y / (mu * disp)
         return float(-2 * np.sum(weights * log_p) + 2)
@@ -698,9 +699,9 @@ class InverseGaussian(Family):
         score = weights * (y - mu) / (mu * mu)
         return W, np.divide(score, W, out=np.zeros_like(score), where=W != 0)
 
-    def data_term(self, y, mu, weights, dev_resid, saturated):
+    def data_term(self, y, mu, weights, dev_sum, saturated):
         total = weights.sum()
-        return float(total * (1 + np.log(dev_resid.sum() / total * 2 * np.pi)) + 3 * np.sum(np.log(y) * weights) + 2)
+        return float(total * (1 + np.log(dev_sum / total * 2 * np.pi)) + 3 * np.sum(np.log(y) * weights) + 2)
 
     def saturated(self, y, weights, trials):
         return math.nan

@@ -113,15 +113,15 @@ class GlmmProblem:
         return self.saturated if not self.n_extra else family.saturated(self.y, self.weights, self.trials)
 
     def _criterion(self, family: Family, result: PirlsResult) -> float:
-        data = family.data_term(self.y, result.mu, self.weights, result.dev_resid, self._saturated(family))
+        data = family.data_term(self.y, result.mu, self.weights, result.dev_sum, self._saturated(family))
         return float(data + result.ussq + result.factor.logdet_L)
 
     # ------------------------------------------------------------------ stage 1
-    def _run_joint(self, theta, family: Family, tol: float = 1e-10) -> PirlsResult | None:
+    def _run_joint(self, theta, family: Family, tol: float = 1e-10, keep: bool = True) -> PirlsResult | None:
         theta = np.asarray(theta, float)
         result = self.joint.run(family, self.y, self.weights, self.offset, theta, self.layout.templates(theta),
                                 self._x_joint, self.start_eta(family), tol=tol,
-                                saturated_part=self.saturated_part(family))
+                                saturated_part=self.saturated_part(family), keep=keep)
         if result is not None:
             self._x_joint = result.x
         return result
@@ -131,8 +131,8 @@ class GlmmProblem:
         (lme4 nAGQ = 0), taken to a step of ``tol``."""
         params = np.asarray(params, float)
         family = self.family_at(params[self.n_theta:])
-        result = self._run_joint(params[:self.n_theta], family, tol)
-        if result is None or not np.isfinite(result.dev_resid).all():
+        result = self._run_joint(params[:self.n_theta], family, tol, keep=False)
+        if result is None or not np.isfinite(result.dev_sum):
             return np.inf
         return self._criterion(family, result)
 
@@ -142,7 +142,7 @@ class GlmmProblem:
         return self._run_joint(params[:self.n_theta], self.family_at(params[self.n_theta:]))
 
     # ------------------------------------------------------------------ stage 2
-    def conditional_modes(self, theta, beta, extra=()) -> PirlsResult | None:
+    def conditional_modes(self, theta, beta, extra=(), keep: bool = True) -> PirlsResult | None:
         """PIRLS for u at (θ, β[, extra]), warm-started from the previous modes, to a step of 1e-12.
 
         PIRLS returns the modes before a step below its tolerance, so the criterion carries an error
@@ -153,7 +153,8 @@ class GlmmProblem:
         theta = np.asarray(theta, float)
         offset = self.offset + self.X @ beta
         result = self.u_only.run(family, self.y, self.weights, offset, theta, self.layout.templates(theta), self._u,
-                                 self.start_eta(family), tol=1e-12, saturated_part=self.saturated_part(family))
+                                 self.start_eta(family), tol=1e-12, saturated_part=self.saturated_part(family),
+                                 keep=keep)
         if result is not None:
             self._u = result.x
         return result
@@ -167,8 +168,8 @@ class GlmmProblem:
     def deviance(self, params) -> float:
         """Stage-2 objective at params = [θ, β, extra]: −2 log-likelihood by Laplace (nAGQ = 1) or AGQ."""
         theta, beta, extra = self.split(params)
-        result = self.conditional_modes(theta, beta, extra)
-        if result is None or not np.isfinite(result.dev_resid).all():
+        result = self.conditional_modes(theta, beta, extra, keep=False)
+        if result is None or not np.isfinite(result.dev_sum):
             return np.inf
         family = self.family_at(extra)
         if self.n_agq <= 1:
