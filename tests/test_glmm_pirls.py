@@ -38,16 +38,20 @@ def test_linear_predictor_is_offset_plus_x_beta_plus_z_b():
                                expected - X @ x[system.q:], rtol=1e-13, atol=1e-13)
 
 
-def test_a_run_keeps_its_state_when_the_system_runs_again():
-    """Runs share the system's working arrays; each result owns copies of η, μ and dᵢ."""
-    rng = np.random.default_rng(5)
+def _poisson_system(seed: int):
+    """(system, family, y, prior weights, offset, η₀) of a Poisson model on :func:`_design`."""
+    rng = np.random.default_rng(seed)
     codes, z, levels, X = _design(rng)
     family = Poisson()
     y = rng.poisson(np.exp(0.3 + 0.2 * X[:, 1])).astype(float)
-    w, offset = np.ones(len(y)), np.zeros(len(y))
-    system = PirlsSystem(codes, z, levels, X)
+    w = np.ones(len(y))
+    return PirlsSystem(codes, z, levels, X), family, y, w, np.zeros(len(y)), family.link.link(family.start_mu(y, w))
+
+
+def test_a_run_keeps_its_state_when_the_system_runs_again():
+    """Runs share the system's working arrays; each result owns copies of η, μ and dᵢ."""
+    system, family, y, w, offset, eta0 = _poisson_system(5)
     layout = ThetaLayout((2, 1, 2))
-    eta0 = family.link.link(family.start_mu(y, w))
     runs = []
     for theta in (np.r_[0.5, 0.1, 0.4, 0.3, 0.2, 0.0, 0.1], np.r_[0.9, -0.2, 0.6, 0.5, 0.3, 0.1, 0.2]):
         result = system.run(family, y, w, offset, theta, layout.templates(theta), None, eta0)
@@ -113,15 +117,9 @@ def test_halves_give_the_same_sums_on_one_thread_or_two(monkeypatch):
 
 def test_a_run_not_kept_gives_its_deviance_sum_and_the_working_arrays():
     """keep=False (a criterion evaluation): η, μ, dᵢ are the system's working arrays, Σ dᵢ is the result's."""
-    rng = np.random.default_rng(17)
-    codes, z, levels, X = _design(rng)
-    family = Poisson()
-    y = rng.poisson(np.exp(0.2 + 0.3 * X[:, 1])).astype(float)
-    w, offset = np.ones(len(y)), np.zeros(len(y))
-    system = PirlsSystem(codes, z, levels, X)
+    system, family, y, w, offset, eta0 = _poisson_system(17)
     theta = np.r_[0.5, 0.1, 0.4, 0.3, 0.2, 0.0, 0.1]
     templates = ThetaLayout((2, 1, 2)).templates(theta)
-    eta0 = family.link.link(family.start_mu(y, w))
     kept = system.run(family, y, w, offset, theta, templates, None, eta0)
     light = system.run(family, y, w, offset, theta, templates, None, eta0, keep=False)
     assert light.dev_sum == kept.dev_sum == float(kept.dev_resid.sum())

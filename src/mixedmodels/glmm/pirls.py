@@ -23,6 +23,12 @@ family's Laplace weights), solve for x = [u, β], and halve the step while the p
 deviance Σ dᵢ + ‖u‖² does not decrease; stop when the next step would be below ``tol`` (x, its
 rows and the factor at its weights are then the result: all at the same point). Stage 2 of the fit
 solves for u only (β fixed, Xβ in the offset): a system without X.
+
+The work per step is three compiled passes over the rows: η = offset + Xβ + Zb, the family's rows
+(μ, dᵢ, W, z̃ − offset) and A(W). Their arrays are kept between steps and runs (fresh ones made
+glibc fault memory in at every step), and from :data:`HALVES_FROM` rows on each pass runs on the two
+halves of the rows, the second on a worker thread when a core is free; the halves' sums are added in
+one order, so that the numbers do not depend on the threads.
 """
 
 from __future__ import annotations
