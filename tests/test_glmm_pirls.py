@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-import numpy as np
+import warnings
 
+import numpy as np
+import pytest
+
+import mixedmodels as mm
 from mixedmodels.covariance import ThetaLayout, relative_effects
 from mixedmodels.glmm.families import Binomial, Poisson
 from mixedmodels.glmm import pirls
 from mixedmodels.glmm.pirls import PirlsSystem
+
+from conftest import reference, reference_data
 
 
 def _design(rng, n=400):
@@ -125,3 +131,22 @@ def test_a_run_not_kept_gives_its_deviance_sum_and_the_working_arrays():
     assert light.dev_sum == kept.dev_sum == float(kept.dev_resid.sum())
     np.testing.assert_array_equal(light.x, kept.x)
     assert any(light.eta is block[0] for block in system._buffers[0])
+
+
+@pytest.mark.parametrize("cores", [1, 2])
+def test_fits_in_halves_are_lme4s(monkeypatch, cores):
+    """With the rows in halves (HALVES_FROM lowered to reach the reference data sets) and the second
+    half on the worker thread or not, glmer still gives lme4's estimates (tests/reference fits;
+    the same tolerances as tests/test_glmm.py: −2 log L within 1e-5 relative or lower, β 1e-3)."""
+    monkeypatch.setattr(pirls, "HALVES_FROM", 40)
+    monkeypatch.setattr(pirls, "free_cores", lambda: cores)
+    for model_id in ("cbpp_binomial", "grouseticks_poisson"):
+        record = reference(model_id)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fit = mm.glmer(record["formula"], reference_data(record["dataset"]), family=record["family"],
+                           nAGQ=record["nAGQ"])
+        assert all(len(system.blocks) == 2 for system in (fit.problem.joint, fit.problem.u_only))
+        assert fit.objective <= record["objective"] + 1e-5 * abs(record["objective"])  # lower is a win
+        assert fit.objective == pytest.approx(record["objective"], rel=1e-5)
+        np.testing.assert_allclose(fit.fixef.to_numpy(), list(record["beta"].values()), atol=1e-3)
