@@ -130,7 +130,7 @@ def test_a_run_not_kept_gives_its_deviance_sum_and_the_working_arrays():
     light = system.run(family, y, w, offset, theta, templates, None, eta0, keep=False)
     assert light.dev_sum == kept.dev_sum == float(kept.dev_resid.sum())
     np.testing.assert_array_equal(light.x, kept.x)
-    assert any(light.eta is block[0] for block in system._buffers[0])
+    assert any(light.eta is block[0] for block in system.buffers[0])
 
 
 @pytest.mark.parametrize("cores", [1, 2])

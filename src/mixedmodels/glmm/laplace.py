@@ -56,7 +56,7 @@ class GlmmProblem:
         self.layout = ThetaLayout(tuple(zk.shape[1] for zk in z), structures)
         self.n_agq = int(n_agq)
         self.joint = PirlsSystem(codes, z, n_levels, X, structures)
-        self.u_only = PirlsSystem(codes, z, n_levels, None, structures)
+        self.u_only = PirlsSystem(codes, z, n_levels, None, structures, buffers=self.joint.buffers)
         self.n, self.p, self.n_theta = len(y), X.shape[1], self.layout.n_theta
         self.reml = False
         self._set_family(family)

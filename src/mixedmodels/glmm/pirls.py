@@ -78,16 +78,14 @@ the GIL. 10⁵-row binomial: a pass over the rows took 0.44 ms on one thread, 0.
 
 
 class _RowBlock:
-    """Rows lo:hi of the design (``rows``, a slice), with their own contiguous copies of the arrays
-    the kernels read (``codes0``, ``z0``, ``rest_codes``, ``rest_z``, ``X``; the whole arrays when
-    the block is all rows)."""
+    """Rows lo:hi of the design (``rows``, a slice) as the kernels read them: views of the row-major
+    ``codes0``, ``z0``, ``rest_codes``, ``rest_z`` (contiguous), and ``X`` column-major (a copy of
+    its rows unless the block is all rows)."""
 
     def __init__(self, lo: int, hi: int, codes0, z0, rest_codes, rest_z, X):
-        whole = lo == 0 and hi == len(codes0)
         self.rows = slice(lo, hi)
-        self.codes0, self.z0, self.rest_codes, self.rest_z = (
-            a if whole else np.ascontiguousarray(a[lo:hi]) for a in (codes0, z0, rest_codes, rest_z))
-        self.X = X if whole else np.asfortranarray(X[lo:hi])
+        self.codes0, self.z0, self.rest_codes, self.rest_z = (a[lo:hi] for a in (codes0, z0, rest_codes, rest_z))
+        self.X = X if lo == 0 and hi == len(codes0) else np.asfortranarray(X[lo:hi])
 
 
 class PirlsSystem:
@@ -102,9 +100,12 @@ class PirlsSystem:
         Fixed-effects matrix when β is among the unknowns (stage 1), else None.
     structures : sequence, optional
         Each term's covariance structure (:mod:`mixedmodels.covariance`).
+    buffers : list, optional
+        The pool of working arrays for :meth:`run` (another system's of the same rows, which never
+        runs at the same time: stage 1's and stage 2's systems share theirs).
     """
 
-    def __init__(self, codes, z, n_levels, X: np.ndarray | None, structures=None):
+    def __init__(self, codes, z, n_levels, X: np.ndarray | None, structures=None, buffers: list | None = None):
         self.terms = [TermData(np.ascontiguousarray(c, dtype=np.int64), np.ascontiguousarray(zk, dtype=float), int(l))
                       for c, zk, l in zip(codes, z, n_levels)]
         self.n_levels = [t.n_levels for t in self.terms]
@@ -122,7 +123,7 @@ class PirlsSystem:
         self.entries = rest_entries(self.n_levels, self.sizes)
         self._eta_kernel = linear_predictor_kernel(self.p, self.sizes[0], rest_z.shape[1])
         self._problem: DevianceProblem | None = None  # the first one: its factorisation strategy is kept
-        self._buffers: list[list[tuple[np.ndarray, ...]]] = []  # free pairs of state arrays for run
+        self.buffers: list[list[tuple[np.ndarray, ...]]] = [] if buffers is None else buffers  # free pairs for run
         self._accumulators: list[CrossProductsAccumulator] | None = None  # A's layout per block, for renewed sums
         self._two_threads = False
 
@@ -216,7 +217,7 @@ class PirlsSystem:
         n = self.n
         offset = np.ascontiguousarray(np.broadcast_to(np.asarray(offset, dtype=float), (n,)))
         try:  # the current and the trial state are written into arrays kept between runs
-            buffers = self._buffers.pop()
+            buffers = self.buffers.pop()
         except IndexError:
             buffers = [tuple(np.empty(n) for _ in range(5)) for _ in range(2)]
         self._two_threads = len(self.blocks) > 1 and free_cores() >= 2
@@ -224,7 +225,7 @@ class PirlsSystem:
             return self._iterate(family, y, weights, offset, theta, templates, x0, eta0, tol, max_iter,
                                  saturated_part, buffers, keep)
         finally:
-            self._buffers.append(buffers)
+            self.buffers.append(buffers)
 
     def _iterate(self, family, y, weights, offset, theta, templates, x0, eta0, tol, max_iter, saturated_part,
                  buffers, keep) -> PirlsResult | None:
