@@ -22,10 +22,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 
 from ._kernels import mirror_lower, row_accumulator
+from ._lazy import lazy_module
 from ._threads import free_cores, worker_thread
+
+sp = lazy_module("scipy.sparse")  # sparse matrices only for crossed terms: not imported for the rest
 
 __all__ = ["TermData", "CrossProducts", "CrossProductsAccumulator", "build_cross_products", "level_major_bz",
            "shallow_copy", "stacked_codes", "stacked_columns", "term_matrix"]
