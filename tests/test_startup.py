@@ -23,8 +23,9 @@ NOT_FOR_A_LINEAR_FIT = ["scipy.stats", "formulaic", "matplotlib", "dask", "distr
 """What fitting, summarising and exporting an lmer fit of in-memory data does not use (formulaic: not
 for a fixed part that only adds column names, such as ``Days``)."""
 
-NOT_FOR_SLEEPSTUDY = NOT_FOR_A_LINEAR_FIT + ["scipy.sparse", "mixedmodels.inference.kenward_roger"]
-"""Nor does a fit of one grouping factor (sparse matrices serve crossed terms) with Satterthwaite's df."""
+NOT_FOR_SLEEPSTUDY = NOT_FOR_A_LINEAR_FIT + ["scipy.sparse", "mixedmodels.inference.kenward_roger", "mixedmodels.residual"]
+"""Nor does a fit of one grouping factor (sparse matrices serve crossed terms) without a residual structure,
+summarised with Satterthwaite's df."""
 
 
 def loaded_after(code: str, watch: list[str]) -> list[list[str]]:

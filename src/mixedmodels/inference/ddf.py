@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..results import require_independent_residuals
 from .satterthwaite import satterthwaite_f, satterthwaite_t, variance_df
 from .varpar import require_linear_fit
 
@@ -28,8 +29,6 @@ def ddf_method(ddf: str) -> str:
 
 def t_test(fit, l, ddf: str) -> dict:
     """t test of lᵀβ = 0 with the chosen df."""
-    from ..residual import require_independent_residuals
-
     require_independent_residuals(fit, "t tests")
     require_linear_fit(fit, "t tests")
     if ddf_method(ddf) == "satterthwaite":
@@ -42,8 +41,6 @@ def t_test(fit, l, ddf: str) -> dict:
 def se_and_df(fit, L, ddf: str) -> tuple[np.ndarray, np.ndarray]:
     """Standard errors and df of lᵀβ̂ for every row l of ``L`` at once, as :func:`t_test` gives them
     one by one (Satterthwaite: √(lᵀVl); Kenward–Roger: the adjusted √(lᵀΦ_A l))."""
-    from ..residual import require_independent_residuals
-
     require_independent_residuals(fit, "t tests")
     require_linear_fit(fit, "t tests")
     if ddf_method(ddf) == "satterthwaite":
@@ -56,8 +53,6 @@ def se_and_df(fit, L, ddf: str) -> tuple[np.ndarray, np.ndarray]:
 
 def f_test(fit, L, ddf: str) -> dict:
     """F test of Lβ = 0 with the chosen df."""
-    from ..residual import require_independent_residuals
-
     require_independent_residuals(fit, "F tests")
     require_linear_fit(fit, "F tests")
     if ddf_method(ddf) == "satterthwaite":
