@@ -122,6 +122,25 @@ def test_datasets_lists_every_builtin_dataset():
     assert "InstEval       University lecture/instructor evaluations by students at ETH (lme4); 73421 rows" in lines
 
 
+def test_the_collector_is_paused_only_while_a_command_runs(monkeypatch, tmp_path):
+    """main() pauses the garbage collector for the command and leaves its state as it found it;
+    the objects are frozen only when the process exits (an atexit hook), never while it runs."""
+    import gc
+
+    seen = []
+    monkeypatch.setattr(mixedmodels.cli, "_cmd_datasets", lambda args: seen.append(gc.isenabled()))
+    assert gc.isenabled()
+    assert main(["datasets"]) == 0
+    assert seen == [False] and gc.isenabled() and gc.get_freeze_count() == 0
+    gc.disable()
+    try:
+        assert main(["datasets"]) == 0
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    assert main(["no-such-command"]) == 2 and gc.isenabled()  # also after an error
+
+
 def test_anova_likelihood_ratio_test():
     ref = reference("sleepstudy_lrt")
     small, large = "Reaction ~ Days + (1 | Subject)", "Reaction ~ Days + (Days | Subject)"

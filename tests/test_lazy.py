@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import mixedmodels as mm
-from mixedmodels._lazy import export_lazily
+from mixedmodels._lazy import export_lazily, lazy_module
 
 
 def test_every_public_name_resolves_and_is_listed():
@@ -79,6 +79,20 @@ def test_export_lazily_imports_on_first_use_only(tmp_path, monkeypatch):
     with pytest.raises(AttributeError, match="module 'lazypkg' has no attribute 'nothing'"):
         lazypkg.nothing  # noqa: B018
     assert sorted(n for n in dir(lazypkg) if not n.startswith("_")) == ["heavy", "slow", "sub", "tool"]
+
+
+def test_lazy_module_imports_on_the_first_attribute_read(tmp_path, monkeypatch):
+    _package(tmp_path, "lazymod", "", {"inner": "value = 42\n"})
+    monkeypatch.syspath_prepend(str(tmp_path))
+    inner = lazy_module("lazymod.inner")
+    assert "lazymod.inner" not in sys.modules and "imported on first use" in repr(inner)
+    assert inner.value == 42 and inner.value == 42
+    assert "lazymod.inner" in sys.modules
+    with pytest.raises(AttributeError, match="has no attribute 'missing'"):
+        inner.missing  # noqa: B018
+    missing = lazy_module("lazymod.absent")
+    with pytest.raises(ModuleNotFoundError, match="lazymod.absent"):
+        missing.anything  # noqa: B018
 
 
 def test_export_lazily_refuses_a_public_name_without_a_module(tmp_path, monkeypatch):

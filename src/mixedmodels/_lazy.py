@@ -5,7 +5,8 @@ A package's ``__init__`` lists its public names and the module each comes from, 
 ``from package import *`` then work as for names imported eagerly, and the first lookup of a name
 imports its module and keeps the value in the package (later lookups cost nothing). Submodules
 are reached the same way (``mixedmodels.glmm.binomial`` imports :mod:`mixedmodels.glmm` on use),
-as if the package had imported them.
+as if the package had imported them. :func:`lazy_module` does the same for one module a module
+uses only in some calls (``sp = lazy_module("scipy.sparse")``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import importlib.util
 import sys
 import types
 
-__all__ = ["export_lazily"]
+__all__ = ["export_lazily", "lazy_module"]
 
 
 class LazyPackage(types.ModuleType):
@@ -74,3 +75,30 @@ def export_lazily(package: str, names: dict[str, str]) -> None:
 
     module.__dict__.update(__getattr__=__getattr__, __dir__=__dir__, _lazy_exports=dict(names))
     module.__class__ = LazyPackage
+
+
+class _LazyModule:
+    """Stands for a module until one of its attributes is read, which imports it (see :func:`lazy_module`)."""
+
+    def __init__(self, name: str):
+        self._name = name
+        self._module = None
+
+    def __getattr__(self, attr: str):  # only for names not set in __init__
+        if self._module is None:
+            self._module = importlib.import_module(self._name)
+        return getattr(self._module, attr)
+
+    def __repr__(self) -> str:
+        return f"<module {self._name!r}, imported on first use>"
+
+
+def lazy_module(name: str):
+    """An object whose attributes are those of the module ``name``, imported when the first is read.
+
+    For a heavy dependency that a module needs in some of its functions only: ``sp =
+    lazy_module("scipy.sparse")`` at the top, then ``sp.csr_matrix(...)`` inside them as usual. A
+    linear fit of one grouping factor never builds a sparse matrix, and ``scipy.sparse`` costs
+    about 15 ms to import.
+    """
+    return _LazyModule(name)

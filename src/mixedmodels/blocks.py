@@ -22,10 +22,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 
 from ._kernels import mirror_lower, row_accumulator
+from ._lazy import lazy_module
 from ._threads import free_cores, worker_thread
+
+sp = lazy_module("scipy.sparse")  # sparse matrices only for crossed terms: not imported for the rest
 
 __all__ = ["TermData", "CrossProducts", "CrossProductsAccumulator", "build_cross_products", "level_major_bz",
            "shallow_copy", "stacked_codes", "stacked_columns", "term_matrix"]
@@ -149,8 +151,8 @@ class CrossProducts:
         q_r = self.C.shape[0] - p - 1
         q = q0 + q_r
         ZtZ = np.zeros((q, q))
-        for j in range(l0):
-            ZtZ[j * p0:(j + 1) * p0, j * p0:(j + 1) * p0] = self.D0[j]
+        first = np.arange(0, q0, p0)[:, None, None]  # level j's block: rows and columns j p0 .. j p0 + p0 - 1
+        ZtZ[first + np.arange(p0)[:, None], first + np.arange(p0)] = self.D0
         if q_r:
             Bz = self.bz_sparse().toarray()
             ZtZ[q0:, :q0] = Bz

@@ -32,15 +32,17 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 from scipy.linalg.blas import dsyrk
 from scipy.linalg.lapack import dpotrf
 
 from ._kernels import (csc_times_rows, csc_transpose_times, dense_factor_kernel, first_term_kernel, level_rows_times_v,
                        scaled_schur_rest_block, subtract_crossed_lower)
+from ._lazy import lazy_module
 from ._threads import lapack_threads_for
 from .blocks import CrossProducts, level_major_bz, shallow_copy
 from .covariance import scale_columns, scale_rows
+
+sp = lazy_module("scipy.sparse")  # sparse matrices only for crossed terms: not imported for the rest
 
 __all__ = ["BlockedFactor", "BlockedCholesky", "RestLayout"]
 

@@ -24,7 +24,10 @@ Errors print one line, ``error: ...``, on stderr and exit with status 1 (2 for b
 from __future__ import annotations
 
 import argparse
+import atexit
+import contextlib
 import csv
+import gc
 import io
 import json
 import re
@@ -410,9 +413,46 @@ def _one_line(error: BaseException) -> str:
     return text
 
 
+_freeze_at_exit_registered = False
+
+
+@contextlib.contextmanager
+def _collector_paused():
+    """Python's cyclic garbage collector off while a command runs, and skipped when the process exits.
+
+    A command imports numpy, pandas, SciPy and numba and loads its compiled kernels: some 150,000
+    objects that live until the process ends, which the collector scanned again and again while
+    they were created (about 0.15 s of a ``fit`` of sleepstudy) and once more in every pass of the
+    interpreter's shutdown (about 0.25 s). So the collector is paused for the command (it is
+    switched back on afterwards if it was on: calling :func:`main` from Python changes nothing
+    after it returns), and at exit the objects are frozen (:func:`gc.freeze`) so that the shutdown
+    does not scan them: the operating system reclaims a process's memory at once. Objects still
+    free themselves by reference counting; what the pause leaves uncollected is the cyclic garbage
+    of one command (some 30 objects, 5 kB, per linear fit and summary).
+    """
+    global _freeze_at_exit_registered
+    if not _freeze_at_exit_registered:
+        atexit.register(gc.freeze)
+        _freeze_at_exit_registered = True
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; return the exit status (0 ok, 1 error, 2 bad usage)."""
-    argv = sys.argv[1:] if argv is None else list(argv)
+    """Run the command line; return the exit status (0 ok, 1 error, 2 bad usage).
+
+    The garbage collector is paused while the command runs (:func:`_collector_paused`).
+    """
+    with _collector_paused():
+        return _run(sys.argv[1:] if argv is None else list(argv))
+
+
+def _run(argv: list[str]) -> int:
     debug = "--debug" in argv
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

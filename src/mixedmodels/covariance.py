@@ -27,6 +27,7 @@ T_k T_kᵀ = D_s R D_s. θ_k ↦ T_k is what the optimiser sees; the bounds are 
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -437,8 +438,9 @@ class ThetaLayout:
     def __init__(self, sizes, structures=None):
         self.structures = tuple(Unstructured(int(p)) for p in sizes) if structures is None else tuple(structures)
         self.sizes = tuple(s.p for s in self.structures)
-        self.offsets = [0, *np.cumsum([s.n_theta for s in self.structures]).tolist()]
+        self.offsets = [0, *itertools.accumulate(s.n_theta for s in self.structures)]
         self._slices = [(s.template, lo, hi) for s, lo, hi in zip(self.structures, self.offsets, self.offsets[1:])]
+        self._one_term = self._slices[0] if len(self._slices) == 1 else None
 
     def __eq__(self, other) -> bool:
         return isinstance(other, ThetaLayout) and self.structures == other.structures
@@ -453,6 +455,9 @@ class ThetaLayout:
     def templates(self, theta: np.ndarray) -> list[np.ndarray]:
         """The T_k for a given θ (called once per evaluation of the criterion: kept lean)."""
         theta = np.asarray(theta, dtype=float)
+        if self._one_term is not None:  # one term (most models): no list comprehension per evaluation
+            template, lo, hi = self._one_term
+            return [template(theta[lo:hi])]
         return [template(theta[lo:hi]) for template, lo, hi in self._slices]
 
     def theta_of(self, templates: list[np.ndarray]) -> np.ndarray:

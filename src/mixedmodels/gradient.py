@@ -42,13 +42,15 @@ not (θ = 1 on InstEval): a Newton step with it (scoring) converges in a handful
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 from scipy.linalg.blas import dsyrk, dtrsm, dtrsv
 from scipy.linalg.lapack import dpotri
 
 from ._kernels import level_quadratic_forms
+from ._lazy import lazy_module
 from ._threads import lapack_threads_for
 from .covariance import Unstructured
+
+sp = lazy_module("scipy.sparse")  # sparse matrices only for crossed terms: not imported for the rest
 
 __all__ = ["ScalarCrossedGradient", "START_MIN", "START_MAX"]
 

@@ -59,7 +59,7 @@ from .optimize import OptSummary, optimize_theta
 from .results import LmerFit
 
 __all__ = ["AR1", "CompoundSymmetry", "VarIdent", "ResidualModel", "StructuredLmerFit", "fit_structured",
-           "parse_residual", "parse_residual_variance", "require_independent_residuals"]
+           "parse_residual", "parse_residual_variance"]
 
 _CORRELATION = re.compile(r"^\s*(ar1|cs)\s*\(\s*([A-Za-z_.][\w.]*)\s*\|\s*([A-Za-z_.][\w.]*)\s*\)\s*$")
 _VARIANCE = re.compile(r"^\s*~\s*1\s*\|\s*([A-Za-z_.][\w.]*)\s*$")
@@ -460,9 +460,3 @@ def fit_structured(design, spec, rows, reml: bool, residual: str | None, residua
     if joint.singular:
         warnings.warn(SINGULAR_MESSAGE, SingularFitWarning, stacklevel=3)
     return fit
-
-
-def require_independent_residuals(fit, what: str) -> None:
-    """Raise DesignError when ``fit`` has a residual structure and ``what`` assumes independent residuals."""
-    if isinstance(fit, StructuredLmerFit):
-        fit._unavailable(what)

@@ -22,7 +22,7 @@ from .objective import DevianceProblem, PlsSolution
 from .optimize import OptSummary
 from .summary import summary_text
 
-__all__ = ["LmerFit", "SINGULAR_MESSAGE"]
+__all__ = ["LmerFit", "SINGULAR_MESSAGE", "require_independent_residuals"]
 
 
 
@@ -464,3 +464,15 @@ class LmerFit:
         return (f"<div><strong>Linear mixed model fit by {'REML' if self.reml else 'ML'}</strong><br>"
                 f"<code>{escape(self.formula)}</code><br>{criterion}; {self.nobs} obs; groups {groups}"
                 f"<h4>Random effects</h4>{varcorr}<h4>Fixed effects</h4>{fixed}{notes}</div>")
+
+
+def require_independent_residuals(fit, what: str) -> None:
+    """Raise DesignError when ``fit`` has a residual structure and ``what`` assumes independent residuals.
+
+    A fit with a residual correlation or variance structure
+    (:class:`~mixedmodels.residual.StructuredLmerFit`) says why through its ``_unavailable``;
+    asked of the fit, so that the check does not import :mod:`mixedmodels.residual`.
+    """
+    unavailable = getattr(fit, "_unavailable", None)
+    if unavailable is not None:
+        unavailable(what)

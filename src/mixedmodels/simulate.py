@@ -78,7 +78,7 @@ def simulate(fit, nsim: int = 1, seed=None, use_re: bool = True) -> pd.DataFrame
         Shape (n, nsim), columns ``sim_1`` ... ``sim_<nsim>``, indexed like the rows used in the
         fit; for a fit of Parquet files or a Dask DataFrame a lazy Dask DataFrame of the same.
     """
-    from .residual import require_independent_residuals
+    from .results import require_independent_residuals
 
     require_independent_residuals(fit, "simulate()")
     if int(nsim) != nsim or nsim < 1:

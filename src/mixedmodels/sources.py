@@ -26,12 +26,14 @@ import dataclasses
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
+from ._lazy import lazy_module
 from .blocks import CrossProducts, TermData, build_cross_products, term_matrix
 from .design import ModelDesign, build_design
 from .design.spec import spec_of_design
 from .errors import MixedModelsError
+
+sp = lazy_module("scipy.sparse")  # sparse matrices only for crossed terms: not imported for the rest
 
 __all__ = ["FrameSource", "InMemoryRows", "RowsNotInMemory", "open_source", "with_responses", "SIMULATION_BATCH"]
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import textwrap
+from collections import Counter
 
 import numpy as np
 import pandas as pd
@@ -23,40 +24,47 @@ __all__ = ["coefficient_table_text", "random_effects_text", "summary_text"]
 DIGITS = 4
 
 
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
 def random_effects_text(varcorr: pd.DataFrame, one_correlation: dict[str, str] | None = None) -> str:
     """lme4's ``.prt.VC``: Groups, Name, Variance, Std.Dev. and the lower triangle of Corr.
 
     ``one_correlation`` maps a group to the keyword of its structure when one correlation
     describes the term (``ar1``, ``hetar1``, ``cs``, ``homcs``): glmmTMB prints it once, as ``0.96 (ar1)``.
+    The table's rows are read once into Python lists (a handful of rows: boolean masks on the
+    frame for every cell took longer than the rest of the summary).
     """
     one_correlation = one_correlation or {}
-    variances = varcorr[varcorr["var2"].isna()]
-    n_corr = max((int(((varcorr["grp"] == g) & varcorr["var2"].notna()).sum()) for g in varcorr["grp"]), default=0)
-    variance_text = format_numbers(variances["vcov"], DIGITS)
-    sd_text = format_numbers(variances["sdcor"], DIGITS)
-    groups = list(dict.fromkeys(variances["grp"]))
-    width = max((p for p in (int((variances["grp"] == g).sum()) for g in groups)), default=1) - 1
+    rows = list(zip(varcorr["grp"], varcorr["var1"], varcorr["var2"], varcorr["vcov"], varcorr["sdcor"]))
+    variances = [row for row in rows if _missing(row[2])]
+    n_corr = max(Counter(row[0] for row in rows if not _missing(row[2])).values(), default=0)
+    variance_text = format_numbers([row[3] for row in variances], DIGITS)
+    sd_text = format_numbers([row[4] for row in variances], DIGITS)
+    per_group = Counter(row[0] for row in variances)  # in order of first appearance
+    groups = list(per_group)
+    width = max(per_group.values(), default=1) - 1
     header = ["Groups", "Name", "Variance", "Std.Dev."] + (["Corr"] + [""] * (width - 1) if width > 0 and n_corr else [])
-    rows, i = [], 0
+    lines, i = [], 0
     for group in groups:
-        block = variances[variances["grp"] == group]
-        names = [("" if v is None or (isinstance(v, float) and math.isnan(v)) else v) for v in block["var1"]]
-        corr = varcorr[(varcorr["grp"] == group) & varcorr["var2"].notna()]
+        names = ["" if _missing(row[1]) else row[1] for row in variances if row[0] == group]
+        corr = [(var1, var2, sdcor) for g, var1, var2, _, sdcor in rows if g == group and not _missing(var2)]
         # format(round(C, 2), nsmall = 2) of the group's whole matrix: one width, diagonal 1.00 included
-        cell_width = max([4] + [len(f"{v:.2f}") for v in corr["sdcor"]])
+        cell_width = max([4] + [len(f"{v:.2f}") for _, _, v in corr])
         for j, name in enumerate(names):
             cells = [group if j == 0 else "", name, variance_text[i], sd_text[i]]
             if width > 0 and n_corr and group in one_correlation:
-                first = corr[(corr["var1"] == names[0]) & (corr["var2"] == names[1])]["sdcor"] if j == 0 else []
-                label = f"{float(first.iloc[0]):.2f} ({one_correlation[group]})" if len(first) else ""
+                first = [v for var1, var2, v in corr if var1 == names[0] and var2 == names[1]] if j == 0 else []
+                label = f"{float(first[0]):.2f} ({one_correlation[group]})" if first else ""
                 cells += [label] + [""] * (width - 1)
             elif width > 0 and n_corr:
                 for k in range(width):
-                    value = corr[(corr["var1"] == names[k]) & (corr["var2"] == name)]["sdcor"] if k < j else []
-                    cells.append(f"{float(value.iloc[0]):.2f}".rjust(cell_width) if len(value) else "")
-            rows.append(cells)
+                    value = [v for var1, var2, v in corr if var1 == names[k] and var2 == name] if k < j else []
+                    cells.append(f"{float(value[0]):.2f}".rjust(cell_width) if value else "")
+            lines.append(cells)
             i += 1
-    return format_table(header, rows)
+    return format_table(header, lines)
 
 
 def coefficient_table_text(table: pd.DataFrame, digits: int = DIGITS, signif_stars: bool = True) -> str:

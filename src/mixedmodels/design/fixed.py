@@ -494,7 +494,7 @@ def _clearly_full_rank(gram: np.ndarray) -> bool:
     column) is decided by that rule.
     """
     norms = np.sqrt(np.diagonal(gram))
-    if not np.all(norms > 0):
+    if not (norms > 0).all():
         return False
     try:
         smallest = np.linalg.eigvalsh(gram / np.outer(norms, norms))[0]
@@ -665,7 +665,7 @@ def build_fixed_design(rhs: str, data: pd.DataFrame, *, check_rank: bool = True,
     gram = X.T @ X if check_rank else None
     colsum = X.sum(axis=0) if check_rank else None
     aliased = _aliased_columns(X, gram) if check_rank else np.empty(0, dtype=np.intp)
-    kept = np.delete(np.arange(X.shape[1]), aliased)  # aliased: ascending, distinct
+    kept = np.delete(np.arange(X.shape[1]), aliased) if aliased.size else np.arange(X.shape[1])  # aliased: ascending
     if aliased.size:
         k = aliased.size
         noun = "column / coefficient" if k == 1 else "columns / coefficients"

@@ -141,6 +141,8 @@ def grouping_factor(group: str, data: pd.DataFrame, known_levels: list[str] | No
         translate = np.array([lookup.get(label, -1) for label in labels], dtype=np.int64)
         return translate[combined], list(known_levels)
     present = np.flatnonzero(np.bincount(combined, minlength=len(labels)))  # the codes used, ascending
+    if len(present) == len(labels):  # every level occurs: the codes stand
+        return combined, labels
     remap = np.full(len(labels), -1, dtype=np.int64)
     remap[present] = np.arange(len(present))
     return remap[combined], [labels[i] for i in present]

@@ -196,7 +196,7 @@ def bootstrap(fit, nsim: int = 1000, statistic=None, seed=None, n_jobs: int = 1,
         ``nsim`` rows (replicates), one column per statistic; a replicate whose refit failed is
         a row of NaN (counted in a warning). ``.attrs["t0"]`` holds the statistic of ``fit``.
     """
-    from ..residual import require_independent_residuals
+    from ..results import require_independent_residuals
 
     require_independent_residuals(fit, "the parametric bootstrap")
     if int(nsim) != nsim or nsim < 1:

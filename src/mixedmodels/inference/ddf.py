@@ -1,11 +1,15 @@
-"""Denominator degrees of freedom for t and F tests of β: choose the method by name."""
+"""Denominator degrees of freedom for t and F tests of β: choose the method by name.
+
+Kenward–Roger's module is imported when it is chosen (a summary with Satterthwaite's df, the
+default, does not load it).
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from .kenward_roger import kr_f, kr_rows, kr_t
+from ..results import require_independent_residuals
 from .satterthwaite import satterthwaite_f, satterthwaite_t, variance_df
 from .varpar import require_linear_fit
 
@@ -25,33 +29,37 @@ def ddf_method(ddf: str) -> str:
 
 def t_test(fit, l, ddf: str) -> dict:
     """t test of lᵀβ = 0 with the chosen df."""
-    from ..residual import require_independent_residuals
-
     require_independent_residuals(fit, "t tests")
     require_linear_fit(fit, "t tests")
-    return (satterthwaite_t if ddf_method(ddf) == "satterthwaite" else kr_t)(fit, l)
+    if ddf_method(ddf) == "satterthwaite":
+        return satterthwaite_t(fit, l)
+    from .kenward_roger import kr_t
+
+    return kr_t(fit, l)
 
 
 def se_and_df(fit, L, ddf: str) -> tuple[np.ndarray, np.ndarray]:
     """Standard errors and df of lᵀβ̂ for every row l of ``L`` at once, as :func:`t_test` gives them
     one by one (Satterthwaite: √(lᵀVl); Kenward–Roger: the adjusted √(lᵀΦ_A l))."""
-    from ..residual import require_independent_residuals
-
     require_independent_residuals(fit, "t tests")
     require_linear_fit(fit, "t tests")
     if ddf_method(ddf) == "satterthwaite":
         var, df = variance_df(fit, L)
         return np.sqrt(var), df
+    from .kenward_roger import kr_rows
+
     return kr_rows(fit, L)
 
 
 def f_test(fit, L, ddf: str) -> dict:
     """F test of Lβ = 0 with the chosen df."""
-    from ..residual import require_independent_residuals
-
     require_independent_residuals(fit, "F tests")
     require_linear_fit(fit, "F tests")
-    return (satterthwaite_f if ddf_method(ddf) == "satterthwaite" else kr_f)(fit, L)
+    if ddf_method(ddf) == "satterthwaite":
+        return satterthwaite_f(fit, L)
+    from .kenward_roger import kr_f
+
+    return kr_f(fit, L)
 
 
 def coef_table_ddf(fit, ddf: str) -> pd.DataFrame:

@@ -85,7 +85,7 @@ def likelihood_ratio_test(*fits, names=None) -> pd.DataFrame:
     ValueError
         Fewer than two models, or models fitted to different data.
     """
-    from ..residual import require_independent_residuals
+    from ..results import require_independent_residuals
 
     for each in fits:
         require_independent_residuals(each, "a likelihood-ratio test")

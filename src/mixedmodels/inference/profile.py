@@ -357,7 +357,7 @@ def profile(fit, which=None, level: float = 0.99) -> Profile:
     -------
     Profile
     """
-    from ..residual import require_independent_residuals
+    from ..results import require_independent_residuals
 
     require_independent_residuals(fit, "profile()")
     if is_linear(fit):

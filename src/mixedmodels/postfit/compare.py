@@ -78,7 +78,7 @@ def compare(*fits, names=None, refit: bool | None = None) -> ModelComparison:
         Fewer than two models, different data, a mix of lmer and glmer fits, or ``refit=False``
         for REML fits with different fixed effects.
     """
-    from ..residual import require_independent_residuals
+    from ..results import require_independent_residuals
 
     for each in fits:
         require_independent_residuals(each, "compare()")

@@ -155,7 +155,7 @@ def influence(fit, group: str | None = None, n_jobs: int = 1, progress: bool = T
     ValueError
         An out-of-memory (Parquet/Dask) fit, an unknown column, a group with one value.
     """
-    from ..residual import require_independent_residuals
+    from ..results import require_independent_residuals
 
     require_independent_residuals(fit, "influence()")
     from tqdm.auto import tqdm

@@ -197,7 +197,7 @@ def r2(fit, tolerance: float = SINGULAR_TOL) -> R2:
     >>> round(mm.r2(fit).conditional, 4)
     0.7992
     """
-    from ..residual import require_independent_residuals
+    from ..results import require_independent_residuals
 
     require_independent_residuals(fit, "r2()")
     v = variance_decomposition(fit, tolerance)
@@ -224,7 +224,7 @@ def icc(fit, tolerance: float | None = None) -> pd.Series:
         With a tolerance, a fit with a T_k diagonal below it gives NaN ICCs (with a warning), as
         performance's ``icc(tolerance = 1e-5)``; by default the ICCs are computed as they are.
     """
-    from ..residual import require_independent_residuals
+    from ..results import require_independent_residuals
 
     require_independent_residuals(fit, "icc()")
     v = variance_decomposition(fit, SINGULAR_TOL if tolerance is None else tolerance)

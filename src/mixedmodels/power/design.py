@@ -221,7 +221,7 @@ def as_design(model) -> PowerDesign:
     if isinstance(model, PowerDesign):
         return model
     if hasattr(model, "problem") and hasattr(model, "design"):
-        from ..residual import require_independent_residuals
+        from ..results import require_independent_residuals
 
         require_independent_residuals(model, "power simulation")
         return PowerDesign.from_fit(model)
