@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -139,6 +140,37 @@ def test_the_collector_is_paused_only_while_a_command_runs(monkeypatch, tmp_path
     finally:
         gc.enable()
     assert main(["no-such-command"]) == 2 and gc.isenabled()  # also after an error
+
+
+def test_openblas_starts_single_threaded_only_when_the_command_loads_numpy(monkeypatch):
+    """OPENBLAS_NUM_THREADS=1 while a command runs, only when numpy is not loaded yet and the user
+    did not set it; removed afterwards."""
+    starts = mixedmodels.cli._openblas_starts_single_threaded
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    with starts():
+        assert "OPENBLAS_NUM_THREADS" not in os.environ  # numpy is loaded in this process
+    monkeypatch.delitem(sys.modules, "numpy")
+    with starts():
+        assert os.environ["OPENBLAS_NUM_THREADS"] == "1"
+    assert "OPENBLAS_NUM_THREADS" not in os.environ
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")
+    with starts():
+        assert os.environ["OPENBLAS_NUM_THREADS"] == "3"
+
+
+def test_the_fit_command_runs_blas_on_one_thread_and_raises_it_for_large_blocks():
+    """In a fresh process the command's OpenBLAS starts with one thread; the library can still
+    raise it (mixedmodels._threads, for a large Schur complement)."""
+    script = ("import sys; from mixedmodels.cli import main; main(['fit', 'sleepstudy', 'Reaction ~ Days + (1 | Subject)',"
+              " '--output', sys.argv[1]]); from threadpoolctl import threadpool_info, threadpool_limits;"
+              " before = {i['num_threads'] for i in threadpool_info() if i['internal_api'] == 'openblas'};"
+              " threadpool_limits(2, user_api='blas');"
+              " after = {i['num_threads'] for i in threadpool_info() if i['internal_api'] == 'openblas'};"
+              " print(sorted(before), sorted(after))")
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    done = subprocess.run([sys.executable, "-c", script, os.devnull], capture_output=True, text=True, env=env,
+                          check=True)
+    assert done.stdout.split("\n")[0] == "[1] [2]"
 
 
 def test_anova_likelihood_ratio_test():
