@@ -46,6 +46,7 @@ MAX_PENDING_BZ = 3
 """Blocks whose Bz may still be being added when :meth:`CrossProductsAccumulator.add` returns."""
 
 _NO_WEIGHTS = np.empty(0)  # what the unweighted kernels get (and do not read) as weights
+_NO_ENTRIES = (np.empty(0, np.int64),) * 3  # rest_entries of a model with one term (empty: never written)
 
 
 def shallow_copy(obj):
@@ -345,9 +346,11 @@ def rest_entries(n_levels, sizes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     row i's value ``rest_z[i, t]`` is in Z_r's column entry_base[t] + rest_codes[i, entry_term[t]] ·
     entry_size[t] = start_k + a + code · p_k (Z_r's columns, and u_r, level-major within each term)."""
     rest = list(zip(n_levels[1:], sizes[1:]))
+    if not rest:  # one term (most models): nothing to place
+        return _NO_ENTRIES
     starts = np.cumsum([0] + [l * p for l, p in rest])[:-1]
     term_of = np.repeat(np.arange(len(rest)), [p for _, p in rest])
-    column_of = np.concatenate([np.arange(p) for _, p in rest]) if rest else np.empty(0, np.int64)
+    column_of = np.concatenate([np.arange(p) for _, p in rest])
     return (term_of.astype(np.int64), (starts[term_of] + column_of).astype(np.int64),
             np.array([p for _, p in rest], dtype=np.int64)[term_of])
 
