@@ -46,13 +46,22 @@ LOG2E = 1.4426950408889634
 LN2_HI = 6.93147180369123816490e-01
 LN2_LO = 1.90821492927058770002e-10
 POW2 = np.ldexp(1.0, np.arange(-1022, 1024))
-E0, E1, E2, E3, E4, E5, E6, E7, E8, E9, E10, E11, E12, E13 = (1.0 / math.factorial(k) for k in range(14))
+EXP_TAYLOR = tuple(1.0 / math.factorial(k) for k in range(13, -1, -1))  # 1/13!, …, 1/1!, 1/0!
 # log(1 + e) = 2 atanh(s) with s = e/(2 + e), or, above e = √2 − 1, log 2 + 2 atanh((e − 1)/(e + 3)), so that
 # |s| ≤ (√2 − 1)/(√2 + 1) < 0.172: 2 atanh(s) = s Σ_k 2 s^{2k}/(2k + 1), truncated after s²⁴ (s²⁶ < 1e-19).
 LN2 = math.log(2.0)
 SQRT2_M1 = math.sqrt(2.0) - 1.0
-A0, A1, A2, A3, A4, A5, A6, A7, A8, A9, A10, A11, A12 = (2.0 / (2 * k + 1) for k in range(13))
+ATANH_SERIES = tuple(2.0 / (2 * k + 1) for k in range(12, -1, -1))  # 2/25, …, 2/3, 2
 FUSED = {"contract"}
+
+
+@njit(inline="always", fastmath=FUSED)
+def _horner(x, coefficients):  # pragma: no cover - compiled
+    """Σ_k c_k x^(n−k) for coefficients (c_0, …, c_n), highest power first (unrolled: a constant tuple)."""
+    p = 0.0
+    for c in coefficients:
+        p = p * x + c
+    return p
 
 
 @njit(inline="always", fastmath=FUSED)
@@ -60,21 +69,7 @@ def _exp(x):  # pragma: no cover - compiled
     """exp(x) for −708 ≤ x ≤ 709, within 1 ulp (module comment above)."""
     k = math.floor(x * LOG2E + 0.5)
     r = (x - k * LN2_HI) - k * LN2_LO
-    p = E13
-    p = p * r + E12
-    p = p * r + E11
-    p = p * r + E10
-    p = p * r + E9
-    p = p * r + E8
-    p = p * r + E7
-    p = p * r + E6
-    p = p * r + E5
-    p = p * r + E4
-    p = p * r + E3
-    p = p * r + E2
-    p = p * r + E1
-    p = p * r + E0
-    return p * POW2[int(k) + 1022]
+    return _horner(r, EXP_TAYLOR) * POW2[int(k) + 1022]
 
 
 @njit(inline="always", fastmath=FUSED)
@@ -82,21 +77,7 @@ def _log1p_unit(e):  # pragma: no cover - compiled
     """log(1 + e) for 0 ≤ e ≤ 1, within 2.2 ulp (module comment above)."""
     big = e > SQRT2_M1
     s = (e - 1.0 if big else e) / (e + 3.0 if big else e + 2.0)
-    s2 = s * s
-    t = A12
-    t = t * s2 + A11
-    t = t * s2 + A10
-    t = t * s2 + A9
-    t = t * s2 + A8
-    t = t * s2 + A7
-    t = t * s2 + A6
-    t = t * s2 + A5
-    t = t * s2 + A4
-    t = t * s2 + A3
-    t = t * s2 + A2
-    t = t * s2 + A1
-    t = t * s2 + A0
-    return s * t + (LN2 if big else 0.0)
+    return s * _horner(s * s, ATANH_SERIES) + (LN2 if big else 0.0)
 
 
 @njit(cache=True, nogil=True, fastmath=FUSED)
