@@ -58,11 +58,6 @@ def shallow_copy(obj):
     return twin
 
 
-def _bz_thread():
-    """The one worker thread that adds dense Bz while the calling thread adds the other sums."""
-    return worker_thread("bz")
-
-
 def _zeros_faulted_in(shape: tuple[int, ...], threads: int = 2) -> np.ndarray:
     """A zero array whose pages are touched now, by two threads.
 
@@ -224,7 +219,7 @@ class CrossProductsAccumulator:
         # when a second core is free (another process holding it would only take turns with both)
         self.concurrent = (self.concurrent and self.dense_bz and expected_rows >= CONCURRENT_BZ_ROWS
                            and free_cores() >= 2)
-        self._bz = _bz_thread().submit(_zeros_faulted_in, shape) if self.concurrent else np.zeros(shape)
+        self._bz = worker_thread("bz").submit(_zeros_faulted_in, shape) if self.concurrent else np.zeros(shape)
         self._pending: deque[Future] = deque()
         self._sparse_bz: sp.csr_matrix | None = None  # the blocks' Bz summed, when Bz is not dense
         self.n = 0
@@ -267,7 +262,7 @@ class CrossProductsAccumulator:
         omega = _NO_WEIGHTS if weights is None else np.ascontiguousarray(weights, dtype=np.float64)
         rows_kernel, bz_kernel = self.kernels if weights is None else self.weighted_kernels
         if self.concurrent:  # the two kernels share no sum: Bz is added on its thread, blocks in order
-            self._pending.append(_bz_thread().submit(lambda: bz_kernel(codes0, z0, *rest_args, omega, self.bz)))
+            self._pending.append(worker_thread("bz").submit(lambda: bz_kernel(codes0, z0, *rest_args, omega, self.bz)))
         elif self.dense_bz:
             bz_kernel(codes0, z0, *rest_args, omega, self.bz)
         rows_kernel(codes0, z0, *rest_args, np.asfortranarray(X, dtype=np.float64),

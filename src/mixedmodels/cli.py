@@ -450,10 +450,11 @@ def _openblas_starts_single_threaded():
 
     A fit runs BLAS on one thread and raises it only for a large Schur complement's factorisation
     (:mod:`mixedmodels._threads`, through threadpoolctl, which can raise it from one); but OpenBLAS
-    starts one thread per core, and on a 2-core machine its idle second thread spins for ~0.35 s of
-    CPU in the first second of the process, beside the command's own thread (``fit sleepstudy``:
-    1.20 → 1.10 s). Nothing changes when numpy is loaded already (``main`` called from Python) or
-    the user set ``OPENBLAS_NUM_THREADS``; the variable is removed again afterwards.
+    starts one thread per core, and on a 2-core machine its idle second thread spins beside the
+    command's own thread (``fit sleepstudy``: CPU 1.13 → 0.91 s; the wall time is the same while
+    the second core is idle, and the spinning takes turns with the command while it is not).
+    Nothing changes when numpy is loaded already (``main`` called from Python) or the user set
+    ``OPENBLAS_NUM_THREADS``; the variable is removed again afterwards.
     """
     if "numpy" in sys.modules or "OPENBLAS_NUM_THREADS" in os.environ:
         yield

@@ -158,7 +158,7 @@ STAGE2_STEP = 0.05
 #: (nAGQ ≥ 1): stage 2 optimises over (θ, β) again, from first steps of 0.05 and β's standard errors,
 #: and stops where it stops whatever the start; stage 1 went on for another 10–20 PIRLS runs below a
 #: change of 0.01 in the criterion, and each run for another step below 1e-6 (the 10⁵-row problems
-#: of benchmarks/bench_glmm.py: 513, 251, 399 PIRLS steps → 441, 230, 315, the same optimum to
+#: of benchmarks/bench_glmm.py: 513, 251, 399 PIRLS steps → 442, 230, 315, the same optimum to
 #: 1e-9). nAGQ = 0 keeps lme4's tolerances: its stage 1 is the fit.
 STAGE1_START_CONTROL = dataclasses.replace(DEFAULT_CONTROL, ftol_abs=1e-2)
 STAGE1_START_PIRLS_TOL = 1e-6
